@@ -1,0 +1,234 @@
+/**
+ * The confab wire format: every line the server sends, how it is written and
+ * how a client reads it back. This is the only module that knows what a line
+ * looks like; the server formats with it and the `join` client parses with it.
+ *
+ * A connection carries UTF-8 text lines ending in LF (a CR before the LF is
+ * accepted from clients). Server lines come in three families, told apart by
+ * their first characters:
+ *
+ * - `? alias: Choose an alias ...` is a prompt: the server waits for one line.
+ * - `! text` is an error about your last line; `!! text` is the last line you
+ *   get before the server closes your connection.
+ * - `[HH:MM:SS] ...` is something that happened in the room, stamped with the
+ *   server's clock in UTC; replayed history is stamped
+ *   `[history YYYY-MM-DD HH:MM:SS]` instead.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatMessage, parseServerLine } from "./protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const line = formatMessage(Date.UTC(2026, 10, 26, 9, 5, 7), "alice", "hello");
+ * assert.equal(line, "[09:05:07] alice: hello");
+ * assert.deepEqual(parseServerLine(line), {
+ *   kind: "message",
+ *   time: "09:05:07",
+ *   history: false,
+ *   from: "alice",
+ *   text: "hello",
+ * });
+ * ```
+ *
+ * @module
+ */
+
+/** Port a server listens on when none is given. */
+export const DEFAULT_PORT = 55555;
+
+/** Address a server listens on, and a client connects to, when none is given. */
+export const DEFAULT_HOST = "127.0.0.1";
+
+/**
+ * Longest line, in bytes without its line ending, that a server accepts from a
+ * client. Longer than IRC's 512 so a pasted paragraph fits, small enough that
+ * a peer's partial line never costs much memory.
+ */
+export const MAX_LINE_BYTES = 4096;
+
+/** Longest alias, in characters. */
+export const MAX_ALIAS_LENGTH = 32;
+
+/** The two things a server can prompt for. */
+export type PromptKind = "alias" | "password";
+
+/** Words no one may take as an alias (compared ignoring case). */
+export const RESERVED_ALIASES: ReadonlySet<string> = new Set([
+  "server",
+  "confab",
+  "system",
+  "admin",
+  "you",
+  "me",
+  "history",
+  "private",
+]);
+
+/** The text of the closing line every client gets when the server stops. */
+export const SHUTDOWN_TEXT = "server shutting down";
+
+/** One line from the server, as the client understands it. */
+export type ServerEvent =
+  | { kind: "prompt"; prompt: PromptKind; text: string }
+  | { kind: "error"; text: string }
+  | { kind: "bye"; text: string }
+  | { kind: "message"; time: string; history: boolean; from: string; text: string }
+  | { kind: "action"; time: string; history: boolean; from: string; text: string }
+  | { kind: "private"; time: string; from: string; to: string; text: string }
+  | { kind: "join"; time: string; alias: string }
+  | { kind: "leave"; time: string; alias: string; reason: string }
+  | { kind: "nick"; time: string; from: string; to: string }
+  | { kind: "notice"; time: string; text: string }
+  | { kind: "unknown"; text: string };
+
+const PAD = (n: number): string => (n < 10 ? "0" + n : String(n));
+
+/** `HH:MM:SS` of a time in UTC, as stamped on live lines. */
+export function clockUtc(ms: number): string {
+  const d = new Date(ms);
+  return `${PAD(d.getUTCHours())}:${PAD(d.getUTCMinutes())}:${PAD(d.getUTCSeconds())}`;
+}
+
+/** `YYYY-MM-DD HH:MM:SS` of a time in UTC, as stamped on history lines. */
+export function dateTimeUtc(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${PAD(d.getUTCMonth() + 1)}-${PAD(d.getUTCDate())} ${clockUtc(ms)}`;
+}
+
+function stamp(ms: number): string {
+  return `[${clockUtc(ms)}] `;
+}
+
+/** `? alias: text` or `? password: text`. */
+export function formatPrompt(prompt: PromptKind, text: string): string {
+  return `? ${prompt}: ${text}`;
+}
+
+/** `! text`: your last line was refused; the connection stays open. */
+export function formatError(text: string): string {
+  return `! ${text}`;
+}
+
+/** `!! text`: the server is closing this connection, and says why. */
+export function formatBye(text: string): string {
+  return `!! ${text}`;
+}
+
+/** `[T] alias: text`: a chat line. */
+export function formatMessage(ms: number, from: string, text: string): string {
+  return `${stamp(ms)}${from}: ${text}`;
+}
+
+/** `[T] * alias text`: an action (`/me`). */
+export function formatAction(ms: number, from: string, text: string): string {
+  return `${stamp(ms)}* ${from} ${text}`;
+}
+
+/** `[history D T] alias: text` or `[history D T] * alias text`: a replayed line. */
+export function formatHistory(
+  ms: number,
+  kind: "message" | "action",
+  from: string,
+  text: string,
+): string {
+  const body = kind === "message" ? `${from}: ${text}` : `* ${from} ${text}`;
+  return `[history ${dateTimeUtc(ms)}] ${body}`;
+}
+
+/** `[T] (private) from: text`, as the recipient sees it. */
+export function formatPrivateIn(ms: number, from: string, text: string): string {
+  return `${stamp(ms)}(private) ${from}: ${text}`;
+}
+
+/** `[T] (private to alias) text`, as the sender sees it. */
+export function formatPrivateOut(ms: number, to: string, text: string): string {
+  return `${stamp(ms)}(private to ${to}) ${text}`;
+}
+
+/** `[T] --> alias joined`. */
+export function formatJoin(ms: number, alias: string): string {
+  return `${stamp(ms)}--> ${alias} joined`;
+}
+
+/** `[T] <-- alias left` or `[T] <-- alias left (reason)`. */
+export function formatLeave(ms: number, alias: string, reason = ""): string {
+  return `${stamp(ms)}<-- ${alias} left${reason ? ` (${reason})` : ""}`;
+}
+
+/** `[T] --- old is now known as new`. */
+export function formatNick(ms: number, from: string, to: string): string {
+  return `${stamp(ms)}--- ${from} is now known as ${to}`;
+}
+
+/** `[T] -- text`: anything else the server tells you (welcome, command replies). */
+export function formatNotice(ms: number, text: string): string {
+  return `${stamp(ms)}-- ${text}`;
+}
+
+// An alias on the wire: anything up to the next space or colon. The server
+// only ever sends valid aliases, so this stays strict enough to parse by.
+const ALIAS = String.raw`[^\s:()\[\]*]+`;
+const PROMPT_RE = /^\? (alias|password): ?(.*)$/;
+const STAMP_RE = /^\[(?:history (\d{4}-\d\d-\d\d) )?(\d\d:\d\d:\d\d)\] (.*)$/;
+const MESSAGE_RE = new RegExp(`^(${ALIAS}): (.*)$`);
+const ACTION_RE = new RegExp(`^\\* (${ALIAS}) (.*)$`);
+const PRIVATE_IN_RE = new RegExp(`^\\(private\\) (${ALIAS}): (.*)$`);
+const PRIVATE_OUT_RE = new RegExp(`^\\(private to (${ALIAS})\\) (.*)$`);
+const JOIN_RE = new RegExp(`^--> (${ALIAS}) joined$`);
+const LEAVE_RE = new RegExp(`^<-- (${ALIAS}) left(?: \\((.*)\\))?$`);
+const NICK_RE = new RegExp(`^--- (${ALIAS}) is now known as (${ALIAS})$`);
+
+/**
+ * Reads one server line (without its line ending) into a {@linkcode ServerEvent}.
+ *
+ * History lines carry `history: true` and a `time` of `YYYY-MM-DD HH:MM:SS`;
+ * live lines a `time` of `HH:MM:SS`. Private lines name `"you"` on your side.
+ * A line that fits no known shape comes back as `unknown`, never an exception.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseServerLine } from "./protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseServerLine("[10:00:00] <-- bob left (quit: bye)"), {
+ *   kind: "leave",
+ *   time: "10:00:00",
+ *   alias: "bob",
+ *   reason: "quit: bye",
+ * });
+ * ```
+ */
+export function parseServerLine(line: string): ServerEvent {
+  if (line.startsWith("!! ")) return { kind: "bye", text: line.slice(3) };
+  if (line.startsWith("! ")) return { kind: "error", text: line.slice(2) };
+  const prompt = PROMPT_RE.exec(line);
+  if (prompt) {
+    return { kind: "prompt", prompt: prompt[1] as PromptKind, text: prompt[2] ?? "" };
+  }
+  const stamped = STAMP_RE.exec(line);
+  if (!stamped) return { kind: "unknown", text: line };
+  const date = stamped[1];
+  const history = date !== undefined;
+  const time = history ? `${date} ${stamped[2]}` : stamped[2]!;
+  const body = stamped[3]!;
+  let m: RegExpExecArray | null;
+  if ((m = PRIVATE_IN_RE.exec(body))) {
+    return { kind: "private", time, from: m[1]!, to: "you", text: m[2]! };
+  }
+  if ((m = PRIVATE_OUT_RE.exec(body))) {
+    return { kind: "private", time, from: "you", to: m[1]!, text: m[2]! };
+  }
+  if ((m = ACTION_RE.exec(body))) {
+    return { kind: "action", time, history, from: m[1]!, text: m[2]! };
+  }
+  if (body.startsWith("-- ")) return { kind: "notice", time, text: body.slice(3) };
+  if ((m = JOIN_RE.exec(body))) return { kind: "join", time, alias: m[1]! };
+  if ((m = LEAVE_RE.exec(body))) {
+    return { kind: "leave", time, alias: m[1]!, reason: m[2] ?? "" };
+  }
+  if ((m = NICK_RE.exec(body))) return { kind: "nick", time, from: m[1]!, to: m[2]! };
+  if ((m = MESSAGE_RE.exec(body))) {
+    return { kind: "message", time, history, from: m[1]!, text: m[2]! };
+  }
+  return { kind: "unknown", text: line };
+}
