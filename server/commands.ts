@@ -1,0 +1,239 @@
+/**
+ * The slash commands a joined client can use, one table entry each.
+ *
+ * A line starting with `/` is a command; `//text` sends `/text` as an
+ * ordinary line. Replies go to the sender only, as notices (`-- ...`) or
+ * errors (`! ...`), so commands never reach the room unless that is their
+ * job (`/me`, `/nick`).
+ *
+ * @module
+ */
+
+import { checkAlias } from "./alias.ts";
+import type { Member, Room } from "./room.ts";
+import { sanitize } from "./sanitize.ts";
+
+/** `/who` lists at most this many members by name. */
+const WHO_LIMIT = 200;
+
+/** What a command can see and do. */
+export interface CommandContext {
+  /** The room the sender is in. */
+  readonly room: Room;
+  /** The member who sent the command. */
+  readonly member: Member;
+  /** Sends a notice to the sender. */
+  reply(text: string): void;
+  /** Sends an error to the sender. */
+  fail(text: string): void;
+  /** Leaves the room and closes the connection, with an optional reason. */
+  quit(reason: string): void;
+  /** Current time, ms since the epoch. */
+  readonly now: number;
+}
+
+interface Command {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  readonly usage: string;
+  readonly summary: string;
+  readonly details?: string;
+  run(ctx: CommandContext, args: string): void;
+}
+
+function splitFirst(args: string): [string, string] {
+  const match = /^(\S+)\s*(.*)$/s.exec(args);
+  return match ? [match[1]!, match[2]!] : ["", ""];
+}
+
+/** How long ago, in a compact human form: `45s`, `12m`, `3h05m`, `2d04h`. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, "0")}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
+}
+
+function sendPrivate(ctx: CommandContext, to: Member | string, text: string): void {
+  const { room, member } = ctx;
+  const target = typeof to === "string" ? room.find(to) : to;
+  if (target === undefined || room.find(target.alias) !== target) {
+    ctx.fail(`no one called ${typeof to === "string" ? to : to.alias} is here; /who lists who is`);
+    return;
+  }
+  if (target === member) {
+    ctx.fail("that is you; private messages go to someone else");
+    return;
+  }
+  const recipient = room.whisper(member, target.alias, sanitize(text));
+  if (recipient === undefined) return;
+  if (recipient.away !== "") ctx.reply(`${recipient.alias} is away: ${recipient.away}`);
+}
+
+const COMMANDS: readonly Command[] = [
+  {
+    name: "help",
+    usage: "/help [COMMAND]",
+    summary: "list the commands, or explain one",
+    run(ctx, args) {
+      const name = args.trim().replace(/^\//, "");
+      if (name === "") {
+        ctx.reply("commands (//text sends a line that starts with /):");
+        for (const c of COMMANDS) ctx.reply(`  ${c.usage.padEnd(22)} ${c.summary}`);
+        return;
+      }
+      const command = findCommand(name);
+      if (command === undefined) {
+        ctx.fail(`no command /${sanitize(name)}; /help lists them`);
+        return;
+      }
+      const also = command.aliases?.length ? ` (also /${command.aliases.join(", /")})` : "";
+      ctx.reply(`${command.usage}${also}: ${command.summary}`);
+      if (command.details) ctx.reply(command.details);
+    },
+  },
+  {
+    name: "who",
+    aliases: ["names"],
+    usage: "/who",
+    summary: "who is online, for how long, and who is away",
+    run(ctx) {
+      const { room, now } = ctx;
+      ctx.reply(`${room.size} online:`);
+      let shown = 0;
+      for (const m of room.members()) {
+        if (shown++ === WHO_LIMIT) break;
+        const away = m.away === "" ? "" : ` (away: ${m.away})`;
+        ctx.reply(`  ${m.alias}, here ${formatDuration(now - m.joinedAt)}${away}`);
+      }
+      if (room.size > WHO_LIMIT) ctx.reply(`  and ${room.size - WHO_LIMIT} more`);
+    },
+  },
+  {
+    name: "nick",
+    usage: "/nick NEW",
+    summary: "change your alias",
+    details: "the same rules as when joining; everyone sees the change",
+    run(ctx, args) {
+      const wanted = args.trim();
+      if (wanted === "") {
+        ctx.fail("usage: /nick NEW");
+        return;
+      }
+      const check = checkAlias(wanted);
+      if (!check.ok) {
+        ctx.fail(check.reason);
+        return;
+      }
+      if (check.alias === ctx.member.alias) {
+        ctx.fail(`you are already ${check.alias}`);
+        return;
+      }
+      if (!ctx.room.rename(ctx.member, check.alias)) {
+        ctx.fail(`${check.alias} is taken; choose another`);
+      }
+    },
+  },
+  {
+    name: "msg",
+    usage: "/msg ALIAS TEXT",
+    summary: "a private message to one person",
+    details: "only you and ALIAS see it, and it is never kept in history",
+    run(ctx, args) {
+      const [to, text] = splitFirst(args);
+      if (to === "" || text.trim() === "") {
+        ctx.fail("usage: /msg ALIAS TEXT");
+        return;
+      }
+      sendPrivate(ctx, sanitize(to), text);
+    },
+  },
+  {
+    name: "reply",
+    usage: "/reply TEXT",
+    summary: "answer the last person who messaged you privately",
+    run(ctx, args) {
+      if (args.trim() === "") {
+        ctx.fail("usage: /reply TEXT");
+        return;
+      }
+      const to = ctx.member.replyTo;
+      if (to === undefined) {
+        ctx.fail("no one has messaged you privately yet");
+        return;
+      }
+      sendPrivate(ctx, to, args);
+    },
+  },
+  {
+    name: "me",
+    usage: "/me TEXT",
+    summary: "an action, shown as * alias TEXT",
+    run(ctx, args) {
+      if (args.trim() === "") {
+        ctx.fail("usage: /me TEXT");
+        return;
+      }
+      ctx.room.act(ctx.member, sanitize(args));
+    },
+  },
+  {
+    name: "away",
+    usage: "/away [REASON]",
+    summary: "mark yourself away",
+    details: "shown in /who and told to whoever messages you privately; /back ends it",
+    run(ctx, args) {
+      ctx.member.away = sanitize(args.trim()) || "away";
+      ctx.reply(`you are marked as away: ${ctx.member.away}`);
+    },
+  },
+  {
+    name: "back",
+    usage: "/back",
+    summary: "you are no longer away",
+    run(ctx) {
+      if (ctx.member.away === "") {
+        ctx.fail("you are not marked as away");
+        return;
+      }
+      ctx.member.away = "";
+      ctx.reply("welcome back; you are no longer marked as away");
+    },
+  },
+  {
+    name: "quit",
+    usage: "/quit [REASON]",
+    summary: "leave the room; the reason is shown to the others",
+    run(ctx, args) {
+      ctx.quit(sanitize(args.trim()));
+    },
+  },
+];
+
+function findCommand(name: string): Command | undefined {
+  const key = name.toLowerCase();
+  return COMMANDS.find((c) => c.name === key || c.aliases?.includes(key));
+}
+
+/** Every command name and alias, with its slash, for completion. */
+export const COMMAND_NAMES: readonly string[] = COMMANDS.flatMap((c) => [
+  `/${c.name}`,
+  ...(c.aliases ?? []).map((a) => `/${a}`),
+]);
+
+/**
+ * Runs one command line (`/name args`, without the leading slash handling of
+ * `//`). An unknown command gets an error reply and is not broadcast.
+ */
+export function runCommand(ctx: CommandContext, line: string): void {
+  const [word, args] = splitFirst(line.slice(1));
+  const command = findCommand(word);
+  if (command === undefined) {
+    ctx.fail(`unknown command /${sanitize(word)}; /help lists the commands`);
+    return;
+  }
+  command.run(ctx, args);
+}

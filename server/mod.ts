@@ -1,0 +1,267 @@
+/**
+ * The chat server: listens, admits connections within the caps, gives each
+ * its own {@linkcode Session} (started without awaiting it), and shuts down
+ * in one place.
+ *
+ * Architecture in three sentences: the accept loop hands every connection to
+ * a `Session`, which reads lines in its own task and writes only through its
+ * bounded `Outbox`. Everything said goes to the `Room`, which formats it once
+ * and enqueues the same bytes for every other member, never waiting on a
+ * socket. One timer enforces every deadline, and one abort path (signal or
+ * `shutdown()`) stops it all.
+ *
+ * @module
+ */
+
+import { LocalRoom, type Room } from "./room.ts";
+import {
+  type Logger,
+  type ResolvedServeOptions,
+  resolveServeOptions,
+  type ServeOptions,
+} from "./options.ts";
+import { Session, type SessionContext } from "./session.ts";
+import { encodeLine } from "./room.ts";
+import { formatBye } from "./protocol.ts";
+
+export type { ServeOptions } from "./options.ts";
+export { SERVE_DEFAULTS } from "./options.ts";
+
+/** A running server. */
+export interface ChatServer extends AsyncDisposable {
+  /** Where it listens (with the real port when 0 was asked for). */
+  readonly addr: Deno.NetAddr;
+  /** Whether it speaks TLS. */
+  readonly tls: boolean;
+  /** Connections open now, joined or not. */
+  readonly connections: number;
+  /** The room. */
+  readonly room: Room;
+  /** Resolves once the server has shut down completely. Never rejects. */
+  readonly finished: Promise<void>;
+  /**
+   * Stops accepting, tells every client the server is shutting down, waits
+   * (at most the grace time) for queued lines to go out, closes everything.
+   */
+  shutdown(): Promise<void>;
+}
+
+/** The server could not start listening; the message says why, for people. */
+export class ListenError extends Error {
+  /** Wraps the underlying error with a message naming the address. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ListenError";
+  }
+}
+
+/** Back-off after a failed accept (e.g. out of file descriptors). */
+const ACCEPT_BACKOFF_MS = 100;
+/** How long a refused connection may take to receive its one reason line. */
+const REFUSE_GRACE_MS = 1000;
+
+function describeListenError(error: unknown): string {
+  if (error instanceof Deno.errors.AddrInUse) return "address already in use";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotCapable) return "not allowed (run with --allow-net)";
+  if (error instanceof Deno.errors.AddrNotAvailable) return "address not available on this machine";
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function listen(o: ResolvedServeOptions): Deno.Listener {
+  const where = { hostname: o.hostname, port: o.port };
+  try {
+    return o.cert !== undefined && o.key !== undefined
+      ? Deno.listenTls({ ...where, cert: o.cert, key: o.key })
+      : Deno.listen(where);
+  } catch (error) {
+    const host = o.hostname.includes(":") ? `[${o.hostname}]` : o.hostname;
+    throw new ListenError(
+      `cannot listen on ${host}:${o.port}: ${describeListenError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+function sweepPeriod(o: ResolvedServeOptions): number {
+  const candidates = [o.aliasTimeoutMs, o.writeTimeoutMs, 1000, o.shutdownGraceMs || 1000];
+  if (o.idleTimeoutMs > 0) candidates.push(o.idleTimeoutMs);
+  return Math.max(10, Math.min(1000, Math.min(...candidates) / 4));
+}
+
+/**
+ * Starts a chat server. Throws {@linkcode ListenError} if it cannot listen,
+ * and `RangeError`/`TypeError` for bad options; never throws later.
+ *
+ * @example Usage
+ * ```ts
+ * import { serve } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ port: 0, log: () => {} });
+ * using conn = await Deno.connect({ port: server.addr.port });
+ * const buffer = new Uint8Array(256);
+ * const n = await conn.read(buffer);
+ * assert.match(new TextDecoder().decode(buffer.subarray(0, n!)), /^\? alias: /);
+ * ```
+ */
+export function serve(options: ServeOptions = {}): ChatServer {
+  const o = resolveServeOptions(options);
+  const log: Logger = o.log;
+  const listener = listen(o);
+  const addr = listener.addr as Deno.NetAddr;
+  const room = new LocalRoom({ historySize: o.historySize });
+  const ctx: SessionContext = { room, options: o, log };
+  const sessions = new Set<Session>();
+  const tasks = new Set<Promise<void>>();
+  const perAddress = new Map<string, number>();
+  let stopping = false;
+  let backoff: ReturnType<typeof setTimeout> | undefined;
+  let wakeBackoff: (() => void) | undefined;
+
+  log(`listening on ${addr.hostname}:${addr.port}${o.cert ? " (TLS)" : ""}`);
+
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    for (const session of sessions) session.tick(now);
+  }, sweepPeriod(o));
+
+  function track(task: Promise<void>): void {
+    tasks.add(task);
+    task.finally(() => tasks.delete(task));
+  }
+
+  function refuse(conn: Deno.Conn, peer: string, reason: string): void {
+    log(`${peer} -: refused (${reason})`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closeQuietly = () => {
+      clearTimeout(timer);
+      try {
+        conn.close();
+      } catch (error) {
+        if (!(error instanceof Deno.errors.BadResource)) throw error;
+      }
+    };
+    const wrote = conn.write(encodeLine(formatBye(reason))).then(() => {});
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, REFUSE_GRACE_MS)));
+    track(Promise.race([wrote, late]).catch(() => {}).finally(closeQuietly));
+  }
+
+  function admit(conn: Deno.Conn): void {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const peer = `${remote.hostname}:${remote.port}`;
+    if ("setNoDelay" in conn) {
+      const tcp = conn as Deno.TcpConn;
+      try {
+        tcp.setNoDelay(true);
+        tcp.setKeepAlive(true);
+      } catch {
+        // The peer may already be gone; its first read will say so.
+      }
+    }
+    if (sessions.size >= o.maxClients) {
+      return refuse(conn, peer, `server is full (${o.maxClients} connections)`);
+    }
+    const count = perAddress.get(remote.hostname) ?? 0;
+    if (count >= o.maxPerAddress) {
+      return refuse(conn, peer, `too many connections from your address (${o.maxPerAddress})`);
+    }
+    perAddress.set(remote.hostname, count + 1);
+    const session = new Session(conn, ctx);
+    sessions.add(session);
+    track(
+      session.run()
+        .catch((error) => log(`${peer}: unexpected error: ${error?.stack ?? error}`))
+        .finally(() => {
+          sessions.delete(session);
+          const left = (perAddress.get(remote.hostname) ?? 1) - 1;
+          if (left === 0) perAddress.delete(remote.hostname);
+          else perAddress.set(remote.hostname, left);
+        }),
+    );
+  }
+
+  async function acceptLoop(): Promise<void> {
+    while (!stopping) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (stopping) break;
+        if (error instanceof Deno.errors.BadResource) break;
+        log(`accept failed: ${describeListenError(error)}; retrying`);
+        await new Promise<void>((resolve) => {
+          wakeBackoff = resolve;
+          backoff = setTimeout(resolve, ACCEPT_BACKOFF_MS);
+        });
+        continue;
+      }
+      if (stopping) {
+        conn.close();
+        break;
+      }
+      admit(conn);
+    }
+  }
+
+  const accepting = acceptLoop().catch((error) => log(`accept loop failed: ${error}`));
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
+  let shuttingDown = false;
+
+  async function stop(): Promise<void> {
+    stopping = true;
+    o.signal?.removeEventListener("abort", onAbort);
+    clearTimeout(backoff);
+    wakeBackoff?.();
+    try {
+      listener.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+    log(`shutting down; ${room.size} in the room`);
+    for (const session of sessions) session.shutdown();
+    await accepting;
+    // Sessions close themselves within the grace time (the ticker enforces
+    // it); this is the backstop in case a close itself hangs.
+    let backstop: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      backstop = setTimeout(() => resolve(true), o.shutdownGraceMs + 2000);
+    });
+    if (await Promise.race([Promise.allSettled([...tasks]).then(() => false), timedOut])) {
+      for (const session of sessions) session.abort();
+      await Promise.allSettled([...tasks]);
+    }
+    clearTimeout(backstop);
+    clearInterval(ticker);
+    log("stopped");
+  }
+
+  function shutdown(): Promise<void> {
+    if (!shuttingDown) {
+      shuttingDown = true;
+      stop().catch((error) => log(`shutdown failed: ${error}`)).finally(resolveFinished);
+    }
+    return finished;
+  }
+
+  function onAbort(): void {
+    void shutdown();
+  }
+  if (o.signal?.aborted) onAbort();
+  else o.signal?.addEventListener("abort", onAbort, { once: true });
+
+  const server: ChatServer = {
+    addr,
+    tls: o.cert !== undefined,
+    get connections() {
+      return sessions.size;
+    },
+    room,
+    finished,
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+  return server;
+}

@@ -1,0 +1,206 @@
+/**
+ * Everything a server can be configured with, its defaults, and the checks
+ * that turn bad values into one clear error before anything listens.
+ *
+ * @module
+ */
+
+import { DEFAULT_HOST, DEFAULT_PORT, MAX_LINE_BYTES } from "./protocol.ts";
+import { OUTBOX_BYTES } from "./outbox.ts";
+
+/** Receives one line of server log (no trailing newline). */
+export type Logger = (line: string) => void;
+
+/** Options for {@linkcode serve}. */
+export interface ServeOptions {
+  /**
+   * Address to listen on.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * Port to listen on; 0 picks a free one (read it from `ChatServer.addr`).
+   *
+   * @default {55555}
+   */
+  port?: number;
+  /** PEM certificate chain; with `key`, the server speaks TLS. */
+  cert?: string;
+  /** PEM private key for `cert`. */
+  key?: string;
+  /** Room password; when set, it is asked for before the alias. */
+  password?: string;
+  /**
+   * Longest line accepted from a client, in bytes.
+   *
+   * @default {4096}
+   */
+  maxLineBytes?: number;
+  /**
+   * Most bytes queued for one client; a client whose queue would overflow is
+   * disconnected as too slow.
+   *
+   * @default {1048576}
+   */
+  outboxBytes?: number;
+  /**
+   * A write to a client that makes no progress for this long (ms) ends that
+   * connection.
+   *
+   * @default {30000}
+   */
+  writeTimeoutMs?: number;
+  /**
+   * Lines per second a client may send, sustained; 0 turns flood control off.
+   *
+   * @default {5}
+   */
+  rateLimit?: number;
+  /**
+   * Lines a client may send at once after a quiet spell.
+   *
+   * @default {20}
+   */
+  rateBurst?: number;
+  /**
+   * Lines refused for speed (forgotten at the rate limit per second) after
+   * which a client is disconnected for flooding.
+   *
+   * @default {100}
+   */
+  floodLines?: number;
+  /**
+   * Time (ms) a new connection has to choose an alias (and give the password).
+   *
+   * @default {60000}
+   */
+  aliasTimeoutMs?: number;
+  /**
+   * A client that sends nothing for this long (ms) is disconnected; 0 never.
+   *
+   * @default {0}
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Most connections at once, joined or not.
+   *
+   * @default {10000}
+   */
+  maxClients?: number;
+  /**
+   * Most connections at once from one remote address.
+   *
+   * @default {64}
+   */
+  maxPerAddress?: number;
+  /**
+   * Messages kept and replayed to newcomers; 0 keeps none.
+   *
+   * @default {20}
+   */
+  historySize?: number;
+  /**
+   * On shutdown, how long (ms) to wait for queued lines to reach clients.
+   *
+   * @default {2000}
+   */
+  shutdownGraceMs?: number;
+  /** Stops the server when aborted. */
+  signal?: AbortSignal;
+  /** Where log lines go. Defaults to stderr with a UTC timestamp. */
+  log?: Logger;
+}
+
+/** {@linkcode ServeOptions} with every default filled in and every value checked. */
+export type ResolvedServeOptions =
+  & Required<Omit<ServeOptions, "cert" | "key" | "password" | "signal">>
+  & Pick<ServeOptions, "cert" | "key" | "password" | "signal">;
+
+/** The defaults, one place for the code, the help text and the README. */
+export const SERVE_DEFAULTS = {
+  hostname: DEFAULT_HOST,
+  port: DEFAULT_PORT,
+  maxLineBytes: MAX_LINE_BYTES,
+  outboxBytes: OUTBOX_BYTES,
+  writeTimeoutMs: 30_000,
+  rateLimit: 5,
+  rateBurst: 20,
+  floodLines: 100,
+  aliasTimeoutMs: 60_000,
+  idleTimeoutMs: 0,
+  maxClients: 10_000,
+  maxPerAddress: 64,
+  historySize: 20,
+  shutdownGraceMs: 2_000,
+} as const;
+
+const encoder = new TextEncoder();
+
+/** Writes a timestamped log line to stderr. */
+export function stderrLogger(line: string): void {
+  const bytes = encoder.encode(`${new Date().toISOString()} ${line}\n`);
+  let offset = 0;
+  while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
+}
+
+function check(ok: boolean, what: string, value: unknown): void {
+  if (!ok) throw new RangeError(`Cannot start server: ${what}, received ${value}`);
+}
+
+/**
+ * Fills in defaults and checks every value, throwing a `RangeError` or
+ * `TypeError` that names the bad one.
+ */
+export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions {
+  const o: ResolvedServeOptions = {
+    ...SERVE_DEFAULTS,
+    log: stderrLogger,
+    ...stripUndefined(options),
+  };
+  check(
+    Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535,
+    "port must be between 0 and 65535",
+    o.port,
+  );
+  const positive: (keyof ResolvedServeOptions)[] = [
+    "maxLineBytes",
+    "outboxBytes",
+    "writeTimeoutMs",
+    "rateBurst",
+    "floodLines",
+    "aliasTimeoutMs",
+    "maxClients",
+    "maxPerAddress",
+  ];
+  for (const name of positive) {
+    const v = o[name] as number;
+    check(Number.isFinite(v) && v > 0, `${name} must be a positive number`, v);
+  }
+  for (const name of ["rateLimit", "idleTimeoutMs", "shutdownGraceMs"] as const) {
+    check(Number.isFinite(o[name]) && o[name] >= 0, `${name} must be zero or more`, o[name]);
+  }
+  check(
+    Number.isInteger(o.historySize) && o.historySize >= 0,
+    "historySize must be a whole number",
+    o.historySize,
+  );
+  check(
+    o.outboxBytes >= 2 * (o.maxLineBytes + 256),
+    `outboxBytes must hold at least two full lines (${2 * (o.maxLineBytes + 256)} bytes)`,
+    o.outboxBytes,
+  );
+  if ((o.cert === undefined) !== (o.key === undefined)) {
+    throw new TypeError("Cannot start server: TLS needs both a certificate and a key");
+  }
+  if (o.password !== undefined && o.password === "") {
+    throw new TypeError("Cannot start server: the room password is empty");
+  }
+  return o;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
+}

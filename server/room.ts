@@ -1,0 +1,236 @@
+/**
+ * The room: who is in it, and the broadcast path.
+ *
+ * {@linkcode Room} is the small interface the rest of the server talks to;
+ * {@linkcode LocalRoom} keeps everything in this process. Every event is
+ * formatted and encoded once, and the same bytes are handed to each
+ * recipient's {@linkcode Member.deliver}, which only enqueues: nothing here
+ * awaits a socket. A member whose queue is full is dropped after the loop,
+ * with a `left` notice that says why.
+ *
+ * @module
+ */
+
+import { aliasKey } from "./alias.ts";
+import { History } from "./history.ts";
+import {
+  formatAction,
+  formatHistory,
+  formatJoin,
+  formatLeave,
+  formatMessage,
+  formatNick,
+  formatNotice,
+  formatPrivateIn,
+  formatPrivateOut,
+} from "./protocol.ts";
+
+/** Welcome lines list at most this many of the others online by name. */
+const WELCOME_NAMES = 20;
+
+const encoder = new TextEncoder();
+
+/** Encodes one protocol line, adding its LF. */
+export function encodeLine(line: string): Uint8Array {
+  return encoder.encode(line + "\n");
+}
+
+/** Someone in the room, as the room sees them. */
+export interface Member {
+  /** Current alias; the room changes it on {@linkcode Room.rename}. */
+  alias: string;
+  /** When the member joined (ms since the epoch). */
+  readonly joinedAt: number;
+  /** Away message; empty while present. */
+  away: string;
+  /** Who last messaged this member privately, for `/reply`. */
+  replyTo: Member | undefined;
+  /** Queues one encoded line; `false` means the member's queue is full. */
+  deliver(bytes: Uint8Array): boolean;
+  /** Tells the member the room dropped it, and why; it should disconnect. */
+  evicted(reason: string): void;
+}
+
+/** What {@linkcode Room.join} should do besides adding the member. */
+export interface JoinOptions {
+  /** Replay recent history to the newcomer before the welcome. */
+  history: boolean;
+}
+
+/** A chat room: the only place members and the broadcast path meet. */
+export interface Room {
+  /** How many members are in the room. */
+  readonly size: number;
+  /** The members, in joining order. */
+  members(): IterableIterator<Member>;
+  /** The member with this alias (ignoring case), if any. */
+  find(alias: string): Member | undefined;
+  /**
+   * Adds a member under its alias: replays history to it, welcomes it and
+   * announces it to the others. Returns `false` if the alias is taken.
+   */
+  join(member: Member, options: JoinOptions): boolean;
+  /** Removes a member and announces it; does nothing if it is not in. */
+  leave(member: Member, reason?: string): void;
+  /** Sends `from`'s line to every other member. */
+  say(from: Member, text: string): void;
+  /** Sends an action (`/me`) to every other member. */
+  act(from: Member, text: string): void;
+  /**
+   * Sends a private line to one member, echoing it to the sender. Returns
+   * the recipient, or `undefined` if no one has that alias.
+   */
+  whisper(from: Member, to: string, text: string): Member | undefined;
+  /** Renames a member and tells everyone; `false` if the alias is taken. */
+  rename(member: Member, alias: string): boolean;
+  /** Sends a notice to every member. */
+  announce(text: string): void;
+}
+
+/** Options for {@linkcode LocalRoom}. */
+export interface LocalRoomOptions {
+  /**
+   * Messages and actions kept for newcomers; 0 keeps none.
+   *
+   * @default {20}
+   */
+  historySize?: number;
+}
+
+/**
+ * A {@linkcode Room} held in this process.
+ *
+ * @example Usage
+ * ```ts
+ * import { LocalRoom, type Member } from "./room.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const inbox: string[] = [];
+ * const member = (alias: string): Member => ({
+ *   alias,
+ *   joinedAt: Date.now(),
+ *   away: "",
+ *   replyTo: undefined,
+ *   deliver: (bytes) => (inbox.push(`${alias} <- ${new TextDecoder().decode(bytes)}`), true),
+ *   evicted: () => {},
+ * });
+ * const room = new LocalRoom();
+ * const alice = member("alice");
+ * room.join(alice, { history: true });
+ * room.join(member("bob"), { history: true });
+ * room.say(alice, "hi");
+ * assert.match(inbox.at(-1)!, /^bob <- \[\d\d:\d\d:\d\d\] alice: hi\n$/);
+ * ```
+ */
+export class LocalRoom implements Room {
+  readonly #members = new Map<string, Member>();
+  readonly #history: History<Uint8Array>;
+
+  /** Makes an empty room; see {@linkcode LocalRoomOptions}. */
+  constructor(options: LocalRoomOptions = {}) {
+    this.#history = new History(options.historySize ?? 20);
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  members(): IterableIterator<Member> {
+    return this.#members.values();
+  }
+
+  find(alias: string): Member | undefined {
+    return this.#members.get(aliasKey(alias));
+  }
+
+  join(member: Member, options: JoinOptions): boolean {
+    const key = aliasKey(member.alias);
+    if (this.#members.has(key)) return false;
+    const now = Date.now();
+    if (options.history) {
+      for (const line of this.#history) member.deliver(line);
+    }
+    member.deliver(encodeLine(formatNotice(now, this.#welcome(member))));
+    this.#members.set(key, member);
+    this.#broadcast(encodeLine(formatJoin(now, member.alias)), member);
+    return true;
+  }
+
+  leave(member: Member, reason = ""): void {
+    const key = aliasKey(member.alias);
+    if (this.#members.get(key) !== member) return;
+    this.#members.delete(key);
+    this.#broadcast(encodeLine(formatLeave(Date.now(), member.alias, reason)), undefined);
+  }
+
+  say(from: Member, text: string): void {
+    const now = Date.now();
+    this.#history.add(encodeLine(formatHistory(now, "message", from.alias, text)));
+    this.#broadcast(encodeLine(formatMessage(now, from.alias, text)), from);
+  }
+
+  act(from: Member, text: string): void {
+    const now = Date.now();
+    this.#history.add(encodeLine(formatHistory(now, "action", from.alias, text)));
+    this.#broadcast(encodeLine(formatAction(now, from.alias, text)), from);
+  }
+
+  whisper(from: Member, to: string, text: string): Member | undefined {
+    const recipient = this.find(to);
+    if (recipient === undefined) return undefined;
+    const now = Date.now();
+    recipient.replyTo = from;
+    if (!recipient.deliver(encodeLine(formatPrivateIn(now, from.alias, text)))) {
+      this.#evict([recipient]);
+    }
+    from.deliver(encodeLine(formatPrivateOut(now, recipient.alias, text)));
+    return recipient;
+  }
+
+  rename(member: Member, alias: string): boolean {
+    const oldKey = aliasKey(member.alias);
+    const newKey = aliasKey(alias);
+    const holder = this.#members.get(newKey);
+    if (holder !== undefined && holder !== member) return false;
+    const old = member.alias;
+    this.#members.delete(oldKey);
+    member.alias = alias;
+    this.#members.set(newKey, member);
+    this.#broadcast(encodeLine(formatNick(Date.now(), old, alias)), undefined);
+    return true;
+  }
+
+  announce(text: string): void {
+    this.#broadcast(encodeLine(formatNotice(Date.now(), text)), undefined);
+  }
+
+  /** The broadcast path: one encoded line, enqueued for everyone but `except`. */
+  #broadcast(bytes: Uint8Array, except: Member | undefined): void {
+    let full: Member[] | undefined;
+    for (const member of this.#members.values()) {
+      if (member !== except && !member.deliver(bytes)) (full ??= []).push(member);
+    }
+    if (full !== undefined) this.#evict(full);
+  }
+
+  #evict(members: Member[]): void {
+    const reason = "too slow: could not keep up with the room";
+    for (const member of members) {
+      if (this.#members.get(aliasKey(member.alias)) !== member) continue;
+      member.evicted(reason);
+      this.leave(member, reason);
+    }
+  }
+
+  #welcome(member: Member): string {
+    const others = this.#members.size;
+    if (others === 0) return `welcome, ${member.alias}! you are the only one here`;
+    const names: string[] = [];
+    for (const other of this.#members.values()) {
+      if (names.length === WELCOME_NAMES) break;
+      names.push(other.alias);
+    }
+    const more = others > names.length ? ` and ${others - names.length} more` : "";
+    return `welcome, ${member.alias}! ${others} online: ${names.join(", ")}${more}`;
+  }
+}

@@ -1,0 +1,412 @@
+/**
+ * One client connection, from the first byte to the close: the handshake
+ * (password, alias), the one reader loop, and what each line does.
+ *
+ * A session owns its socket. It reads in exactly one loop and writes only
+ * through its {@linkcode Outbox}, so nothing else ever touches the socket.
+ * The server calls {@linkcode Session.tick} on a timer to enforce deadlines,
+ * and the room calls {@linkcode Session.deliver} to queue lines.
+ *
+ * @module
+ */
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import { checkAlias } from "./alias.ts";
+import { runCommand } from "./commands.ts";
+import { LineReader } from "./line_reader.ts";
+import type { Logger, ResolvedServeOptions } from "./options.ts";
+import { Outbox } from "./outbox.ts";
+import { formatBye, formatError, formatNotice, formatPrompt, SHUTDOWN_TEXT } from "./protocol.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import { encodeLine, type Member, type Room } from "./room.ts";
+import { sanitize } from "./sanitize.ts";
+import { ALIAS_RULE } from "./alias.ts";
+
+/** What all sessions of one server share. */
+export interface SessionContext {
+  /** The room sessions join. */
+  readonly room: Room;
+  /** The server's resolved options. */
+  readonly options: ResolvedServeOptions;
+  /** Where log lines go. */
+  readonly log: Logger;
+}
+
+/** Wrong passwords allowed before the connection is closed. */
+const PASSWORD_TRIES = 3;
+/** How long a connection being closed may take to deliver its last line. */
+const CLOSE_GRACE_MS = 1000;
+/** First read buffer; idle connections keep this small one. */
+const READ_MIN = 1024;
+/** Largest read buffer, for clients that send a lot at once. */
+const READ_MAX = 64 * 1024;
+/** Consecutive small reads after which a grown read buffer shrinks back. */
+const SHRINK_AFTER = 8;
+
+type State = "password" | "alias" | "joined" | "closing";
+
+function digest(text: string): Uint8Array {
+  return createHash("sha256").update(text).digest();
+}
+
+/** Describes a socket error for the log and the `left` notice. */
+function describeError(error: unknown): string {
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
+  if (error instanceof Deno.errors.BrokenPipe) return "connection broken";
+  if (error instanceof Deno.errors.ConnectionAborted) return "connection aborted";
+  if (error instanceof Deno.errors.TimedOut) return "connection timed out";
+  if (error instanceof Deno.errors.InvalidData) return `bad data: ${(error as Error).message}`;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Whether an error just means the socket was already closed by us. */
+function isClosedError(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
+}
+
+/**
+ * One client connection; see the module documentation.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const session = new Session(conn, { room, options, log });
+ * await session.run(); // returns once the connection is closed
+ * ```
+ */
+export class Session implements Member {
+  alias = "";
+  joinedAt = 0;
+  away = "";
+  replyTo: Member | undefined = undefined;
+  /** The remote address, `host:port`, for the log. */
+  readonly peer: string;
+  /** The remote host alone, for per-address limits. */
+  readonly remoteHost: string;
+  /** When the connection was accepted (ms). */
+  readonly connectedAt: number = Date.now();
+
+  readonly #conn: Deno.Conn;
+  readonly #ctx: SessionContext;
+  readonly #outbox: Outbox;
+  readonly #reader: LineReader;
+  readonly #limiter: RateLimiter;
+  #state: State;
+  #passwordTries = 0;
+  #wantHistory = true;
+  #lastInput: number = this.connectedAt;
+  #throttled = false;
+  #closeAt = 0;
+  #closed = false;
+  readonly #done: Promise<void>;
+  #resolveDone!: () => void;
+
+  /** Wraps an accepted connection; call {@linkcode Session.run} to serve it. */
+  constructor(conn: Deno.Conn, ctx: SessionContext) {
+    this.#conn = conn;
+    this.#ctx = ctx;
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    this.remoteHost = addr.hostname;
+    this.peer = addr.hostname.includes(":")
+      ? `[${addr.hostname}]:${addr.port}`
+      : `${addr.hostname}:${addr.port}`;
+    const o = ctx.options;
+    this.#outbox = new Outbox(conn, {
+      maxBytes: o.outboxBytes,
+      onError: (error) => this.#lost(error),
+    });
+    this.#reader = new LineReader({
+      maxLineBytes: o.maxLineBytes,
+      onLine: (line) => this.#onLine(line),
+      onOverflow: () => this.#onOverflow(),
+    });
+    this.#limiter = new RateLimiter({
+      rate: o.rateLimit,
+      burst: o.rateBurst,
+      floodLines: o.floodLines,
+    });
+    this.#state = o.password === undefined ? "alias" : "password";
+    this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
+  }
+
+  /** Whether the session has joined the room and is not leaving. */
+  get joined(): boolean {
+    return this.#state === "joined";
+  }
+
+  deliver(bytes: Uint8Array): boolean {
+    return this.#outbox.push(bytes);
+  }
+
+  evicted(reason: string): void {
+    // The room removes us itself; make room in the queue for the reason.
+    this.#outbox.clear();
+    this.#finish(reason, `disconnected: ${reason}`, false);
+  }
+
+  /**
+   * Serves the connection: prompts, then reads until the peer leaves or the
+   * session is closed. Resolves once the socket is closed; never rejects.
+   */
+  async run(): Promise<void> {
+    if (this.#state === "password") this.#promptPassword("");
+    else this.#promptAlias("");
+    let buffer = new Uint8Array(READ_MIN);
+    let small = 0;
+    let first = true;
+    let reason = "";
+    try {
+      while (!this.#closed) {
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        this.#lastInput = Date.now();
+        if (first) {
+          first = false;
+          if (this.#ctx.options.cert === undefined && buffer[0] === 0x16 && buffer[1] === 0x03) {
+            this.#ctx.log(`${this.peer} sent a TLS handshake to a plaintext port; closing`);
+            this.#finish("TLS handshake on a plaintext port", undefined, true);
+            this.#closeConn();
+            break;
+          }
+        }
+        this.#reader.push(buffer.subarray(0, n));
+        if (n === buffer.length && buffer.length < READ_MAX) {
+          buffer = new Uint8Array(buffer.length * 4);
+          small = 0;
+        } else if (buffer.length > READ_MIN && n <= READ_MIN / 2 && ++small >= SHRINK_AFTER) {
+          buffer = new Uint8Array(READ_MIN);
+          small = 0;
+        }
+      }
+      if (!this.#closed) this.#reader.end();
+    } catch (error) {
+      if (!(this.#closed && isClosedError(error))) {
+        reason = describeError(error);
+        this.#ctx.log(`${this.peer} ${this.alias || "-"}: ${reason}`);
+      }
+    }
+    this.#finish(reason, undefined, true);
+    await this.#done;
+  }
+
+  /** Enforces deadlines; called by the server's timer with the current time. */
+  tick(now: number): void {
+    const o = this.#ctx.options;
+    if (this.#closed) return;
+    if (this.#state === "closing") {
+      if (now >= this.#closeAt) this.#closeConn();
+      return;
+    }
+    if (this.#outbox.stalledFor(now) >= o.writeTimeoutMs) {
+      this.#ctx.log(`${this.peer} ${this.alias || "-"}: write stalled; disconnecting`);
+      this.#finish("write timed out", undefined, true);
+      this.#closeConn();
+    } else if (this.#state !== "joined" && now - this.connectedAt >= o.aliasTimeoutMs) {
+      this.#finish("no alias in time", "too long without choosing an alias", true);
+    } else if (
+      this.#state === "joined" && o.idleTimeoutMs > 0 && now - this.#lastInput >= o.idleTimeoutMs
+    ) {
+      this.#finish("idle", "idle for too long", true);
+    }
+  }
+
+  /**
+   * Ends the session for a server shutdown: the closing line, then the close
+   * once it is written or the grace time is up. The room is not told.
+   */
+  shutdown(): void {
+    if (this.#closed) return;
+    const deadline = Date.now() + this.#ctx.options.shutdownGraceMs;
+    if (this.#state === "closing") {
+      this.#closeAt = Math.min(this.#closeAt, deadline);
+      return;
+    }
+    this.#state = "closing";
+    this.#send(formatBye(SHUTDOWN_TEXT));
+    this.#closeAt = deadline;
+    this.#outbox.drained().then(() => this.#closeConn());
+  }
+
+  /** Closes the socket now, without a closing line. */
+  abort(): void {
+    if (this.#state !== "closing") this.#finish("server stopped", undefined, true);
+    this.#closeConn();
+  }
+
+  #send(line: string): boolean {
+    return this.#outbox.push(encodeLine(line));
+  }
+
+  /** A line for this client only; a client too slow to take it is dropped. */
+  #tell(line: string): void {
+    if (!this.#send(line) && this.#state !== "closing") {
+      this.#outbox.clear();
+      this.#finish("too slow: could not keep up", "disconnected: too slow", true);
+    }
+  }
+
+  #promptAlias(before: string): void {
+    this.#tell(formatPrompt("alias", `${before}choose an alias: ${ALIAS_RULE}`));
+  }
+
+  #promptPassword(before: string): void {
+    this.#tell(formatPrompt("password", `${before}this room needs a password`));
+  }
+
+  #onOverflow(): void {
+    if (this.#state === "closing" || !this.#allowed()) return;
+    const max = this.#ctx.options.maxLineBytes;
+    this.#tell(formatError(`line too long: at most ${max} bytes; it was not delivered`));
+    if (this.#state === "alias") this.#promptAlias("");
+    if (this.#state === "password") this.#promptPassword("");
+  }
+
+  /** Applies the rate limit to one line; false means drop it. */
+  #allowed(): boolean {
+    const verdict = this.#limiter.check(Date.now());
+    if (verdict === "ok") {
+      this.#throttled = false;
+      return true;
+    }
+    const o = this.#ctx.options;
+    if (verdict === "flood") {
+      this.#finish(
+        "flooding",
+        `disconnected: flooding (far over ${o.rateLimit} lines per second)`,
+        true,
+      );
+    } else if (!this.#throttled) {
+      this.#throttled = true;
+      this.#tell(formatError(
+        `slow down: at most ${o.rateLimit} lines per second (bursts of ${o.rateBurst}); ` +
+          "lines are being dropped",
+      ));
+    }
+    return false;
+  }
+
+  #onLine(line: string): void {
+    if (this.#state === "closing") return;
+    if (line.trim() === "" && this.#state === "joined") return;
+    if (!this.#allowed()) return;
+    switch (this.#state) {
+      case "password":
+        return this.#onPassword(line);
+      case "alias":
+        return this.#onAlias(line);
+      case "joined":
+        return this.#onChat(line);
+    }
+  }
+
+  #onPassword(line: string): void {
+    const expected = this.#ctx.options.password!;
+    if (timingSafeEqual(digest(line), digest(expected))) {
+      this.#state = "alias";
+      this.#promptAlias("");
+      return;
+    }
+    this.#passwordTries++;
+    this.#ctx.log(`${this.peer} -: wrong password (${this.#passwordTries} of ${PASSWORD_TRIES})`);
+    if (this.#passwordTries >= PASSWORD_TRIES) {
+      this.#finish("wrong password", "wrong password; closing", true);
+      return;
+    }
+    this.#tell(formatError("wrong password"));
+    this.#promptPassword("");
+  }
+
+  #onAlias(line: string): void {
+    const wanted = line.trim();
+    if (wanted.startsWith("/")) {
+      const command = wanted.toLowerCase();
+      if (command === "/quit" || command.startsWith("/quit ")) {
+        this.#finish("", "bye", true);
+      } else if (command === "/nohistory") {
+        this.#wantHistory = false;
+        this.#promptAlias("history replay off; ");
+      } else {
+        this.#tell(formatError("choose an alias first (/quit leaves, /nohistory skips history)"));
+        this.#promptAlias("");
+      }
+      return;
+    }
+    const check = checkAlias(wanted);
+    if (!check.ok) {
+      this.#tell(formatError(check.reason));
+      this.#promptAlias("");
+      return;
+    }
+    this.alias = check.alias;
+    this.joinedAt = Date.now();
+    if (!this.#ctx.room.join(this, { history: this.#wantHistory })) {
+      this.alias = "";
+      this.#tell(formatError(`${check.alias} is taken; choose another`));
+      this.#promptAlias("");
+      return;
+    }
+    this.#state = "joined";
+    const o = this.#ctx.options;
+    const rate = o.rateLimit > 0
+      ? `${o.rateLimit} lines per second, bursts of ${o.rateBurst}`
+      : "no rate limit";
+    this.#tell(formatNotice(Date.now(), `limits: ${rate}; lines up to ${o.maxLineBytes} bytes`));
+    this.#ctx.log(`${this.peer} ${this.alias}: joined (${this.#ctx.room.size} online)`);
+  }
+
+  #onChat(line: string): void {
+    const room = this.#ctx.room;
+    if (line.startsWith("/") && !line.startsWith("//")) {
+      runCommand({
+        room,
+        member: this,
+        now: Date.now(),
+        reply: (text) => this.#tell(formatNotice(Date.now(), text)),
+        fail: (text) => this.#tell(formatError(text)),
+        quit: (reason) => this.#finish(reason, reason ? `bye: ${reason}` : "bye", true),
+      }, line);
+      return;
+    }
+    room.say(this, sanitize(line.startsWith("//") ? line.slice(1) : line));
+  }
+
+  /** The writer failed: the peer is gone. */
+  #lost(error: unknown): void {
+    if (this.#closed) return;
+    const reason = describeError(error);
+    this.#ctx.log(`${this.peer} ${this.alias || "-"}: write failed: ${reason}`);
+    this.#finish(reason, undefined, true);
+    this.#closeConn();
+  }
+
+  /**
+   * Leaves the room (unless `leaveRoom` is false because the room already
+   * did it), optionally sends a closing line, and closes the socket once that
+   * line is written or a short grace time is up.
+   */
+  #finish(reason: string, bye: string | undefined, leaveRoom: boolean): void {
+    if (this.#state === "closing") return;
+    const wasJoined = this.#state === "joined";
+    this.#state = "closing";
+    if (wasJoined) {
+      if (leaveRoom) this.#ctx.room.leave(this, reason);
+      this.#ctx.log(`${this.peer} ${this.alias}: left${reason ? ` (${reason})` : ""}`);
+    } else if (reason) {
+      this.#ctx.log(`${this.peer} -: closed before joining (${reason})`);
+    }
+    if (bye !== undefined) this.#send(formatBye(bye));
+    this.#closeAt = Date.now() + CLOSE_GRACE_MS;
+    this.#outbox.drained().then(() => this.#closeConn());
+  }
+
+  #closeConn(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#outbox.close();
+    try {
+      this.#conn.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+    this.#resolveDone();
+  }
+}
