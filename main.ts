@@ -1,0 +1,384 @@
+/**
+ * `confab`: a terminal chat room. This entrypoint only parses the command line
+ * and dispatches to `serve` (server/) or `join` (client/); it is the one place
+ * that exits the process.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import denoJson from "./deno.json" with { type: "json" };
+import { ListenError, serve, SERVE_DEFAULTS, type ServeOptions } from "./server/mod.ts";
+import { EXIT, type JoinOptions, runJoin } from "./client/mod.ts";
+import { DEFAULT_HOST, DEFAULT_PORT } from "./server/protocol.ts";
+
+/** The version, from deno.json: the one place it is written. */
+export const VERSION: string = denoJson.version;
+
+/** A mistake on the command line: reported with a usage hint, exit 2. */
+export class UsageError extends Error {
+  /** Makes a usage error for `command` (the subcommand, or "" for none). */
+  constructor(message: string, readonly command = "") {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const D = SERVE_DEFAULTS;
+const seconds = (ms: number) => `${ms / 1000}`;
+
+const MAIN_HELP = `confab ${VERSION}: a chat room in your terminal
+
+Usage:
+  confab serve [options]   run a chat room (default ${DEFAULT_HOST}:${DEFAULT_PORT})
+  confab join [options]    join a chat room
+  confab --help | --version
+
+Run 'confab serve --help' or 'confab join --help' for their options.
+`;
+
+const SERVE_HELP = `Usage: confab serve [options]
+
+Runs a chat room. Anyone who can reach the port can join, with 'confab join',
+nc or telnet. Ctrl-C (or SIGTERM) tells everyone and stops it.
+
+Options:
+  --host HOST            address to listen on (default ${D.hostname})
+  --port PORT            port to listen on, 0 for any free one (default ${D.port})
+  --tls-cert FILE        PEM certificate chain: speak TLS (needs --tls-key)
+  --tls-key FILE         PEM private key for --tls-cert
+  --password-file FILE   ask for the password in FILE before the alias
+                         (or set CONFAB_PASSWORD)
+  --history N            messages replayed to newcomers, 0 for none (default ${D.historySize})
+  --max-line-bytes N     longest line accepted from a client (default ${D.maxLineBytes})
+  --outbox-bytes N       bytes queued for one client before it is dropped as
+                         too slow (default ${D.outboxBytes})
+  --write-timeout SECS   drop a client whose socket takes no data for this long
+                         (default ${seconds(D.writeTimeoutMs)})
+  --rate N               lines per second per client, 0 for no limit (default ${D.rateLimit})
+  --burst N              lines a client may send at once (default ${D.rateBurst})
+  --flood-lines N        lines over the limit before a client is dropped for
+                         flooding (default ${D.floodLines})
+  --alias-timeout SECS   time a newcomer has to choose an alias (default ${
+  seconds(D.aliasTimeoutMs)
+})
+  --idle-timeout SECS    drop clients silent for this long, 0 for never (default ${
+  seconds(D.idleTimeoutMs)
+})
+  --max-clients N        most connections at once (default ${D.maxClients})
+  --max-per-address N    most connections from one address (default ${D.maxPerAddress})
+  --shutdown-grace SECS  on shutdown, time to deliver what is queued (default ${
+  seconds(D.shutdownGraceMs)
+})
+  -h, --help             show this help
+`;
+
+const JOIN_HELP = `Usage: confab join [options]
+
+Joins a chat room. On a terminal, type lines to talk, /help for commands,
+Ctrl-D or /quit to leave. With stdin from a pipe or file, every line is sent,
+and it leaves at the end of the input.
+
+Options:
+  --host HOST            server address (default ${DEFAULT_HOST})
+  --port PORT            server port (default ${DEFAULT_PORT})
+  --alias NAME           your alias (asked for on a terminal if not given)
+  --tls                  connect with TLS
+  --ca FILE              PEM certificate to trust for --tls, besides the system's
+  --password-file FILE   room password (or set CONFAB_PASSWORD; asked for on a
+                         terminal if the room needs one)
+  --no-history           do not replay the room's recent messages on joining
+  --json                 print one JSON object per event instead of text
+  --no-color             no colours (also off with NO_COLOR or when piped)
+  --no-time              do not show timestamps
+  --bell                 ring the terminal bell when your alias is mentioned
+  -h, --help             show this help
+
+Exit status: 0 left, 1 internal error, 2 bad usage, 3 cannot connect,
+4 connection lost, 5 server shut down, 6 disconnected by the server,
+7 refused at the door (alias or password).
+`;
+
+/** Drops the fields that are `undefined`, so defaults apply to them. */
+function definedOnly<T extends object>(value: { [K in keyof T]: T[K] | undefined }): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function parse(
+  command: string,
+  args: string[],
+  options: Record<string, { type: "string" | "boolean"; short?: string }>,
+): Flags {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Flags;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const code = (error as { code?: string }).code;
+    const name = /'(-{1,2}[^']*)'/.exec(message)?.[1] ?? "";
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      throw new UsageError(`unknown option ${name}`, command);
+    }
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      const option = /--([\w-]+)/.exec(message)?.[1];
+      throw new UsageError(
+        option && options[option]?.type === "boolean"
+          ? `option --${option} takes no value`
+          : `option --${option ?? name} needs a value`,
+        command,
+      );
+    }
+    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+      throw new UsageError(`unexpected argument ${name || message}`, command);
+    }
+    throw new UsageError(message, command);
+  }
+}
+
+function integer(command: string, flag: string, value: unknown, min: number, max: number) {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new UsageError(`--${flag} must be a whole number, received '${text}'`, command);
+  }
+  if (n < min || n > max) {
+    throw new UsageError(`--${flag} must be between ${min} and ${max}, received ${n}`, command);
+  }
+  return n;
+}
+
+function secondsFlag(command: string, flag: string, value: unknown, allowZero: boolean) {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(n) || (!allowZero && n === 0)) {
+    throw new UsageError(
+      `--${flag} must be a number of seconds${allowZero ? "" : " above 0"}, received '${text}'`,
+      command,
+    );
+  }
+  return Math.round(n * 1000);
+}
+
+function readTextFile(flag: string, path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new Error(`cannot read ${flag} ${path}: ${why}`);
+  }
+}
+
+/** The password from a file (its last line ending dropped) or the environment. */
+function readPassword(file: unknown): string | undefined {
+  if (typeof file === "string") {
+    return readTextFile("--password-file", file).replace(/\r?\n$/, "");
+  }
+  return Deno.env.get("CONFAB_PASSWORD") || undefined;
+}
+
+const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+
+/** Calls `onSignal` on SIGINT/SIGTERM; returns a function that stops listening. */
+function onSignals(onSignal: (signal: Deno.Signal) => void): () => void {
+  const handlers = SIGNALS.map((signal) => {
+    const handler = () => onSignal(signal);
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h));
+}
+
+async function runServe(args: string[]): Promise<number> {
+  const flags = parse("serve", args, {
+    help: { type: "boolean", short: "h" },
+    host: { type: "string" },
+    port: { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    "password-file": { type: "string" },
+    history: { type: "string" },
+    "max-line-bytes": { type: "string" },
+    "outbox-bytes": { type: "string" },
+    "write-timeout": { type: "string" },
+    rate: { type: "string" },
+    burst: { type: "string" },
+    "flood-lines": { type: "string" },
+    "alias-timeout": { type: "string" },
+    "idle-timeout": { type: "string" },
+    "max-clients": { type: "string" },
+    "max-per-address": { type: "string" },
+    "shutdown-grace": { type: "string" },
+  });
+  if (flags.help) {
+    print(SERVE_HELP);
+    return 0;
+  }
+  const big = Number.MAX_SAFE_INTEGER;
+  const cmd = "serve";
+  if ((flags["tls-cert"] === undefined) !== (flags["tls-key"] === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together", cmd);
+  }
+  const controller = new AbortController();
+  const options: ServeOptions = definedOnly({
+    hostname: typeof flags.host === "string" ? flags.host : undefined,
+    port: integer(cmd, "port", flags.port, 0, 65535),
+    cert: typeof flags["tls-cert"] === "string"
+      ? readTextFile("--tls-cert", flags["tls-cert"])
+      : undefined,
+    key: typeof flags["tls-key"] === "string"
+      ? readTextFile("--tls-key", flags["tls-key"])
+      : undefined,
+    password: readPassword(flags["password-file"]),
+    historySize: integer(cmd, "history", flags.history, 0, 100_000),
+    maxLineBytes: integer(cmd, "max-line-bytes", flags["max-line-bytes"], 16, 1 << 20),
+    outboxBytes: integer(cmd, "outbox-bytes", flags["outbox-bytes"], 1024, 1 << 30),
+    writeTimeoutMs: secondsFlag(cmd, "write-timeout", flags["write-timeout"], false),
+    rateLimit: integer(cmd, "rate", flags.rate, 0, big),
+    rateBurst: integer(cmd, "burst", flags.burst, 1, big),
+    floodLines: integer(cmd, "flood-lines", flags["flood-lines"], 1, big),
+    aliasTimeoutMs: secondsFlag(cmd, "alias-timeout", flags["alias-timeout"], false),
+    idleTimeoutMs: secondsFlag(cmd, "idle-timeout", flags["idle-timeout"], true),
+    maxClients: integer(cmd, "max-clients", flags["max-clients"], 1, big),
+    maxPerAddress: integer(cmd, "max-per-address", flags["max-per-address"], 1, big),
+    shutdownGraceMs: secondsFlag(cmd, "shutdown-grace", flags["shutdown-grace"], true),
+    signal: controller.signal,
+  });
+  let server;
+  try {
+    server = serve(options);
+  } catch (error) {
+    if (error instanceof RangeError || error instanceof TypeError) {
+      throw new UsageError(error.message.replace(/^Cannot start server: /, ""), cmd);
+    }
+    throw error;
+  }
+  const proto = server.tls ? " (TLS)" : "";
+  print(`confab ${VERSION} listening on ${server.addr.hostname}:${server.addr.port}${proto}\n`);
+  let signals = 0;
+  const stopSignals = onSignals((signal) => {
+    if (++signals > 1) {
+      printError(`confab: second ${signal}; exiting now`);
+      Deno.exit(130);
+    }
+    controller.abort();
+  });
+  await server.finished;
+  stopSignals();
+  return 0;
+}
+
+async function runJoinCommand(args: string[]): Promise<number> {
+  const flags = parse("join", args, {
+    help: { type: "boolean", short: "h" },
+    host: { type: "string" },
+    port: { type: "string" },
+    alias: { type: "string" },
+    tls: { type: "boolean" },
+    ca: { type: "string" },
+    "password-file": { type: "string" },
+    "no-history": { type: "boolean" },
+    json: { type: "boolean" },
+    "no-color": { type: "boolean" },
+    "no-time": { type: "boolean" },
+    bell: { type: "boolean" },
+  });
+  if (flags.help) {
+    print(JOIN_HELP);
+    return 0;
+  }
+  const cmd = "join";
+  if (flags.ca !== undefined && !flags.tls) throw new UsageError("--ca needs --tls", cmd);
+  const interactive = Deno.stdin.isTerminal();
+  if (flags.alias === undefined && !interactive) {
+    throw new UsageError("--alias is needed when stdin is not a terminal", cmd);
+  }
+  const color = !flags["no-color"] && !flags.json && Deno.stdout.isTerminal() &&
+    !Deno.env.get("NO_COLOR");
+  const controller = new AbortController();
+  const options: JoinOptions = {
+    hostname: typeof flags.host === "string" ? flags.host : DEFAULT_HOST,
+    port: integer(cmd, "port", flags.port, 1, 65535) ?? DEFAULT_PORT,
+    alias: typeof flags.alias === "string" ? flags.alias : undefined,
+    tls: flags.tls === true,
+    caCerts: typeof flags.ca === "string" ? [readTextFile("--ca", flags.ca)] : undefined,
+    password: readPassword(flags["password-file"]),
+    history: !flags["no-history"],
+    json: flags.json === true,
+    color,
+    timestamps: !flags["no-time"],
+    bell: flags.bell === true,
+    interactive,
+    signal: controller.signal,
+  };
+  const stopSignals = onSignals(() => controller.abort());
+  try {
+    return await runJoin(options);
+  } finally {
+    stopSignals();
+  }
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  serve: runServe,
+  join: runJoinCommand,
+};
+
+const encoder = new TextEncoder();
+
+function writeAllSync(file: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let offset = 0;
+  while (offset < bytes.length) offset += file.writeSync(bytes.subarray(offset));
+}
+
+function print(text: string): void {
+  writeAllSync(Deno.stdout, text);
+}
+
+function printError(text: string): void {
+  writeAllSync(Deno.stderr, text + "\n");
+}
+
+/** Runs the command line `args` and returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    if (command === "--version" || command === "-V") {
+      print(`confab ${VERSION}\n`);
+      return 0;
+    }
+    if (command === "--help" || command === "-h" || command === "help") {
+      print(MAIN_HELP);
+      return 0;
+    }
+    if (command === undefined) throw new UsageError("no command given");
+    const run = COMMANDS[command];
+    if (run === undefined) throw new UsageError(`unknown command '${command}'`);
+    return await run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      const help = error.command ? `confab ${error.command} --help` : "confab --help";
+      printError(`confab: ${error.message}\nTry '${help}' for more information.`);
+      return EXIT.usage;
+    }
+    if (error instanceof ListenError || error instanceof Error) {
+      printError(`confab: ${error.message}`);
+      return 1;
+    }
+    printError(`confab: ${String(error)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
