@@ -64,7 +64,7 @@ export interface JoinOptions {
   /**
    * How long to wait for the server's first line (ms).
    *
-   * @default {10000}
+   * @default {5000}
    */
   greetingTimeoutMs?: number;
 }
@@ -80,6 +80,8 @@ class JoinError extends Error {
 const encoder = new TextEncoder();
 /** Longest line accepted from a server (its own lines are far shorter). */
 const SERVER_LINE_BYTES = 256 * 1024;
+/** How long to wait for the server's first line, by default. */
+const GREETING_MS = 5000;
 /** After we stop sending, how long the server has to close its side. */
 const LEAVE_TIMEOUT_MS = 3000;
 
@@ -134,14 +136,13 @@ async function connect(o: JoinOptions): Promise<Deno.Conn> {
       ...(o.caCerts ? { caCerts: o.caCerts } : {}),
     });
     try {
-      await withTimeout(conn.handshake(), o.greetingTimeoutMs ?? 10_000, "no TLS handshake");
+      await withTimeout(conn.handshake(), o.greetingTimeoutMs ?? GREETING_MS, "no TLS handshake");
     } catch (error) {
       closeQuietly(conn);
-      const hint = error instanceof Deno.errors.InvalidData || /corrupt|InvalidContentType/i
-          .test(describe(error))
-        ? " (is the server using TLS?)"
-        : "";
-      throw new JoinError(`TLS with ${where} failed: ${describe(error)}${hint}`, EXIT.connect);
+      throw new JoinError(
+        `TLS with ${where} failed: ${describe(error)} (is the server using TLS?)`,
+        EXIT.connect,
+      );
     }
     return conn;
   } catch (error) {
@@ -262,9 +263,16 @@ async function chat(
   let noHistorySent = o.history;
   let passwordSent = false;
   let greeted = false;
+  let greetingTimedOut = false;
   const greetingTimer = setTimeout(() => {
-    if (!greeted) closeQuietly(conn);
-  }, o.greetingTimeoutMs ?? 10_000);
+    greetingTimedOut = !greeted;
+    if (greetingTimedOut) closeQuietly(conn);
+  }, o.greetingTimeoutMs ?? GREETING_MS);
+  const notConfab = `${where} does not speak the confab protocol` +
+    (o.tls ? "" : " (if it uses TLS, add --tls)");
+  // A blank line is ignored by a confab server, but makes a TLS server fail
+  // its handshake at once instead of waiting for us: a fast, clear error.
+  await writeAll(conn, "\n");
   let first: ServerEvent | undefined;
   try {
     // Not for-await: leaving that loop early would close the generator.
@@ -273,6 +281,9 @@ async function chat(
       greeted = true;
       clearTimeout(greetingTimer);
       const event = parseServerLine(line);
+      if (event.kind === "unknown" && !aliasSent && !passwordSent) {
+        throw new JoinError(notConfab, EXIT.connect);
+      }
       if (event.kind === "prompt" && event.prompt === "password") {
         let password = passwordSent ? undefined : o.password;
         if (password === undefined && o.interactive) {
@@ -320,16 +331,20 @@ async function chat(
     }
   } catch (error) {
     if (error instanceof JoinError) throw error;
+    if (greetingTimedOut) {
+      throw new JoinError(`no greeting from ${where}; ${notConfab}`, EXIT.connect);
+    }
+    if (!greeted) throw new JoinError(`${notConfab}: ${describe(error)}`, EXIT.connect);
     throw new JoinError(`lost the connection to ${where}: ${describe(error)}`, EXIT.lost);
   } finally {
     clearTimeout(greetingTimer);
   }
   if (first === undefined) {
+    if (greetingTimedOut) {
+      throw new JoinError(`no greeting from ${where}; ${notConfab}`, EXIT.connect);
+    }
     if (!greeted) {
-      throw new JoinError(
-        `no greeting from ${where} (is it a confab server? for TLS use --tls)`,
-        EXIT.connect,
-      );
+      throw new JoinError(`${where} closed the connection at once; ${notConfab}`, EXIT.connect);
     }
     throw new JoinError(`${where} closed the connection before we joined`, EXIT.lost);
   }

@@ -56,7 +56,8 @@ function describeError(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionAborted) return "connection aborted";
   if (error instanceof Deno.errors.TimedOut) return "connection timed out";
   if (error instanceof Deno.errors.InvalidData) return `bad data: ${(error as Error).message}`;
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (error instanceof Deno.errors.UnexpectedEof) return "connection closed mid-stream";
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Whether an error just means the socket was already closed by us. */
@@ -179,10 +180,7 @@ export class Session implements Member {
       }
       if (!this.#closed) this.#reader.end();
     } catch (error) {
-      if (!(this.#closed && isClosedError(error))) {
-        reason = describeError(error);
-        this.#ctx.log(`${this.peer} ${this.alias || "-"}: ${reason}`);
-      }
+      if (!(this.#closed && isClosedError(error))) reason = describeError(error);
     }
     this.#finish(reason, undefined, true);
     await this.#done;
@@ -286,7 +284,9 @@ export class Session implements Member {
 
   #onLine(line: string): void {
     if (this.#state === "closing") return;
-    if (line.trim() === "" && this.#state === "joined") return;
+    // Blank lines are ignored everywhere; a client may send one first to find
+    // out early whether it is talking to a TLS port by mistake.
+    if (line.trim() === "") return;
     if (!this.#allowed()) return;
     switch (this.#state) {
       case "password":
@@ -372,9 +372,9 @@ export class Session implements Member {
   /** The writer failed: the peer is gone. */
   #lost(error: unknown): void {
     if (this.#closed) return;
-    const reason = describeError(error);
-    this.#ctx.log(`${this.peer} ${this.alias || "-"}: write failed: ${reason}`);
-    this.#finish(reason, undefined, true);
+    if (this.#state !== "closing") {
+      this.#finish(`write failed: ${describeError(error)}`, undefined, true);
+    }
     this.#closeConn();
   }
 

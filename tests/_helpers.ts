@@ -1,0 +1,288 @@
+/**
+ * Test helpers: real TCP clients that wait for the line they expect (with a
+ * timeout, never a sleep), a quiet in-process server, and confab as a
+ * subprocess.
+ *
+ * @module
+ */
+
+import { type ChatServer, serve, type ServeOptions } from "../server/mod.ts";
+
+/** How long any single wait in a test may take before it fails. */
+export const WAIT_MS = 5000;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Rejects after `ms` with a message saying what was awaited. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Lines from a byte stream, read on demand: `next()` waits for the next
+ * line, `expect()` skips lines until one matches.
+ */
+export class LineSource {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #buffer = "";
+  #lines: string[] = [];
+  #ended = false;
+  #pending: Promise<void> | undefined;
+  /** Every line seen so far, for failure messages. */
+  readonly seen: string[] = [];
+
+  /** Reads lines from `stream`. */
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.getReader();
+  }
+
+  /** Whether the stream has ended and every line has been taken. */
+  get ended(): boolean {
+    return this.#ended && this.#lines.length === 0;
+  }
+
+  async #fill(): Promise<void> {
+    const { value, done } = await this.#reader.read();
+    if (done) {
+      this.#ended = true;
+      if (this.#buffer !== "") this.#lines.push(this.#buffer);
+      this.#buffer = "";
+      return;
+    }
+    this.#buffer += decoder.decode(value, { stream: true });
+    const parts = this.#buffer.split("\n");
+    this.#buffer = parts.pop()!;
+    for (const part of parts) this.#lines.push(part.replace(/\r$/, ""));
+  }
+
+  /** The next line, or `null` at the end of the stream. */
+  async next(timeoutMs = WAIT_MS): Promise<string | null> {
+    while (this.#lines.length === 0 && !this.#ended) {
+      // One read at a time; a timed-out read is picked up by the next call.
+      this.#pending ??= this.#fill().finally(() => (this.#pending = undefined));
+      await withTimeout(this.#pending, timeoutMs, `a line (seen: ${this.#recent()})`);
+    }
+    const line = this.#lines.shift() ?? null;
+    if (line !== null) this.seen.push(line);
+    return line;
+  }
+
+  /** Skips lines until one matches; fails at the end of the stream or on timeout. */
+  async expect(pattern: RegExp | string, timeoutMs = WAIT_MS): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    const matches = (line: string) =>
+      typeof pattern === "string" ? line.includes(pattern) : pattern.test(line);
+    while (true) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${pattern} (seen: ${this.#recent()})`);
+      let line: string | null;
+      try {
+        line = await this.next(left);
+      } catch {
+        throw new Error(`timed out waiting for ${pattern} (seen: ${this.#recent()})`);
+      }
+      if (line === null) {
+        throw new Error(`stream ended waiting for ${pattern} (seen: ${this.#recent()})`);
+      }
+      if (matches(line)) return line;
+    }
+  }
+
+  /** Waits for the end of the stream, returning the lines before it. */
+  async rest(timeoutMs = WAIT_MS): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    const lines: string[] = [];
+    while (true) {
+      const line = await this.next(Math.max(1, deadline - Date.now()));
+      if (line === null) return lines;
+      lines.push(line);
+    }
+  }
+
+  /** Stops reading. */
+  async cancel(): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
+  }
+
+  #recent(): string {
+    return JSON.stringify(this.seen.slice(-8));
+  }
+}
+
+/** A raw TCP chat client for tests. */
+export class TestClient implements AsyncDisposable {
+  readonly conn: Deno.Conn;
+  readonly lines: LineSource;
+  #closed = false;
+
+  private constructor(conn: Deno.Conn) {
+    this.conn = conn;
+    this.lines = new LineSource(conn.readable);
+  }
+
+  /** Connects without doing anything else. */
+  static async connect(port: number): Promise<TestClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    return new TestClient(conn);
+  }
+
+  /** Connects, answers the alias prompt and waits for the welcome. */
+  static async join(port: number, alias: string): Promise<TestClient> {
+    const client = await TestClient.connect(port);
+    await client.lines.expect(/^\? alias: /);
+    await client.send(alias);
+    await client.lines.expect(/^\[\d\d:\d\d:\d\d\] -- welcome, /);
+    await client.lines.expect(/^\[\d\d:\d\d:\d\d\] -- limits: /);
+    return client;
+  }
+
+  /** Sends one line (LF added). */
+  async send(line: string): Promise<void> {
+    await this.write(encoder.encode(line + "\n"));
+  }
+
+  /** Sends raw bytes. */
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) offset += await this.conn.write(bytes.subarray(offset));
+  }
+
+  /** Shorthand for `lines.expect`. */
+  expect(pattern: RegExp | string, timeoutMs = WAIT_MS): Promise<string> {
+    return this.lines.expect(pattern, timeoutMs);
+  }
+
+  /** Waits until the server closes the connection; returns the lines before. */
+  closed(timeoutMs = WAIT_MS): Promise<string[]> {
+    return this.lines.rest(timeoutMs);
+  }
+
+  /** Closes the connection (idempotent). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.lines.cancel();
+    try {
+      this.conn.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** A server on a free port with its log captured instead of printed. */
+export function startServer(options: ServeOptions = {}): ChatServer & { log: string[] } {
+  const log: string[] = [];
+  const server = serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    log: (line) => log.push(line),
+    ...options,
+  });
+  return Object.assign(server, { log });
+}
+
+/** A time stamp on a live line. */
+export const T = String.raw`\[\d\d:\d\d:\d\d\] `;
+
+/** A RegExp for a live line with the given body (a literal). */
+export function live(body: string): RegExp {
+  return new RegExp(`^${T}${body.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+}
+
+/** Path of main.ts, for subprocess tests. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Permissions confab runs with, as in deno.json's tasks. */
+export const RUN_FLAGS = ["run", "--allow-net", "--allow-read", "--allow-env"];
+
+/** A confab subprocess with piped stdio and line readers on its output. */
+export interface ConfabProcess extends AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly stdout: LineSource;
+  readonly stderr: LineSource;
+  /** Writes to its stdin. */
+  write(text: string): Promise<void>;
+  /** Closes its stdin. */
+  closeStdin(): Promise<void>;
+  /** Waits for it to exit (killing it after the timeout) and returns the code. */
+  exit(timeoutMs?: number): Promise<number>;
+}
+
+/** Starts `confab ARGS...` (or `command` instead of `deno run main.ts`). */
+export function spawnConfab(
+  args: string[],
+  options: { env?: Record<string, string>; command?: string[] } = {},
+): ConfabProcess {
+  const [cmd, ...pre] = options.command ?? [Deno.execPath(), ...RUN_FLAGS, MAIN];
+  const child = new Deno.Command(cmd!, {
+    args: [...pre, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "", ...options.env },
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  let stdinClosed = false;
+  const stdout = new LineSource(child.stdout);
+  const stderr = new LineSource(child.stderr);
+  let status: Promise<Deno.CommandStatus> | undefined;
+  const exit = async (timeoutMs = WAIT_MS * 2) => {
+    status ??= child.status;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const killed = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+        resolve();
+      }, timeoutMs);
+    });
+    const result = await Promise.race([status, killed.then(() => status!)]);
+    clearTimeout(timer);
+    return result.code;
+  };
+  const closeStdin = async () => {
+    if (stdinClosed) return;
+    stdinClosed = true;
+    await writer.close().catch(() => {});
+  };
+  return {
+    child,
+    stdout,
+    stderr,
+    write: (text) => writer.write(encoder.encode(text)),
+    closeStdin,
+    exit,
+    async [Symbol.asyncDispose]() {
+      await closeStdin();
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+      await child.status;
+      // Drain what is left so the pipes close.
+      await Promise.all([
+        stdout.rest(WAIT_MS).catch(() => {}),
+        stderr.rest(WAIT_MS).catch(() => {}),
+      ]);
+    },
+  };
+}
