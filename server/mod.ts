@@ -221,6 +221,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
       if (!(error instanceof Deno.errors.BadResource)) throw error;
     }
     log(`shutting down; ${room.size} in the room`);
+    room.close();
     for (const session of sessions) session.shutdown();
     await accepting;
     // Sessions close themselves within the grace time (the ticker enforces
@@ -235,6 +236,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
     }
     clearTimeout(backstop);
     clearInterval(ticker);
+    room.close();
     log("stopped");
   }
 

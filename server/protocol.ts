@@ -95,8 +95,18 @@ export function dateTimeUtc(ms: number): string {
   return `${d.getUTCFullYear()}-${PAD(d.getUTCMonth() + 1)}-${PAD(d.getUTCDate())} ${clockUtc(ms)}`;
 }
 
+// Live lines are stamped to the second; a busy room formats the same stamp
+// thousands of times a second, so the last one is kept.
+let stampSecond = -1;
+let stampText = "";
+
 function stamp(ms: number): string {
-  return `[${clockUtc(ms)}] `;
+  const second = Math.floor(ms / 1000);
+  if (second !== stampSecond) {
+    stampSecond = second;
+    stampText = `[${clockUtc(ms)}] `;
+  }
+  return stampText;
 }
 
 /** `? alias: text` or `? password: text`. */

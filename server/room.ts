@@ -25,6 +25,8 @@ import {
   formatPrivateOut,
 } from "./protocol.ts";
 
+/** Gathered notices are sent early once they reach this many bytes. */
+const NOTICE_FLUSH_BYTES = 16 * 1024;
 /** Welcome lines list at most this many of the others online by name. */
 const WELCOME_NAMES = 20;
 
@@ -85,6 +87,8 @@ export interface Room {
   rename(member: Member, alias: string): boolean;
   /** Sends a notice to every member. */
   announce(text: string): void;
+  /** Sends whatever is pending and stops the room's timers. */
+  close(): void;
 }
 
 /** Options for {@linkcode LocalRoom}. */
@@ -95,6 +99,15 @@ export interface LocalRoomOptions {
    * @default {20}
    */
   historySize?: number;
+  /**
+   * Join, leave and nick notices are gathered for this long (ms) and sent
+   * together: a burst of joins then costs each member one write, not one per
+   * join. Anything else said goes out at once, after what was gathered, so
+   * the order of lines never changes. 0 sends every notice at once.
+   *
+   * @default {20}
+   */
+  noticeDelayMs?: number;
 }
 
 /**
@@ -122,13 +135,29 @@ export interface LocalRoomOptions {
  * assert.match(inbox.at(-1)!, /^bob <- \[\d\d:\d\d:\d\d\] alice: hi\n$/);
  * ```
  */
+/** A line kept for replay; formatted only when someone joins. */
+interface Said {
+  readonly ms: number;
+  readonly kind: "message" | "action";
+  readonly from: string;
+  readonly text: string;
+}
+
 export class LocalRoom implements Room {
   readonly #members = new Map<string, Member>();
-  readonly #history: History<Uint8Array>;
+  readonly #history: History<Said>;
+  readonly #noticeDelayMs: number;
+  /** Gathered notices, encoded back to back; a new buffer after each flush. */
+  #notices: Uint8Array | undefined;
+  #noticesLength = 0;
+  /** Members who joined since the last flush, and where their part begins. */
+  #joinedAt = new Map<Member, number>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Makes an empty room; see {@linkcode LocalRoomOptions}. */
   constructor(options: LocalRoomOptions = {}) {
     this.#history = new History(options.historySize ?? 20);
+    this.#noticeDelayMs = options.noticeDelayMs ?? 20;
   }
 
   get size(): number {
@@ -148,11 +177,13 @@ export class LocalRoom implements Room {
     if (this.#members.has(key)) return false;
     const now = Date.now();
     if (options.history) {
-      for (const line of this.#history) member.deliver(line);
+      for (const said of this.#history) {
+        member.deliver(encodeLine(formatHistory(said.ms, said.kind, said.from, said.text)));
+      }
     }
     member.deliver(encodeLine(formatNotice(now, this.#welcome(member))));
     this.#members.set(key, member);
-    this.#broadcast(encodeLine(formatJoin(now, member.alias)), member);
+    this.#notice(formatJoin(now, member.alias), member);
     return true;
   }
 
@@ -160,24 +191,26 @@ export class LocalRoom implements Room {
     const key = aliasKey(member.alias);
     if (this.#members.get(key) !== member) return;
     this.#members.delete(key);
-    this.#broadcast(encodeLine(formatLeave(Date.now(), member.alias, reason)), undefined);
+    this.#joinedAt.delete(member);
+    this.#notice(formatLeave(Date.now(), member.alias, reason), undefined);
   }
 
   say(from: Member, text: string): void {
-    const now = Date.now();
-    this.#history.add(encodeLine(formatHistory(now, "message", from.alias, text)));
-    this.#broadcast(encodeLine(formatMessage(now, from.alias, text)), from);
+    const ms = Date.now();
+    this.#history.add({ ms, kind: "message", from: from.alias, text });
+    this.#broadcast(encodeLine(formatMessage(ms, from.alias, text)), from);
   }
 
   act(from: Member, text: string): void {
-    const now = Date.now();
-    this.#history.add(encodeLine(formatHistory(now, "action", from.alias, text)));
-    this.#broadcast(encodeLine(formatAction(now, from.alias, text)), from);
+    const ms = Date.now();
+    this.#history.add({ ms, kind: "action", from: from.alias, text });
+    this.#broadcast(encodeLine(formatAction(ms, from.alias, text)), from);
   }
 
   whisper(from: Member, to: string, text: string): Member | undefined {
     const recipient = this.find(to);
     if (recipient === undefined) return undefined;
+    this.flush();
     const now = Date.now();
     recipient.replyTo = from;
     if (!recipient.deliver(encodeLine(formatPrivateIn(now, from.alias, text)))) {
@@ -196,7 +229,7 @@ export class LocalRoom implements Room {
     this.#members.delete(oldKey);
     member.alias = alias;
     this.#members.set(newKey, member);
-    this.#broadcast(encodeLine(formatNick(Date.now(), old, alias)), undefined);
+    this.#notice(formatNick(Date.now(), old, alias), undefined);
     return true;
   }
 
@@ -204,11 +237,61 @@ export class LocalRoom implements Room {
     this.#broadcast(encodeLine(formatNotice(Date.now(), text)), undefined);
   }
 
-  /** The broadcast path: one encoded line, enqueued for everyone but `except`. */
+  close(): void {
+    this.flush();
+  }
+
+  /**
+   * The broadcast path: one encoded line, enqueued for everyone but `except`,
+   * after any gathered notices.
+   */
   #broadcast(bytes: Uint8Array, except: Member | undefined): void {
+    if (this.#noticesLength > 0) this.flush();
     let full: Member[] | undefined;
     for (const member of this.#members.values()) {
       if (member !== except && !member.deliver(bytes)) (full ??= []).push(member);
+    }
+    if (full !== undefined) this.#evict(full);
+  }
+
+  /**
+   * Adds a join, leave or nick line to the gathered notices. `joiner`, the
+   * member a join line is about, gets only what comes after it.
+   */
+  #notice(line: string, joiner: Member | undefined): void {
+    const bytes = encodeLine(line);
+    const length = this.#noticesLength + bytes.length;
+    let buffer = this.#notices;
+    if (buffer === undefined || buffer.length < length) {
+      const grown = new Uint8Array(Math.max(256, length * 2));
+      if (buffer !== undefined) grown.set(buffer.subarray(0, this.#noticesLength));
+      buffer = this.#notices = grown;
+    }
+    buffer.set(bytes, this.#noticesLength);
+    this.#noticesLength = length;
+    if (joiner !== undefined) this.#joinedAt.set(joiner, length);
+    if (this.#noticeDelayMs === 0 || length >= NOTICE_FLUSH_BYTES) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), this.#noticeDelayMs);
+  }
+
+  /** Sends the gathered notices now: one shared buffer for every member. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const length = this.#noticesLength;
+    if (length === 0) return;
+    const bytes = this.#notices!.subarray(0, length);
+    const starts = this.#joinedAt;
+    this.#notices = undefined;
+    this.#noticesLength = 0;
+    this.#joinedAt = new Map();
+    let full: Member[] | undefined;
+    for (const member of this.#members.values()) {
+      const start = starts.get(member) ?? 0;
+      if (start >= length) continue;
+      if (!member.deliver(start === 0 ? bytes : bytes.subarray(start))) {
+        (full ??= []).push(member);
+      }
     }
     if (full !== undefined) this.#evict(full);
   }
