@@ -15,6 +15,8 @@ import { MAX_LINE_BYTES } from "./protocol.ts";
 
 const LF = 0x0a;
 const CR = 0x0d;
+/** Decoding whole lines needs no state, so every reader shares one decoder. */
+const decoder = new TextDecoder();
 /** A partial-line buffer larger than this is released once it is empty. */
 const KEEP_PENDING_BYTES = 1024;
 
@@ -30,7 +32,8 @@ export interface LineReaderOptions {
   onLine: (line: string) => void;
   /**
    * Called once for each line that was longer than `maxLineBytes`, when its
-   * end is reached. Its bytes were dropped as they arrived.
+   * end is reached, with its length in bytes (not counting its LF or CRLF).
+   * Its bytes were dropped as they arrived.
    */
   onOverflow?: (bytes: number) => void;
 }
@@ -58,11 +61,12 @@ export class LineReader {
   readonly #max: number;
   readonly #onLine: (line: string) => void;
   readonly #onOverflow: (bytes: number) => void;
-  readonly #decoder = new TextDecoder();
   #pending: Uint8Array | undefined;
   #pendingLength = 0;
   /** Bytes dropped so far of the over-long line being skipped, or -1. */
   #skipped = -1;
+  /** Whether the last byte dropped while skipping was a CR. */
+  #skippedCr = false;
 
   /** Makes a reader; see {@linkcode LineReaderOptions}. */
   constructor(options: LineReaderOptions) {
@@ -93,9 +97,12 @@ export class LineReader {
         // Dropping an over-long line until its end.
         if (lf < 0) {
           this.#skipped += end - start;
+          this.#skippedCr = chunk[end - 1] === CR;
           return;
         }
-        const total = this.#skipped + (lf - start);
+        // A CR right before the LF is part of the line ending, not the line.
+        const cr = lf > start ? chunk[lf - 1] === CR : this.#skippedCr;
+        const total = this.#skipped + (lf - start) - (cr ? 1 : 0);
         this.#skipped = -1;
         this.#onOverflow(total);
         start = lf + 1;
@@ -117,7 +124,7 @@ export class LineReader {
           this.#release();
         } else {
           // #keep found the line too long: finish skipping at this LF.
-          this.#onOverflow(this.#skipped);
+          this.#onOverflow(this.#skipped - (this.#skippedCr ? 1 : 0));
           this.#skipped = -1;
         }
       }
@@ -131,7 +138,7 @@ export class LineReader {
    */
   end(): void {
     if (this.#skipped >= 0) {
-      const skipped = this.#skipped;
+      const skipped = this.#skipped - (this.#skippedCr ? 1 : 0);
       this.#skipped = -1;
       this.#onOverflow(skipped);
     } else if (this.#pendingLength > 0) {
@@ -148,7 +155,7 @@ export class LineReader {
       this.#onOverflow(end - start);
       return;
     }
-    this.#onLine(this.#decoder.decode(bytes.subarray(start, end)));
+    this.#onLine(decoder.decode(bytes.subarray(start, end)));
   }
 
   /** Appends bytes to the partial line, or starts skipping if it grows too long. */
@@ -157,6 +164,7 @@ export class LineReader {
     // One byte of slack for a CR that may come right before the LF.
     if (length > this.#max + 1) {
       this.#skipped = length;
+      this.#skippedCr = chunk[end - 1] === CR;
       this.#pendingLength = 0;
       this.#release();
       return;

@@ -110,6 +110,14 @@ export interface LocalRoomOptions {
   noticeDelayMs?: number;
 }
 
+/** A line kept for replay; formatted only when someone joins. */
+interface Said {
+  readonly ms: number;
+  readonly kind: "message" | "action";
+  readonly from: string;
+  readonly text: string;
+}
+
 /**
  * A {@linkcode Room} held in this process.
  *
@@ -133,16 +141,9 @@ export interface LocalRoomOptions {
  * room.join(member("bob"), { history: true });
  * room.say(alice, "hi");
  * assert.match(inbox.at(-1)!, /^bob <- \[\d\d:\d\d:\d\d\] alice: hi\n$/);
+ * room.close();
  * ```
  */
-/** A line kept for replay; formatted only when someone joins. */
-interface Said {
-  readonly ms: number;
-  readonly kind: "message" | "action";
-  readonly from: string;
-  readonly text: string;
-}
-
 export class LocalRoom implements Room {
   readonly #members = new Map<string, Member>();
   readonly #history: History<Said>;

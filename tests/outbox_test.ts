@@ -1,0 +1,317 @@
+import assert from "node:assert/strict";
+import { type ByteSink, Outbox } from "../server/outbox.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const bytes = (text: string) => encoder.encode(text);
+
+/** A sink that accepts at most `perWrite` bytes per call, at once. */
+class EagerSink implements ByteSink {
+  /** Copies of the bytes each write accepted. */
+  readonly writes: Uint8Array[] = [];
+  constructor(readonly perWrite = Infinity) {}
+  write(p: Uint8Array): Promise<number> {
+    const n = Math.min(p.length, this.perWrite);
+    this.writes.push(p.slice(0, n));
+    return Promise.resolve(n);
+  }
+  /** Everything written so far, decoded as one piece. */
+  get text(): string {
+    const all = new Uint8Array(this.writes.reduce((n, w) => n + w.length, 0));
+    let offset = 0;
+    for (const w of this.writes) {
+      all.set(w, offset);
+      offset += w.length;
+    }
+    return decoder.decode(all);
+  }
+}
+
+/** One write waiting on a {@linkcode ManualSink}. */
+interface PendingWrite {
+  readonly data: Uint8Array;
+  resolve(n: number): void;
+  reject(error: unknown): void;
+}
+
+/** A sink whose writes complete only when the test says so. */
+class ManualSink implements ByteSink {
+  readonly #queue: PendingWrite[] = [];
+  readonly #waiting: ((w: PendingWrite) => void)[] = [];
+  calls = 0;
+
+  write(p: Uint8Array): Promise<number> {
+    this.calls++;
+    return new Promise((resolve, reject) => {
+      const pending = { data: p.slice(), resolve, reject };
+      const waiter = this.#waiting.shift();
+      if (waiter) waiter(pending);
+      else this.#queue.push(pending);
+    });
+  }
+
+  /** The next write the outbox starts. */
+  next(): Promise<PendingWrite> {
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+}
+
+/** Lets every queued microtask (and the ones they queue) run. */
+async function flush(): Promise<void> {
+  for (let i = 0; i < 50; i++) await Promise.resolve();
+}
+
+/** Whether `promise` has settled once pending microtasks have run. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  promise.then(() => (done = true), () => (done = true));
+  await flush();
+  return done;
+}
+
+Deno.test("Outbox.push() coalesces pushes made together into one write", async () => {
+  const sink = new EagerSink();
+  const outbox = new Outbox(sink);
+  assert.equal(outbox.push(bytes("one\n")), true);
+  assert.equal(outbox.push(bytes("two\n")), true);
+  assert.equal(outbox.push(bytes("three\n")), true);
+  assert.equal(outbox.size, 14);
+  await outbox.drained();
+  assert.equal(sink.writes.length, 1);
+  assert.equal(sink.text, "one\ntwo\nthree\n");
+  assert.equal(outbox.size, 0);
+});
+
+Deno.test("Outbox.push() sends what arrives during a write in the next write, in order", async () => {
+  const sink = new ManualSink();
+  const outbox = new Outbox(sink);
+  outbox.push(bytes("a"));
+  const first = await sink.next();
+  outbox.push(bytes("b"));
+  outbox.push(bytes("c"));
+  assert.equal(sink.calls, 1, "one write at a time");
+  first.resolve(first.data.length);
+  const second = await sink.next();
+  assert.equal(decoder.decode(first.data), "a");
+  assert.equal(decoder.decode(second.data), "bc");
+  second.resolve(second.data.length);
+  await outbox.drained();
+  assert.equal(sink.calls, 2);
+});
+
+Deno.test("Outbox.push() refuses bytes past maxBytes, counting bytes in flight", async () => {
+  const sink = new ManualSink();
+  const outbox = new Outbox(sink, { maxBytes: 10 });
+  assert.equal(outbox.push(bytes("12345678")), true);
+  const first = await sink.next();
+  assert.equal(first.data.length, 8);
+  assert.equal(outbox.size, 8, "in-flight bytes still count");
+  assert.equal(outbox.push(bytes("abc")), false);
+  assert.equal(outbox.size, 8, "a refused push queues nothing");
+  assert.equal(outbox.push(bytes("ab")), true);
+  assert.equal(outbox.size, 10);
+  assert.equal(outbox.push(bytes("x")), false);
+  // A partial write frees nothing until the whole write is done.
+  first.resolve(3);
+  const rest = await sink.next();
+  assert.equal(decoder.decode(rest.data), "45678");
+  assert.equal(outbox.size, 10);
+  assert.equal(outbox.push(bytes("x")), false);
+  rest.resolve(5);
+  const last = await sink.next();
+  assert.equal(decoder.decode(last.data), "ab");
+  assert.equal(outbox.size, 2);
+  assert.equal(outbox.push(bytes("12345678")), true);
+  last.resolve(2);
+  (await sink.next()).resolve(8);
+  await outbox.drained();
+  assert.equal(outbox.size, 0);
+});
+
+Deno.test("Outbox.push() refuses a chunk larger than maxBytes even when empty", () => {
+  const outbox = new Outbox(new EagerSink(), { maxBytes: 4 });
+  assert.equal(outbox.push(bytes("12345")), false);
+  assert.equal(outbox.size, 0);
+  assert.equal(outbox.push(bytes("1234")), true);
+  return outbox.drained();
+});
+
+Deno.test("Outbox delivers everything in order through a sink that takes a few bytes at a time", async () => {
+  const sink = new EagerSink(3);
+  const outbox = new Outbox(sink);
+  let expected = "";
+  for (let i = 0; i < 60; i++) {
+    const line = `line ${i} ${"é".repeat(i % 5)}\n`;
+    expected += line;
+    assert.equal(outbox.push(bytes(line)), true);
+    // Let the writer run now and then, so some pushes land mid-write.
+    if (i % 7 === 0) await Promise.resolve();
+    if (i % 13 === 0) await flush();
+  }
+  await outbox.drained();
+  assert.ok(sink.writes.every((w) => w.length <= 3));
+  assert.equal(sink.writes.reduce((n, w) => n + w.length, 0), bytes(expected).length);
+  assert.equal(sink.text, expected);
+  assert.equal(outbox.size, 0);
+});
+
+Deno.test("Outbox.drained() resolves once everything queued is written", async () => {
+  const sink = new ManualSink();
+  const outbox = new Outbox(sink);
+  assert.equal(await settled(outbox.drained()), true, "resolves at once when empty");
+  outbox.push(bytes("hello"));
+  const drained = outbox.drained();
+  const write = await sink.next();
+  assert.equal(await settled(drained), false, "still writing");
+  write.resolve(2);
+  const rest = await sink.next();
+  assert.equal(await settled(drained), false, "only part written");
+  rest.resolve(rest.data.length);
+  assert.equal(await settled(drained), true);
+});
+
+Deno.test("Outbox calls onError once and closes when the sink fails", async () => {
+  const sink = new ManualSink();
+  const errors: unknown[] = [];
+  const outbox = new Outbox(sink, { onError: (error) => errors.push(error) });
+  outbox.push(bytes("first"));
+  const drained = outbox.drained();
+  const write = await sink.next();
+  outbox.push(bytes("second"));
+  const boom = new Error("connection reset");
+  write.reject(boom);
+  await drained;
+  assert.deepEqual(errors, [boom]);
+  assert.equal(outbox.closed, true);
+  assert.equal(outbox.size, 0);
+  assert.equal(outbox.push(bytes("third")), false);
+  await flush();
+  assert.equal(sink.calls, 1, "nothing more is written after a failure");
+  assert.equal(errors.length, 1);
+  assert.equal(await settled(outbox.drained()), true);
+});
+
+Deno.test("Outbox calls onError once when a sink fails after a partial write", async () => {
+  let calls = 0;
+  const errors: unknown[] = [];
+  const sink: ByteSink = {
+    write(p) {
+      calls++;
+      return calls === 1
+        ? Promise.resolve(Math.min(2, p.length))
+        : Promise.reject(new Error("gone"));
+    },
+  };
+  const outbox = new Outbox(sink, { onError: (error) => errors.push(error) });
+  outbox.push(bytes("abcdef"));
+  await outbox.drained();
+  assert.equal(errors.length, 1);
+  assert.equal((errors[0] as Error).message, "gone");
+  assert.equal(outbox.closed, true);
+  assert.equal(calls, 2);
+});
+
+Deno.test("Outbox.stalledFor() grows while a write is pending and is 0 when idle", async () => {
+  const sink = new ManualSink();
+  const outbox = new Outbox(sink);
+  const now = Date.now();
+  assert.equal(outbox.stalledFor(now), 0);
+  assert.equal(outbox.stalledFor(now + 60_000), 0);
+  outbox.push(bytes("data"));
+  const write = await sink.next();
+  const later = Date.now();
+  const a = outbox.stalledFor(later + 1000);
+  const b = outbox.stalledFor(later + 5000);
+  assert.ok(a >= 1000, `stalled ${a} ms one second on`);
+  assert.equal(b - a, 4000);
+  write.resolve(write.data.length);
+  await outbox.drained();
+  await flush();
+  assert.equal(outbox.stalledFor(Date.now() + 60_000), 0);
+});
+
+Deno.test("Outbox.stalledFor() counts from the last progress of a partial write", async () => {
+  const realNow = Date.now;
+  let clock = 1_000_000;
+  Date.now = () => clock;
+  try {
+    const sink = new ManualSink();
+    const outbox = new Outbox(sink);
+    outbox.push(bytes("abcdef"));
+    const first = await sink.next();
+    assert.equal(outbox.stalledFor(clock + 700), 700);
+    clock += 500;
+    first.resolve(2);
+    const second = await sink.next();
+    // Progress at 1_000_500 restarted the stall clock.
+    assert.equal(outbox.stalledFor(clock + 700), 700);
+    second.resolve(second.data.length);
+    await outbox.drained();
+    await flush();
+    assert.equal(outbox.stalledFor(clock + 700), 0);
+  } finally {
+    Date.now = realNow;
+  }
+});
+
+Deno.test("Outbox.clear() drops queued data but not the write in flight", async () => {
+  const sink = new ManualSink();
+  const outbox = new Outbox(sink);
+  outbox.push(bytes("in flight\n"));
+  const write = await sink.next();
+  outbox.push(bytes("queued 1\n"));
+  outbox.push(bytes("queued 2\n"));
+  assert.equal(outbox.size, 28);
+  outbox.clear();
+  assert.equal(outbox.size, 10);
+  assert.equal(outbox.closed, false);
+  write.resolve(write.data.length);
+  await outbox.drained();
+  assert.equal(outbox.size, 0);
+  assert.equal(sink.calls, 1, "the cleared lines were never written");
+  // The outbox keeps working afterwards.
+  assert.equal(outbox.push(bytes("after\n")), true);
+  const after = await sink.next();
+  assert.equal(decoder.decode(after.data), "after\n");
+  after.resolve(after.data.length);
+  await outbox.drained();
+});
+
+Deno.test("Outbox.clear() before the writer starts leaves nothing to write", async () => {
+  const sink = new EagerSink();
+  const outbox = new Outbox(sink);
+  outbox.push(bytes("never"));
+  outbox.clear();
+  assert.equal(outbox.size, 0);
+  await outbox.drained();
+  await flush();
+  assert.equal(sink.writes.length, 0);
+});
+
+Deno.test("Outbox.close() stops writing, refuses pushes and releases drained()", async () => {
+  const sink = new ManualSink();
+  const errors: unknown[] = [];
+  const outbox = new Outbox(sink, { onError: (error) => errors.push(error) });
+  outbox.push(bytes("one"));
+  const write = await sink.next();
+  outbox.push(bytes("two"));
+  const drained = outbox.drained();
+  outbox.close();
+  outbox.close();
+  assert.equal(outbox.closed, true);
+  assert.equal(outbox.size, 0);
+  assert.equal(await settled(drained), true);
+  assert.equal(outbox.push(bytes("three")), false);
+  write.resolve(write.data.length);
+  await flush();
+  assert.equal(sink.calls, 1);
+  assert.deepEqual(errors, [], "closing is not an error");
+});
+
+Deno.test("new Outbox() rejects a maxBytes that is not a positive integer", () => {
+  for (const bad of [0, -5, 2.5, Number.NaN]) {
+    assert.throws(() => new Outbox(new EagerSink(), { maxBytes: bad }), RangeError);
+  }
+});

@@ -1,0 +1,494 @@
+import assert from "node:assert/strict";
+import { parseServerLine, type ServerEvent } from "../server/protocol.ts";
+import { encodeLine, LocalRoom, type LocalRoomOptions, type Member } from "../server/room.ts";
+
+const decoder = new TextDecoder();
+const STAMP = /^\[\d\d:\d\d:\d\d\] /;
+
+/** An in-memory member that records what the room hands it. */
+class FakeMember implements Member {
+  joinedAt = 0;
+  away = "";
+  replyTo: Member | undefined = undefined;
+  /** Every buffer passed to deliver(), accepted or not. */
+  readonly offered: Uint8Array[] = [];
+  /** The buffers accepted. */
+  readonly received: Uint8Array[] = [];
+  /** Reasons passed to evicted(). */
+  readonly evictions: string[] = [];
+  /** When true, deliver() refuses, as a full queue does. */
+  full = false;
+
+  constructor(public alias: string) {}
+
+  deliver(bytes: Uint8Array): boolean {
+    this.offered.push(bytes);
+    if (this.full) return false;
+    this.received.push(bytes);
+    return true;
+  }
+
+  evicted(reason: string): void {
+    this.evictions.push(reason);
+  }
+
+  /** Received lines, decoded; every buffer must hold whole lines. */
+  get lines(): string[] {
+    return this.received.flatMap((bytes) => {
+      const text = decoder.decode(bytes);
+      assert.ok(text.endsWith("\n"), `a buffer ends mid-line: ${JSON.stringify(text)}`);
+      return text.slice(0, -1).split("\n");
+    });
+  }
+
+  /** Received lines, parsed. */
+  get events(): ServerEvent[] {
+    return this.lines.map(parseServerLine);
+  }
+
+  /** Forgets what was received so far. */
+  reset(): void {
+    this.offered.length = 0;
+    this.received.length = 0;
+  }
+}
+
+/** A room that sends every notice at once, so nothing waits on a timer. */
+function newRoom(options: LocalRoomOptions = {}): LocalRoom {
+  return new LocalRoom({ noticeDelayMs: 0, ...options });
+}
+
+/** A room with the given members joined (without history), inboxes emptied. */
+function roomWith(...aliases: string[]): { room: LocalRoom; members: FakeMember[] } {
+  const room = newRoom();
+  const members = aliases.map((alias) => new FakeMember(alias));
+  for (const member of members) assert.equal(room.join(member, { history: false }), true);
+  for (const member of members) member.reset();
+  return { room, members };
+}
+
+/** The text of a notice, failing if the event is anything else. */
+function noticeText(event: ServerEvent | undefined): string {
+  assert.equal(event?.kind, "notice", JSON.stringify(event));
+  return event.kind === "notice" ? event.text : "";
+}
+
+Deno.test("encodeLine() encodes UTF-8 and adds one LF", () => {
+  assert.deepEqual(encodeLine("hé"), Uint8Array.of(0x68, 0xc3, 0xa9, 0x0a));
+});
+
+Deno.test("LocalRoom.join() welcomes someone who is alone", () => {
+  const room = newRoom();
+  const alice = new FakeMember("alice");
+  assert.equal(room.join(alice, { history: true }), true);
+  assert.equal(alice.lines.length, 1);
+  assert.match(alice.lines[0]!, STAMP);
+  assert.equal(noticeText(alice.events[0]), "welcome, alice! you are the only one here");
+  assert.equal(room.size, 1);
+});
+
+Deno.test("LocalRoom.join() welcomes with the others online, in joining order", () => {
+  const { room } = roomWith("alice", "bob");
+  const carol = new FakeMember("carol");
+  room.join(carol, { history: false });
+  assert.equal(noticeText(carol.events[0]), "welcome, carol! 2 online: alice, bob");
+});
+
+Deno.test("LocalRoom.join() lists at most 20 names, then 'and N more'", () => {
+  const aliases = Array.from({ length: 25 }, (_, i) => `m${String(i).padStart(2, "0")}`);
+  const { room } = roomWith(...aliases);
+  const late = new FakeMember("late");
+  room.join(late, { history: false });
+  const text = noticeText(late.events[0]);
+  assert.equal(text, `welcome, late! 25 online: ${aliases.slice(0, 20).join(", ")} and 5 more`);
+  assert.ok(!text.includes("m20"));
+
+  // Exactly 20 others: all named, no "more".
+  const { room: full } = roomWith(...aliases.slice(0, 20));
+  const next = new FakeMember("next");
+  full.join(next, { history: false });
+  assert.equal(
+    noticeText(next.events[0]),
+    `welcome, next! 20 online: ${aliases.slice(0, 20).join(", ")}`,
+  );
+});
+
+Deno.test("LocalRoom.join() announces the newcomer to the others only", () => {
+  const { room, members: [alice, bob] } = roomWith("alice", "bob");
+  const carol = new FakeMember("carol");
+  room.join(carol, { history: false });
+  for (const other of [alice!, bob!]) {
+    assert.equal(other.events.length, 1);
+    assert.equal(other.events[0]?.kind, "join");
+    assert.deepEqual({ ...other.events[0], time: "" }, { kind: "join", time: "", alias: "carol" });
+  }
+  assert.deepEqual(carol.events.map((e) => e.kind), ["notice"]);
+});
+
+Deno.test("LocalRoom.join() refuses an alias already taken, ignoring case", () => {
+  const { room, members: [alice] } = roomWith("alice");
+  const impostor = new FakeMember("ALICE");
+  assert.equal(room.join(impostor, { history: true }), false);
+  assert.equal(room.size, 1);
+  assert.deepEqual(impostor.offered, [], "the refused member is told nothing by the room");
+  assert.deepEqual(alice!.received, [], "and nobody hears of it");
+  assert.equal(room.find("Alice"), alice);
+});
+
+Deno.test("LocalRoom.find() and members() see the members, ignoring case", () => {
+  const { room, members: [alice, bob] } = roomWith("Alice", "bob");
+  assert.equal(room.find("alice"), alice);
+  assert.equal(room.find("BOB"), bob);
+  assert.equal(room.find("carol"), undefined);
+  assert.deepEqual([...room.members()], [alice, bob]);
+});
+
+Deno.test("LocalRoom.say() and act() reach everyone but the sender", () => {
+  const { room, members: [alice, bob, carol] } = roomWith("alice", "bob", "carol");
+  room.say(alice!, "hello: all");
+  room.act(alice!, "waves");
+  assert.deepEqual(alice!.received, []);
+  for (const other of [bob!, carol!]) {
+    assert.equal(other.lines.length, 2);
+    assert.match(other.lines[0]!, STAMP);
+    const [said, acted] = other.events;
+    assert.deepEqual(
+      { ...said, time: "" },
+      { kind: "message", time: "", history: false, from: "alice", text: "hello: all" },
+    );
+    assert.deepEqual(
+      { ...acted, time: "" },
+      { kind: "action", time: "", history: false, from: "alice", text: "waves" },
+    );
+  }
+});
+
+Deno.test("LocalRoom encodes each line once and hands every recipient the same bytes", () => {
+  const { room, members } = roomWith("alice", "bob", "carol", "dave");
+  const [alice, bob, carol, dave] = members as [FakeMember, FakeMember, FakeMember, FakeMember];
+  /** Runs `action` and returns the one buffer each of `recipients` got from it. */
+  const sent = (action: () => void, recipients: FakeMember[]): Uint8Array[] => {
+    for (const member of members) member.reset();
+    action();
+    return recipients.map((member) => {
+      assert.equal(member.received.length, 1, member.alias);
+      return member.received[0]!;
+    });
+  };
+  const sameInstance = (what: string, buffers: Uint8Array[]) => {
+    assert.ok(buffers.length >= 2);
+    for (const buffer of buffers) assert.equal(buffer, buffers[0], what);
+  };
+  sameInstance("say", sent(() => room.say(alice, "one"), [bob, carol, dave]));
+  sameInstance("act", sent(() => room.act(bob, "two"), [alice, carol, dave]));
+  sameInstance("announce", sent(() => room.announce("three"), [alice, bob, carol, dave]));
+  sameInstance("rename", sent(() => room.rename(carol, "caroline"), [alice, bob, carol, dave]));
+  sameInstance("leave", sent(() => room.leave(dave, "four"), [alice, bob, carol]));
+  sameInstance(
+    "join",
+    sent(() => room.join(new FakeMember("erin"), { history: false }), [alice, bob, carol]),
+  );
+});
+
+Deno.test("LocalRoom gathers join, leave and nick notices until they are flushed", () => {
+  const room = new LocalRoom();
+  try {
+    const alice = new FakeMember("alice");
+    const bob = new FakeMember("bob");
+    const carol = new FakeMember("carol");
+    room.join(alice, { history: false });
+    room.join(bob, { history: false });
+    room.join(carol, { history: false });
+    room.rename(carol, "caz");
+    assert.equal(alice.received.length, 1, "only the welcome so far");
+    room.flush();
+    // Earlier members get one buffer holding every gathered line; a newcomer
+    // gets only what came after its own join line.
+    assert.equal(alice.received.length, 2);
+    assert.deepEqual(alice.events.slice(1).map((e) => e.kind), ["join", "join", "nick"]);
+    assert.equal(bob.received.length, 2);
+    assert.deepEqual(bob.events.slice(1).map((e) => e.kind), ["join", "nick"]);
+    assert.equal(bob.events[1]?.kind === "join" && bob.events[1].alias, "carol");
+    assert.deepEqual(carol.events.slice(1).map((e) => e.kind), ["nick"]);
+    // Nothing is sent twice.
+    room.flush();
+    assert.equal(alice.received.length, 2);
+  } finally {
+    room.close();
+  }
+});
+
+Deno.test("LocalRoom sends gathered notices before anything said after them", () => {
+  const room = new LocalRoom();
+  try {
+    const alice = new FakeMember("alice");
+    room.join(alice, { history: false });
+    const bob = new FakeMember("bob");
+    room.join(bob, { history: false });
+    room.say(bob, "hi");
+    assert.deepEqual(alice.events.map((e) => e.kind), ["notice", "join", "message"]);
+
+    const carol = new FakeMember("carol");
+    room.join(carol, { history: false });
+    room.whisper(bob, "alice", "psst");
+    assert.deepEqual(alice.events.slice(3).map((e) => e.kind), ["join", "private"]);
+
+    room.leave(carol);
+    assert.equal(bob.events.some((e) => e.kind === "leave"), false);
+    room.close();
+    assert.equal(bob.events.at(-1)?.kind, "leave", "close() sends what was gathered");
+  } finally {
+    room.close();
+  }
+});
+
+Deno.test("LocalRoom.leave() tells the others and is idempotent", async (t) => {
+  await t.step("without a reason", () => {
+    const { room, members: [alice, bob] } = roomWith("alice", "bob");
+    room.leave(bob!);
+    assert.equal(room.size, 1);
+    assert.equal(room.find("bob"), undefined);
+    assert.deepEqual({ ...alice!.events[0], time: "" }, {
+      kind: "leave",
+      time: "",
+      alias: "bob",
+      reason: "",
+    });
+    assert.deepEqual(bob!.received, [], "the one leaving is not told");
+    room.leave(bob!);
+    room.leave(bob!, "again");
+    assert.equal(alice!.received.length, 1, "a second leave says nothing");
+    assert.equal(room.size, 1);
+  });
+
+  await t.step("with a reason", () => {
+    const { room, members: [alice, bob] } = roomWith("alice", "bob");
+    room.leave(bob!, "quit: off to lunch (back soon)");
+    assert.deepEqual({ ...alice!.events[0], time: "" }, {
+      kind: "leave",
+      time: "",
+      alias: "bob",
+      reason: "quit: off to lunch (back soon)",
+    });
+  });
+
+  await t.step("a stranger with the same alias does not remove the member", () => {
+    const { room, members: [alice, bob] } = roomWith("alice", "bob");
+    room.leave(new FakeMember("BOB"));
+    assert.equal(room.size, 2);
+    assert.equal(room.find("bob"), bob);
+    assert.deepEqual(alice!.received, []);
+  });
+});
+
+Deno.test("LocalRoom.join() replays history before the welcome", () => {
+  const { room, members: [alice, bob] } = roomWith("alice", "bob");
+  room.say(alice!, "first");
+  room.act(bob!, "nods");
+  room.say(alice!, "second");
+  const carol = new FakeMember("carol");
+  room.join(carol, { history: true });
+  const events = carol.events;
+  assert.equal(events.length, 4);
+  for (const line of carol.lines.slice(0, 3)) {
+    assert.match(line, /^\[history \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /);
+  }
+  const replay = events.slice(0, 3).map((e) => ({ ...e, time: "" }));
+  assert.deepEqual(replay, [
+    { kind: "message", time: "", history: true, from: "alice", text: "first" },
+    { kind: "action", time: "", history: true, from: "bob", text: "nods" },
+    { kind: "message", time: "", history: true, from: "alice", text: "second" },
+  ]);
+  assert.match(noticeText(events[3]), /^welcome, carol! /);
+});
+
+Deno.test("LocalRoom.join() skips the replay when history is not wanted", () => {
+  const { room, members: [alice] } = roomWith("alice");
+  room.say(alice!, "before");
+  const bob = new FakeMember("bob");
+  room.join(bob, { history: false });
+  assert.deepEqual(bob.events.map((e) => e.kind), ["notice"]);
+});
+
+Deno.test("LocalRoom keeps only historySize lines for the replay", async (t) => {
+  await t.step("the most recent lines, oldest first", () => {
+    const room = newRoom({ historySize: 2 });
+    const alice = new FakeMember("alice");
+    room.join(alice, { history: false });
+    for (const text of ["1", "2", "3", "4", "5"]) room.say(alice, text);
+    const bob = new FakeMember("bob");
+    room.join(bob, { history: true });
+    const texts = bob.events.filter((e) => e.kind === "message").map((e) => e.text);
+    assert.deepEqual(texts, ["4", "5"]);
+  });
+
+  await t.step("none with historySize 0", () => {
+    const room = newRoom({ historySize: 0 });
+    const alice = new FakeMember("alice");
+    room.join(alice, { history: false });
+    room.say(alice, "gone");
+    const bob = new FakeMember("bob");
+    room.join(bob, { history: true });
+    assert.deepEqual(bob.events.map((e) => e.kind), ["notice"]);
+  });
+
+  await t.step("20 by default", () => {
+    const room = newRoom();
+    const alice = new FakeMember("alice");
+    room.join(alice, { history: false });
+    for (let i = 0; i < 30; i++) room.say(alice, `line ${i}`);
+    const bob = new FakeMember("bob");
+    room.join(bob, { history: true });
+    const texts = bob.events.filter((e) => e.kind === "message").map((e) => e.text);
+    assert.deepEqual(texts, Array.from({ length: 20 }, (_, i) => `line ${i + 10}`));
+  });
+});
+
+Deno.test("LocalRoom.whisper() reaches only the two parties", () => {
+  const { room, members: [alice, bob, carol] } = roomWith("alice", "bob", "carol");
+  assert.equal(room.whisper(alice!, "BOB", "secret (shh)"), bob);
+  assert.deepEqual({ ...bob!.events[0], time: "" }, {
+    kind: "private",
+    time: "",
+    from: "alice",
+    to: "you",
+    text: "secret (shh)",
+  });
+  assert.deepEqual({ ...alice!.events[0], time: "" }, {
+    kind: "private",
+    time: "",
+    from: "you",
+    to: "bob",
+    text: "secret (shh)",
+  });
+  assert.equal(bob!.lines.length, 1);
+  assert.equal(alice!.lines.length, 1);
+  assert.deepEqual(carol!.received, []);
+  assert.equal(bob!.replyTo, alice, "the recipient can /reply");
+  assert.equal(alice!.replyTo, undefined);
+});
+
+Deno.test("LocalRoom.whisper() to an unknown alias returns undefined and sends nothing", () => {
+  const { room, members: [alice, bob] } = roomWith("alice", "bob");
+  assert.equal(room.whisper(alice!, "nobody", "hello?"), undefined);
+  assert.deepEqual(alice!.offered, []);
+  assert.deepEqual(bob!.offered, []);
+});
+
+Deno.test("LocalRoom never puts private lines in the history", () => {
+  const { room, members: [alice] } = roomWith("alice", "bob");
+  room.whisper(alice!, "bob", "top secret");
+  room.say(alice!, "public");
+  const carol = new FakeMember("carol");
+  room.join(carol, { history: true });
+  assert.ok(!carol.lines.some((line) => line.includes("top secret")), carol.lines.join("\n"));
+  const kinds = carol.events.map((e) => e.kind);
+  assert.deepEqual(kinds, ["message", "notice"]);
+});
+
+Deno.test("LocalRoom.rename() renames and tells everyone, the renamed one too", () => {
+  const { room, members: [alice, bob] } = roomWith("alice", "bob");
+  assert.equal(room.rename(alice!, "alicia"), true);
+  assert.equal(alice!.alias, "alicia");
+  assert.equal(room.find("alicia"), alice);
+  assert.equal(room.find("alice"), undefined);
+  assert.equal(room.size, 2);
+  for (const member of [alice!, bob!]) {
+    assert.deepEqual({ ...member.events[0], time: "" }, {
+      kind: "nick",
+      time: "",
+      from: "alice",
+      to: "alicia",
+    });
+  }
+  // The old alias is free again.
+  assert.equal(room.join(new FakeMember("Alice"), { history: false }), true);
+});
+
+Deno.test("LocalRoom.rename() refuses an alias someone else holds, ignoring case", () => {
+  const { room, members: [alice, bob] } = roomWith("alice", "bob");
+  assert.equal(room.rename(alice!, "BOB"), false);
+  assert.equal(alice!.alias, "alice");
+  assert.equal(room.find("alice"), alice);
+  assert.equal(room.find("bob"), bob);
+  assert.deepEqual(alice!.received, []);
+  assert.deepEqual(bob!.received, []);
+});
+
+Deno.test("LocalRoom.rename() allows a change of case of one's own alias", () => {
+  const { room, members: [alice, bob] } = roomWith("alice", "bob");
+  assert.equal(room.rename(alice!, "Alice"), true);
+  assert.equal(room.find("ALICE"), alice);
+  assert.equal(room.size, 2);
+  assert.deepEqual({ ...bob!.events[0], time: "" }, {
+    kind: "nick",
+    time: "",
+    from: "alice",
+    to: "Alice",
+  });
+});
+
+Deno.test("LocalRoom.announce() reaches every member", () => {
+  const { room, members } = roomWith("alice", "bob");
+  room.announce("server restarting soon");
+  for (const member of members) {
+    assert.equal(noticeText(member.events[0]), "server restarting soon");
+  }
+});
+
+Deno.test("LocalRoom evicts a member whose deliver() refuses, after the broadcast", async (t) => {
+  await t.step("on a message", () => {
+    const { room, members: [alice, slow, carol] } = roomWith("alice", "slow", "carol");
+    slow!.full = true;
+    room.say(alice!, "hi");
+    // Everyone after the slow member in the loop still got the message.
+    assert.deepEqual(carol!.events.map((e) => e.kind), ["message", "leave"]);
+    const left = carol!.events[1];
+    assert.equal(left?.kind, "leave");
+    if (left?.kind === "leave") {
+      assert.equal(left.alias, "slow");
+      assert.match(left.reason, /^too slow/);
+    }
+    assert.deepEqual(alice!.events.map((e) => e.kind), ["leave"]);
+    assert.equal(alice!.received[0], carol!.received[1], "one encoding for the notice too");
+    assert.equal(slow!.evictions.length, 1);
+    assert.equal(`too slow: could not keep up with the room`, slow!.evictions[0]);
+    assert.equal(slow!.offered.length, 1, "offered the message, not its own leave notice");
+    assert.equal(room.size, 2);
+    assert.equal(room.find("slow"), undefined);
+  });
+
+  await t.step("on a join notice", () => {
+    const { room, members: [slow, bob] } = roomWith("slow", "bob");
+    slow!.full = true;
+    const carol = new FakeMember("carol");
+    room.join(carol, { history: false });
+    assert.equal(slow!.evictions.length, 1);
+    assert.deepEqual(bob!.events.map((e) => e.kind), ["join", "leave"]);
+    assert.deepEqual(carol.events.map((e) => e.kind), ["notice", "leave"]);
+    assert.equal(room.size, 2);
+  });
+
+  await t.step("on a private line", () => {
+    const { room, members: [alice, slow, carol] } = roomWith("alice", "slow", "carol");
+    slow!.full = true;
+    assert.equal(room.whisper(alice!, "slow", "psst"), slow);
+    assert.equal(slow!.evictions.length, 1);
+    assert.equal(room.find("slow"), undefined);
+    assert.deepEqual(carol!.events.map((e) => e.kind), ["leave"]);
+    assert.deepEqual(alice!.events.map((e) => e.kind), ["leave", "private"]);
+  });
+
+  await t.step("two slow members in one broadcast are each evicted once", () => {
+    const { room, members: [alice, slow1, bob, slow2] } = roomWith("alice", "s1", "bob", "s2");
+    slow1!.full = true;
+    slow2!.full = true;
+    room.say(alice!, "hi");
+    assert.equal(slow1!.evictions.length, 1);
+    assert.equal(slow2!.evictions.length, 1);
+    assert.equal(room.size, 2);
+    const leaves = bob!.events.filter((e) => e.kind === "leave").map((e) => e.alias).sort();
+    assert.deepEqual(leaves, ["s1", "s2"]);
+    assert.equal(alice!.events.filter((e) => e.kind === "leave").length, 2);
+  });
+});
