@@ -192,6 +192,11 @@ export class TerminalIO implements UserIO {
     this.#rl.on("close", () => {
       this.#closed = true;
       this.#queue.end();
+      // Leave the shell a clean line: the prompt and anything half typed go.
+      const { rows } = this.#rl.getCursorPos();
+      readline.moveCursor(process.stdout, 0, -rows);
+      readline.cursorTo(process.stdout, 0);
+      readline.clearScreenDown(process.stdout);
     });
     // Ctrl-C leaves like Ctrl-D does.
     this.#rl.on("SIGINT", () => this.close());
@@ -258,8 +263,6 @@ export class TerminalIO implements UserIO {
 
   close(): void {
     if (this.#closed) return;
-    this.#closed = true;
-    this.#queue.end();
     this.#rl.close();
   }
 }

@@ -9,6 +9,7 @@
 import { COMMAND_NAMES } from "../server/commands.ts";
 import { LineReader } from "../server/line_reader.ts";
 import { parseServerLine, type ServerEvent, SHUTDOWN_TEXT } from "../server/protocol.ts";
+import { sanitize } from "../server/sanitize.ts";
 import { PipeIO, TerminalIO, type UserIO } from "./io.ts";
 import { Renderer } from "./render.ts";
 import { Pacer } from "./pacer.ts";
@@ -270,11 +271,11 @@ async function chat(
   }, o.greetingTimeoutMs ?? GREETING_MS);
   const notConfab = `${where} does not speak the confab protocol` +
     (o.tls ? "" : " (if it uses TLS, add --tls)");
-  // A blank line is ignored by a confab server, but makes a TLS server fail
-  // its handshake at once instead of waiting for us: a fast, clear error.
-  await writeAll(conn, "\n");
   let first: ServerEvent | undefined;
   try {
+    // A blank line is ignored by a confab server, but makes a TLS server fail
+    // its handshake at once instead of waiting for us: a fast, clear error.
+    await writeAll(conn, "\n");
     // Not for-await: leaving that loop early would close the generator.
     for (let next = await lines.next(); !next.done; next = await lines.next()) {
       const line = next.value;
@@ -321,7 +322,7 @@ async function chat(
       } else if (event.kind === "bye") {
         show(event);
         throw new JoinError(
-          `the server closed the connection: ${event.text}`,
+          `the server closed the connection: ${sanitize(event.text)}`,
           passwordSent && !aliasSent ? EXIT.refused : EXIT.disconnected,
         );
       } else {
@@ -375,7 +376,7 @@ async function chat(
         onEvent(event);
         if (event.kind === "bye") {
           if (quitting) return EXIT.ok;
-          status(`disconnected by the server: ${event.text}`);
+          status(`disconnected by the server: ${sanitize(event.text)}`);
           return event.text === SHUTDOWN_TEXT ? EXIT.shutdown : EXIT.disconnected;
         }
       }

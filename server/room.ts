@@ -191,6 +191,11 @@ export class LocalRoom implements Room {
   leave(member: Member, reason = ""): void {
     const key = aliasKey(member.alias);
     if (this.#members.get(key) !== member) return;
+    // What was gathered before this member left is still theirs to get.
+    const start = this.#joinedAt.get(member) ?? 0;
+    if (start < this.#noticesLength) {
+      member.deliver(this.#notices!.subarray(start, this.#noticesLength));
+    }
     this.#members.delete(key);
     this.#joinedAt.delete(member);
     this.#notice(formatLeave(Date.now(), member.alias, reason), undefined);
@@ -231,6 +236,9 @@ export class LocalRoom implements Room {
     member.alias = alias;
     this.#members.set(newKey, member);
     this.#notice(formatNick(Date.now(), old, alias), undefined);
+    // Renames are rare, and the renamed member should see theirs before any
+    // reply to what they do next.
+    this.flush();
     return true;
   }
 
@@ -257,7 +265,9 @@ export class LocalRoom implements Room {
 
   /**
    * Adds a join, leave or nick line to the gathered notices. `joiner`, the
-   * member a join line is about, gets only what comes after it.
+   * member a join line is about, gets only what comes after it. Bytes once
+   * written are never changed (a full buffer is replaced, not reused), so a
+   * view handed out stays valid.
    */
   #notice(line: string, joiner: Member | undefined): void {
     const bytes = encodeLine(line);

@@ -143,11 +143,22 @@ export class TestClient implements AsyncDisposable {
   /** Connects, answers the alias prompt and waits for the welcome. */
   static async join(port: number, alias: string): Promise<TestClient> {
     const client = await TestClient.connect(port);
-    await client.lines.expect(/^\? alias: /);
-    await client.send(alias);
-    await client.lines.expect(/^\[\d\d:\d\d:\d\d\] -- welcome, /);
-    await client.lines.expect(/^\[\d\d:\d\d:\d\d\] -- limits: /);
+    await client.answerAlias(alias);
     return client;
+  }
+
+  /** Connects over TLS to 127.0.0.1, trusting only `caCerts`. */
+  static async connectTls(port: number, caCerts: string[]): Promise<TestClient> {
+    const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts });
+    return new TestClient(conn);
+  }
+
+  /** Waits for the alias prompt, answers it and waits for the welcome and limits lines. */
+  async answerAlias(alias: string): Promise<void> {
+    await this.lines.expect(/^\? alias: /);
+    await this.send(alias);
+    await this.lines.expect(/^\[\d\d:\d\d:\d\d\] -- welcome, /);
+    await this.lines.expect(/^\[\d\d:\d\d:\d\d\] -- limits: /);
   }
 
   /** Sends one line (LF added). */

@@ -199,20 +199,55 @@ Deno.test("LocalRoom gathers join, leave and nick notices until they are flushed
     room.join(alice, { history: false });
     room.join(bob, { history: false });
     room.join(carol, { history: false });
-    room.rename(carol, "caz");
+    const dave = new FakeMember("dave");
+    room.join(dave, { history: false });
+    room.leave(dave, "bye");
     assert.equal(alice.received.length, 1, "only the welcome so far");
     room.flush();
     // Earlier members get one buffer holding every gathered line; a newcomer
     // gets only what came after its own join line.
     assert.equal(alice.received.length, 2);
-    assert.deepEqual(alice.events.slice(1).map((e) => e.kind), ["join", "join", "nick"]);
+    assert.deepEqual(alice.events.slice(1).map((e) => e.kind), ["join", "join", "join", "leave"]);
     assert.equal(bob.received.length, 2);
-    assert.deepEqual(bob.events.slice(1).map((e) => e.kind), ["join", "nick"]);
+    assert.deepEqual(bob.events.slice(1).map((e) => e.kind), ["join", "join", "leave"]);
     assert.equal(bob.events[1]?.kind === "join" && bob.events[1].alias, "carol");
-    assert.deepEqual(carol.events.slice(1).map((e) => e.kind), ["nick"]);
+    assert.deepEqual(carol.events.slice(1).map((e) => e.kind), ["join", "leave"]);
     // Nothing is sent twice.
     room.flush();
     assert.equal(alice.received.length, 2);
+  } finally {
+    room.close();
+  }
+});
+
+Deno.test("LocalRoom.leave() hands the leaving member what was gathered before it left", () => {
+  const room = new LocalRoom();
+  try {
+    const alice = new FakeMember("alice");
+    const bob = new FakeMember("bob");
+    room.join(alice, { history: false });
+    room.join(bob, { history: false });
+    room.leave(alice, "idle");
+    room.leave(bob, "idle");
+    // bob left after alice, so bob still gets alice's leave notice.
+    const leaves = bob.events.filter((e) => e.kind === "leave");
+    assert.deepEqual(leaves.map((e) => e.kind === "leave" && e.alias), ["alice"]);
+    assert.equal(alice.events.some((e) => e.kind === "join"), true, "alice saw bob join");
+  } finally {
+    room.close();
+  }
+});
+
+Deno.test("LocalRoom.rename() sends the nick notice at once", () => {
+  const room = new LocalRoom();
+  try {
+    const alice = new FakeMember("alice");
+    const bob = new FakeMember("bob");
+    room.join(alice, { history: false });
+    room.join(bob, { history: false });
+    room.rename(bob, "bobby");
+    assert.deepEqual(alice.events.slice(1).map((e) => e.kind), ["join", "nick"]);
+    assert.deepEqual(bob.events.slice(1).map((e) => e.kind), ["nick"]);
   } finally {
     room.close();
   }

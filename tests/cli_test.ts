@@ -1,0 +1,262 @@
+/**
+ * The command line as a user meets it: `confab` run as a subprocess, its
+ * exit code, and exactly what it prints for help, versions and mistakes.
+ */
+
+import assert from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
+import { MAIN, RUN_FLAGS } from "./_helpers.ts";
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const decoder = new TextDecoder();
+const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
+
+/** `text` as a RegExp source that matches it literally. */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Runs `confab ARGS...` to completion (killed after `timeoutMs`), stdin empty. */
+async function confab(
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<Outcome> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...RUN_FLAGS, MAIN, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "", CONFAB_PASSWORD: "", ...options.env },
+    signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+  }).output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Fails if any output looks like an uncaught exception rather than a message. */
+function assertNoStackTrace(out: Outcome): void {
+  for (const text of [out.stdout, out.stderr]) {
+    assert.doesNotMatch(text, /^\s+at .*[:(]/m, `stack trace in output: ${text}`);
+    assert.doesNotMatch(text, /Uncaught|error: Error|TypeError|RangeError/, text);
+  }
+}
+
+/** Asserts the usage-error shape: exit 2, one message line plus a hint, nothing on stdout. */
+function assertUsageError(out: Outcome, problem: RegExp, help: string): void {
+  assertNoStackTrace(out);
+  assert.equal(out.code, 2, `exit code; stderr: ${out.stderr}`);
+  assert.equal(out.stdout, "", "nothing on stdout");
+  const lines = out.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 2, `one problem line and one hint, got: ${out.stderr}`);
+  assert.match(lines[0]!, /^confab: /);
+  assert.match(lines[0]!, problem);
+  assert.equal(lines[1], `Try '${help} --help' for more information.`);
+}
+
+/** Asserts a runtime failure: the given exit code and exactly one line on stderr. */
+function assertOneLineFailure(out: Outcome, code: number, message: RegExp): void {
+  assertNoStackTrace(out);
+  assert.equal(out.code, code, `exit code; stderr: ${out.stderr}`);
+  const lines = out.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `exactly one line on stderr, got: ${out.stderr}`);
+  assert.match(lines[0]!, message);
+}
+
+/** A port on 127.0.0.1 with nothing listening on it (free a moment ago). */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+Deno.test("confab --help exits 0 and shows the commands", async () => {
+  for (const flag of ["--help", "-h"]) {
+    const out = await confab([flag]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stderr, "");
+    assert.match(out.stdout, /^Usage:$/m);
+    assert.match(out.stdout, /confab serve \[options\]/);
+    assert.match(out.stdout, /confab join \[options\]/);
+  }
+});
+
+Deno.test("confab serve --help exits 0 and lists the server's options", async () => {
+  const out = await confab(["serve", "--help"]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(out.stderr, "");
+  assert.match(out.stdout, /^Usage: confab serve \[options\]/);
+  for (const flag of ["--port", "--tls-cert", "--password-file", "--history", "--rate"]) {
+    assert.ok(out.stdout.includes(flag), `help mentions ${flag}`);
+  }
+});
+
+Deno.test("confab join --help exits 0 and documents the options and exit codes", async () => {
+  const out = await confab(["join", "-h"]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(out.stderr, "");
+  assert.match(out.stdout, /^Usage: confab join \[options\]/);
+  for (const flag of ["--alias", "--tls", "--ca", "--json", "--no-history", "--no-color"]) {
+    assert.ok(out.stdout.includes(flag), `help mentions ${flag}`);
+  }
+  assert.match(out.stdout, /Exit status: 0 left/);
+});
+
+Deno.test("confab --version prints the version from deno.json", async () => {
+  const out = await confab(["--version"]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(out.stdout, `confab ${denoJson.version}\n`);
+  assert.equal(out.stderr, "");
+});
+
+Deno.test("confab with no command exits 2 with one line and a usage hint", async () => {
+  assertUsageError(await confab([]), /no command given/, "confab");
+});
+
+Deno.test("confab with an unknown command exits 2 naming the command", async () => {
+  assertUsageError(await confab(["chat"]), /unknown command 'chat'/, "confab");
+});
+
+Deno.test("confab serve with an unknown flag exits 2 naming the flag", async () => {
+  assertUsageError(
+    await confab(["serve", "--prot", "1"]),
+    /unknown option --prot\b/,
+    "confab serve",
+  );
+});
+
+Deno.test("confab join with an unknown flag exits 2 naming the flag", async () => {
+  assertUsageError(await confab(["join", "--colour"]), /unknown option --colour\b/, "confab join");
+});
+
+Deno.test("confab serve with a flag missing its value exits 2 naming the flag", async () => {
+  assertUsageError(
+    await confab(["serve", "--port"]),
+    /option --port needs a value/,
+    "confab serve",
+  );
+});
+
+Deno.test("confab join with a flag missing its value exits 2 naming the flag", async () => {
+  assertUsageError(
+    await confab(["join", "--alias"]),
+    /option --alias needs a value/,
+    "confab join",
+  );
+});
+
+Deno.test("confab join with a value for a switch exits 2 saying it takes none", async () => {
+  assertUsageError(
+    await confab(["join", "--alias", "x", "--tls=yes"]),
+    /option --tls takes no value/,
+    "confab join",
+  );
+});
+
+Deno.test("confab serve with a stray argument exits 2 naming it", async () => {
+  assertUsageError(await confab(["serve", "stray"]), /unexpected argument .*stray/, "confab serve");
+});
+
+Deno.test("confab join --ca without --tls exits 2", async () => {
+  assertUsageError(
+    await confab(["join", "--alias", "x", "--ca", `${FIXTURES}test_only_ca.pem`]),
+    /--ca needs --tls/,
+    "confab join",
+  );
+});
+
+Deno.test("confab serve --port 70000 exits 2 saying the port is out of range", async () => {
+  assertUsageError(
+    await confab(["serve", "--port", "70000"]),
+    /--port must be between 0 and 65535, received 70000/,
+    "confab serve",
+  );
+});
+
+Deno.test("confab serve --port abc exits 2 saying the port is not a number", async () => {
+  assertUsageError(
+    await confab(["serve", "--port", "abc"]),
+    /--port must be a whole number, received 'abc'/,
+    "confab serve",
+  );
+});
+
+Deno.test("confab join --port abc exits 2 saying the port is not a number", async () => {
+  assertUsageError(
+    await confab(["join", "--alias", "x", "--port", "abc"]),
+    /--port must be a whole number/,
+    "confab join",
+  );
+});
+
+Deno.test("confab serve --tls-cert without --tls-key exits 2", async () => {
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--tls-cert", `${FIXTURES}test_only_server_cert.pem`]),
+    /--tls-cert and --tls-key go together/,
+    "confab serve",
+  );
+});
+
+Deno.test("confab join without --alias exits 2 when stdin is not a terminal", async () => {
+  assertUsageError(
+    await confab(["join", "--port", String(closedPort())]),
+    /--alias is needed when stdin is not a terminal/,
+    "confab join",
+  );
+});
+
+Deno.test("confab serve exits 1 with one line when the port is already in use", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = taken.addr as Deno.NetAddr;
+  const out = await confab(["serve", "--port", String(port)]);
+  assertOneLineFailure(
+    out,
+    1,
+    new RegExp(`^confab: cannot listen on 127\\.0\\.0\\.1:${port}: address already in use$`),
+  );
+  assert.equal(out.stdout, "", "no 'listening' line");
+});
+
+Deno.test("confab join exits 3 with one line when nothing listens on the port", async () => {
+  const port = closedPort();
+  const out = await confab(["join", "--alias", "ci", "--port", String(port)]);
+  assertOneLineFailure(
+    out,
+    3,
+    new RegExp(`^confab: cannot connect to 127\\.0\\.0\\.1:${port}: connection refused$`),
+  );
+  assert.equal(out.stdout, "");
+});
+
+Deno.test("confab serve exits 1 with one line when --password-file does not exist", async () => {
+  const missing = `${Deno.makeTempDirSync()}/nope.txt`;
+  try {
+    const out = await confab(["serve", "--port", "0", "--password-file", missing]);
+    assertOneLineFailure(
+      out,
+      1,
+      new RegExp(`^confab: cannot read --password-file ${literal(missing)}: no such file$`),
+    );
+    assert.equal(out.stdout, "", "the server never started listening");
+  } finally {
+    Deno.removeSync(missing.replace(/\/nope\.txt$/, ""), { recursive: true });
+  }
+});
+
+Deno.test("confab join exits 1 with one line when --password-file does not exist", async () => {
+  const missing = `${FIXTURES}no_such_password_file`;
+  const port = String(closedPort());
+  const out = await confab(["join", "--alias", "ci", "--port", port, "--password-file", missing]);
+  assertOneLineFailure(
+    out,
+    1,
+    new RegExp(`^confab: cannot read --password-file ${literal(missing)}: no such file$`),
+  );
+  assert.equal(out.stdout, "");
+});

@@ -1,0 +1,588 @@
+/**
+ * `confab join` as a subprocess with piped stdio, against a real server in
+ * this process (or a scripted TCP peer when the test needs a server that
+ * misbehaves): what it sends, what it prints, and how it exits.
+ */
+
+import assert from "node:assert/strict";
+import {
+  type ConfabProcess,
+  LineSource,
+  live,
+  spawnConfab,
+  startServer,
+  TestClient,
+  WAIT_MS,
+} from "./_helpers.ts";
+
+const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
+const CA = `${FIXTURES}test_only_ca.pem`;
+const encoder = new TextEncoder();
+
+/** Starts `confab join --alias ALIAS --port PORT ...` with no password in its environment. */
+function join(
+  port: number,
+  alias: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): ConfabProcess {
+  return spawnConfab(["join", "--alias", alias, "--port", String(port), ...args], {
+    env: { CONFAB_PASSWORD: "", ...env },
+  });
+}
+
+/** Waits for the process to exit and returns its code with every line it wrote. */
+async function finish(
+  proc: ConfabProcess,
+  timeoutMs = WAIT_MS,
+): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
+  const code = await proc.exit(timeoutMs);
+  await proc.stdout.rest();
+  await proc.stderr.rest();
+  return { code, stdout: proc.stdout.seen, stderr: proc.stderr.seen };
+}
+
+/** Waits until the client has joined (its welcome notice is on stdout). */
+async function joined(proc: ConfabProcess): Promise<void> {
+  await proc.stdout.expect(/-- limits: /);
+}
+
+function assertNoControlBytes(lines: string[]): void {
+  for (const line of lines) {
+    assert.doesNotMatch(
+      line,
+      // deno-lint-ignore no-control-regex -- finding control bytes is the point
+      /[\x00-\x08\x0b-\x1f\x7f-\x9f]/,
+      `control byte in ${JSON.stringify(line)}`,
+    );
+  }
+}
+
+/**
+ * A TCP peer under the test's control, standing in for a server: it accepts
+ * one connection and runs `script` on it, then closes it.
+ */
+async function withFakeServer(
+  script: (peer: { lines: LineSource; send(text: string): Promise<void> }) => Promise<void>,
+  body: (port: number) => Promise<void>,
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const served = (async () => {
+    const conn = await listener.accept();
+    const lines = new LineSource(conn.readable);
+    const send = async (text: string) => {
+      const bytes = encoder.encode(text);
+      let offset = 0;
+      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+    };
+    try {
+      await script({ lines, send });
+    } finally {
+      await lines.cancel();
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+  })();
+  try {
+    await body(port);
+  } finally {
+    listener.close();
+    await served;
+  }
+}
+
+/** The fake server's side of a handshake: prompt, the alias, a welcome. */
+async function fakeHandshake(
+  peer: { lines: LineSource; send(text: string): Promise<void> },
+  alias: string,
+): Promise<void> {
+  await peer.send("? alias: choose an alias\n");
+  assert.equal(await peer.lines.expect(/\S/), alias);
+  await peer.send(`[12:00:00] -- welcome, ${alias}! you are the only one here\n`);
+}
+
+Deno.test("confab join sends piped lines to the room, leaves at end of input and exits 0", async () => {
+  await using server = startServer();
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await using ci = join(server.addr.port, "ci");
+  await ci.write("build finished\n");
+  await ci.closeStdin();
+  await bob.expect(live("--> ci joined"));
+  await bob.expect(live("ci: build finished"));
+  await bob.expect(live("<-- ci left"));
+  const { code, stderr } = await finish(ci);
+  assert.equal(code, 0);
+  assert.deepEqual(stderr, []);
+});
+
+Deno.test("confab join prints others' lines as plain text, without escape codes, when piped", async () => {
+  for (const env of [{}, { NO_COLOR: "1" }]) {
+    await using server = startServer();
+    await using ci = join(server.addr.port, "ci", [], env);
+    await joined(ci);
+    await using bob = await TestClient.join(server.addr.port, "bob");
+    // Mentions are highlighted in colour on a terminal, and never when piped.
+    await bob.send("hello ci, the build is green");
+    await bob.send("/me waves");
+    assert.match(await ci.stdout.expect("bob:"), /^\d\d:\d\d bob: hello ci, the build is green$/);
+    assert.match(await ci.stdout.next() ?? "", /^\d\d:\d\d \* bob waves$/);
+    await ci.closeStdin();
+    const { code, stdout } = await finish(ci);
+    assert.equal(code, 0);
+    assertNoControlBytes(stdout);
+    assert.ok(stdout.some((l) => /^\d\d:\d\d --> bob joined$/.test(l)), JSON.stringify(stdout));
+  }
+});
+
+Deno.test("confab join --no-time prints lines without a time stamp", async () => {
+  await using server = startServer();
+  await using ci = join(server.addr.port, "ci", ["--no-time"]);
+  await joined(ci);
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await bob.send("no clocks here");
+  assert.equal(await ci.stdout.expect("bob:"), "bob: no clocks here");
+  await ci.closeStdin();
+  assert.equal(await ci.exit(), 0);
+});
+
+Deno.test("confab join shows a hostile line relayed by the server escaped", async () => {
+  await using server = startServer();
+  await using ci = join(server.addr.port, "ci");
+  await joined(ci);
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await bob.send("evil\x1b[2J\rmallory: I am admin\x07");
+  const line = await ci.stdout.expect("bob:");
+  assert.match(line, /^\d\d:\d\d bob: evil\^\[\[2J\^Mmallory: I am admin\^G$/);
+  await ci.closeStdin();
+  const { code, stdout } = await finish(ci);
+  assert.equal(code, 0);
+  assertNoControlBytes(stdout);
+});
+
+Deno.test("confab join escapes control characters even when the server does not", async () => {
+  const hostile = "\x1b]0;pwned\x07\x1b[2Jhi\x1b[0m\x9b31m";
+  for (const json of [false, true]) {
+    await withFakeServer(async (peer) => {
+      await fakeHandshake(peer, "ci");
+      await peer.send(`[12:00:01] mal\x07lory: ${hostile}\n`);
+      await peer.send("\x1b[2J\rnot protocol at all\n");
+      await peer.send("!! bye now\x1b[5m\n");
+    }, async (port) => {
+      await using ci = join(port, "ci", json ? ["--json"] : []);
+      const { code, stdout, stderr } = await finish(ci);
+      assert.equal(code, 6, `exit code; stderr: ${stderr}`);
+      assertNoControlBytes(stdout);
+      assertNoControlBytes(stderr);
+      assert.ok(!stdout.some((l) => l.includes("\x9b")), "no C1 CSI");
+      if (json) {
+        const [, message, unknown, bye] = stdout.map((l) => JSON.parse(l));
+        assert.deepEqual([message.type, message.from, message.text], [
+          "message",
+          "mal\x07lory",
+          hostile,
+        ]);
+        assert.deepEqual(unknown, { type: "unknown", text: "\x1b[2J\rnot protocol at all" });
+        assert.deepEqual(bye, { type: "bye", text: "bye now\x1b[5m" });
+      } else {
+        assert.match(
+          stdout[1]!,
+          /^\d\d:\d\d mal\^Glory: \^\[\]0;pwned\^G\^\[\[2Jhi\^\[\[0m<U\+009B>31m$/,
+        );
+        assert.equal(stdout[2], "^[[2J^Mnot protocol at all");
+        assert.equal(stdout[3], "!! bye now^[[5m");
+        assert.deepEqual(stderr, ["confab: disconnected by the server: bye now^[[5m"]);
+      }
+    });
+  }
+});
+
+Deno.test("confab join exits 6 with the reason when the server is full", async () => {
+  await using server = startServer({ maxClients: 1 });
+  await using _bob = await TestClient.join(server.addr.port, "bob");
+  await using ci = join(server.addr.port, "ci");
+  const { code, stdout, stderr } = await finish(ci);
+  assert.equal(code, 6);
+  assert.deepEqual(stdout, ["!! server is full (1 connections)"]);
+  assert.deepEqual(stderr, [
+    "confab: the server closed the connection: server is full (1 connections)",
+  ]);
+});
+
+Deno.test("confab join escapes a goodbye that arrives before it has joined", async () => {
+  await withFakeServer(async (peer) => {
+    await peer.send("!! go\x1b[2J away\x07\n");
+  }, async (port) => {
+    await using ci = join(port, "ci");
+    const { code, stdout, stderr } = await finish(ci);
+    assert.equal(code, 6);
+    assert.deepEqual(stdout, ["!! go^[[2J away^G"]);
+    assert.deepEqual(stderr, ["confab: the server closed the connection: go^[[2J away^G"]);
+  });
+});
+
+Deno.test("confab join exits 5 with the reason when the server shuts down", async () => {
+  await using server = startServer();
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await using ci = join(server.addr.port, "ci");
+  await joined(ci);
+  await bob.expect(live("--> ci joined"));
+  await server.shutdown();
+  const { code, stdout, stderr } = await finish(ci);
+  assert.equal(code, 5);
+  assert.equal(stdout.at(-1), "!! server shutting down");
+  assert.deepEqual(stderr, ["confab: disconnected by the server: server shutting down"]);
+});
+
+Deno.test("confab join exits 7 when its alias is refused and stdin is not a terminal", async () => {
+  await using server = startServer();
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await using ci = join(server.addr.port, "BOB");
+  const { code, stdout, stderr } = await finish(ci);
+  assert.equal(code, 7);
+  assert.ok(stdout.includes("! BOB is taken; choose another"), JSON.stringify(stdout));
+  assert.deepEqual(stderr, ["confab: alias BOB was refused"]);
+  // No one joined: bob's next line is the answer to this, not a join notice.
+  await bob.send("/who");
+  assert.match(await bob.lines.next() ?? "", live("-- 1 online:"));
+});
+
+Deno.test("confab join exits 7 when its alias breaks the rules and stdin is not a terminal", async () => {
+  await using server = startServer();
+  await using ci = join(server.addr.port, "has space");
+  const { code, stderr } = await finish(ci);
+  assert.equal(code, 7);
+  assert.deepEqual(stderr, ["confab: alias has space was refused"]);
+});
+
+Deno.test("confab join exits 6 with the reason when the server drops it for idling", async () => {
+  await using server = startServer({ idleTimeoutMs: 400 });
+  await using ci = join(server.addr.port, "ci");
+  const { code, stdout, stderr } = await finish(ci);
+  assert.equal(code, 6);
+  assert.equal(stdout.at(-1), "!! idle for too long");
+  assert.deepEqual(stderr, ["confab: disconnected by the server: idle for too long"]);
+});
+
+Deno.test("confab join exits 4 when the connection closes without a goodbye", async () => {
+  await withFakeServer(async (peer) => {
+    await fakeHandshake(peer, "ci");
+    await peer.send("[12:00:01] -- limits: no rate limit\n");
+  }, async (port) => {
+    await using ci = join(port, "ci");
+    const { code, stdout, stderr } = await finish(ci);
+    assert.equal(code, 4);
+    assert.match(stdout[0] ?? "", /-- welcome, ci!/);
+    assert.deepEqual(stderr, [`confab: the connection to 127.0.0.1:${port} was closed`]);
+  });
+});
+
+Deno.test("confab join exits 3 when the peer closes before saying anything", async () => {
+  await withFakeServer(async () => {}, async (port) => {
+    await using ci = join(port, "ci");
+    const { code, stdout, stderr } = await finish(ci);
+    assert.equal(code, 3);
+    assert.deepEqual(stdout, []);
+    assert.equal(stderr.length, 1, JSON.stringify(stderr));
+    // At once, the client sees either the end of the stream or a reset.
+    assert.match(
+      stderr[0]!,
+      /^confab: 127\.0\.0\.1:\d+ (closed the connection at once; |does not speak the confab)/,
+    );
+  });
+});
+
+Deno.test("confab join exits 7 on a wrong password from --password-file", async () => {
+  await using server = startServer({ password: "sesame" });
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, "open up\n");
+    await using ci = join(server.addr.port, "ci", ["--password-file", file]);
+    const { code, stdout, stderr } = await finish(ci);
+    assert.equal(code, 7);
+    assert.ok(stdout.includes("! wrong password"), JSON.stringify(stdout));
+    assert.deepEqual(stderr, ["confab: wrong password"]);
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("confab join exits 7 when the room needs a password and none is given", async () => {
+  await using server = startServer({ password: "sesame" });
+  await using ci = join(server.addr.port, "ci");
+  const { code, stderr } = await finish(ci);
+  assert.equal(code, 7);
+  assert.deepEqual(stderr, [
+    "confab: the room needs a password: use --password-file or CONFAB_PASSWORD",
+  ]);
+});
+
+Deno.test("confab join gets in with the password from --password-file or CONFAB_PASSWORD", async () => {
+  await using server = startServer({ password: "sesame" });
+  await using bob = await TestClient.connect(server.addr.port);
+  await bob.expect(/^\? password: /);
+  await bob.send("sesame");
+  await bob.expect(/^\? alias: /);
+  await bob.send("bob");
+  await bob.expect(/-- limits: /);
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, "sesame\n");
+    await using fromFile = join(server.addr.port, "filed", ["--password-file", file]);
+    await using fromEnv = join(server.addr.port, "envied", [], { CONFAB_PASSWORD: "sesame" });
+    await joined(fromFile);
+    await joined(fromEnv);
+    await fromFile.write("via file\n");
+    await bob.expect(live("filed: via file"));
+    await fromEnv.write("via env\n");
+    await bob.expect(live("envied: via env"));
+    await fromFile.closeStdin();
+    await fromEnv.closeStdin();
+    assert.equal(await fromFile.exit(), 0);
+    assert.equal(await fromEnv.exit(), 0);
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("confab join --json prints exactly one JSON object per event, for every kind", async () => {
+  await using server = startServer();
+  await using ci = join(server.addr.port, "ci", ["--json"]);
+  const event = async (type: string) => JSON.parse(await ci.stdout.expect(`{"type":"${type}"`));
+  assert.equal((await event("notice")).text, "welcome, ci! you are the only one here");
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  assert.equal((await event("join")).alias, "bob");
+  await bob.send("hello ci");
+  const message = await event("message");
+  assert.deepEqual({ ...message, time: undefined }, {
+    type: "message",
+    time: undefined,
+    history: false,
+    from: "bob",
+    text: "hello ci",
+  });
+  assert.ok(!Number.isNaN(Date.parse(message.time)), `time ${message.time}`);
+  assert.ok(Math.abs(Date.parse(message.time) - Date.now()) < 60_000, `time ${message.time}`);
+  await bob.send("/me waves");
+  const action = await event("action");
+  assert.deepEqual([action.from, action.text, action.history], ["bob", "waves", false]);
+  await bob.send("/msg ci psst");
+  const incoming = await event("private");
+  assert.equal(incoming.from, "bob");
+  assert.equal(incoming.to, "you");
+  assert.equal(incoming.text, "psst");
+  await ci.write("/msg bob back at you\n");
+  const outgoing = await event("private");
+  assert.deepEqual([outgoing.from, outgoing.to, outgoing.text], ["you", "bob", "back at you"]);
+  await bob.expect(live("(private) ci: back at you"));
+  await ci.write("/frobnicate\n");
+  assert.match((await event("error")).text, /^unknown command \/frobnicate/);
+  await bob.send("/nick bobby");
+  const nick = await event("nick");
+  assert.deepEqual([nick.from, nick.to], ["bob", "bobby"]);
+  await bob.send("/quit lunch");
+  const leave = await event("leave");
+  assert.deepEqual([leave.alias, leave.reason], ["bobby", "lunch"]);
+  await server.shutdown();
+  assert.equal((await event("bye")).text, "server shutting down");
+  const { code, stdout } = await finish(ci);
+  assert.equal(code, 5);
+  const types = new Set<string>();
+  for (const line of stdout) {
+    const parsed = JSON.parse(line);
+    assert.equal(typeof parsed, "object", line);
+    assert.ok(parsed !== null && !Array.isArray(parsed), line);
+    assert.equal(typeof parsed.type, "string", line);
+    types.add(parsed.type);
+  }
+  assert.deepEqual(
+    [...types].sort(),
+    ["action", "bye", "error", "join", "leave", "message", "nick", "notice", "private"],
+  );
+});
+
+Deno.test("confab join --no-history skips the replay that a plain join shows", async () => {
+  await using server = startServer({ historySize: 5 });
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await bob.send("said before you came");
+  // The server has taken the line once bob gets an answer to what followed it.
+  await bob.send("/who");
+  await bob.expect(live("-- 1 online:"));
+
+  await using withHistory = join(server.addr.port, "hist");
+  assert.match(
+    await withHistory.stdout.next() ?? "",
+    /^\[history \d{4}-\d\d-\d\d \d\d:\d\d\] bob: said before you came$/,
+  );
+  assert.match(await withHistory.stdout.next() ?? "", /-- welcome, hist! 1 online: bob$/);
+
+  await using without = join(server.addr.port, "nohist", ["--no-history"]);
+  assert.match(await without.stdout.next() ?? "", /-- welcome, nohist! 2 online: bob, hist$/);
+
+  await withHistory.closeStdin();
+  await without.closeStdin();
+  const a = await finish(withHistory);
+  const b = await finish(without);
+  assert.equal(a.code, 0);
+  assert.equal(b.code, 0);
+  assert.ok(!b.stdout.some((l) => l.includes("said before you came")), JSON.stringify(b.stdout));
+});
+
+Deno.test("two confab join clients talk to each other", async () => {
+  await using server = startServer();
+  await using ann = join(server.addr.port, "ann");
+  await joined(ann);
+  await using ben = join(server.addr.port, "ben");
+  await joined(ben);
+  await ann.stdout.expect(/ --> ben joined$/);
+  await ann.write("hi ben\n");
+  assert.match(await ben.stdout.expect("ann:"), /^\d\d:\d\d ann: hi ben$/);
+  await ben.write("hi ann\n");
+  assert.match(await ann.stdout.expect("ben:"), /^\d\d:\d\d ben: hi ann$/);
+  await ben.closeStdin();
+  await ann.stdout.expect(/ <-- ben left$/);
+  assert.equal(await ben.exit(), 0);
+  await ann.closeStdin();
+  assert.equal(await ann.exit(), 0);
+});
+
+/** A raw TLS connection to the server, joined under `alias`. */
+async function tlsClient(port: number, alias: string) {
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port,
+    caCerts: [await Deno.readTextFile(CA)],
+  });
+  const lines = new LineSource(conn.readable);
+  const send = async (line: string) => {
+    const bytes = encoder.encode(line + "\n");
+    let offset = 0;
+    while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+  };
+  await lines.expect(/^\? alias: /);
+  await send(alias);
+  await lines.expect(/-- limits: /);
+  return {
+    lines,
+    send,
+    async [Symbol.asyncDispose]() {
+      await lines.cancel();
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    },
+  };
+}
+
+function tlsServer() {
+  return startServer({
+    cert: Deno.readTextFileSync(`${FIXTURES}test_only_server_cert.pem`),
+    key: Deno.readTextFileSync(`${FIXTURES}test_only_server_key.pem`),
+  });
+}
+
+Deno.test("confab join --tls --ca chats with a TLS server", async () => {
+  await using server = tlsServer();
+  await using bob = await tlsClient(server.addr.port, "bob");
+  await using sec = join(server.addr.port, "sec", ["--tls", "--ca", CA]);
+  await joined(sec);
+  await bob.lines.expect(live("--> sec joined"));
+  await sec.write("over tls\n");
+  await bob.lines.expect(live("sec: over tls"));
+  await bob.send("and back");
+  assert.match(await sec.stdout.expect("bob:"), /^\d\d:\d\d bob: and back$/);
+  await sec.closeStdin();
+  await bob.lines.expect(live("<-- sec left"));
+  const { code, stderr } = await finish(sec);
+  assert.equal(code, 0);
+  assert.deepEqual(stderr, []);
+});
+
+Deno.test("confab join without --tls exits 3 quickly with a hint when the server uses TLS", async () => {
+  await using server = tlsServer();
+  const started = Date.now();
+  await using ci = join(server.addr.port, "ci");
+  const { code, stdout, stderr } = await finish(ci);
+  const took = Date.now() - started;
+  assert.equal(code, 3);
+  assert.deepEqual(stdout, []);
+  assert.equal(stderr.length, 1, JSON.stringify(stderr));
+  assert.match(stderr[0]!, /^confab: .*add --tls/);
+  // Well under the 5 s greeting timeout: the failure is detected, not waited out.
+  assert.ok(took < 3500, `took ${took} ms`);
+});
+
+Deno.test("confab join --tls exits 3 with a hint when the server does not use TLS", async () => {
+  await using server = startServer();
+  await using ci = join(server.addr.port, "ci", ["--tls", "--ca", CA]);
+  const { code, stderr } = await finish(ci);
+  assert.equal(code, 3);
+  assert.equal(stderr.length, 1, JSON.stringify(stderr));
+  assert.match(
+    stderr[0]!,
+    /^confab: TLS with 127\.0\.0\.1:\d+ failed: .*is the server using TLS\?/,
+  );
+});
+
+/**
+ * Reads `client`'s lines until `count` lines said by `alias` have arrived or
+ * `timeoutMs` has passed; returns what was said, in order of arrival.
+ */
+async function collectSaid(
+  client: TestClient,
+  alias: string,
+  count: number,
+  timeoutMs: number,
+): Promise<string[]> {
+  const said: string[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (said.length < count) {
+    const left = deadline - Date.now();
+    let line: string | null;
+    try {
+      line = left > 0 ? await client.lines.next(left) : null;
+    } catch {
+      line = null;
+    }
+    if (line === null || line.includes(`<-- ${alias} left`)) {
+      assert.fail(
+        `only ${said.length} of ${count} lines arrived in ${timeoutMs} ms (then: ${line})`,
+      );
+    }
+    const match = /^\[\d\d:\d\d:\d\d\] ([^:]+): (.*)$/.exec(line);
+    if (match?.[1] === alias) said.push(match[2]!);
+  }
+  return said;
+}
+
+/** Pipes `count` numbered lines through `confab join`; asserts that all arrive, in order. */
+async function pipeLines(
+  server: { addr: Deno.NetAddr },
+  count: number,
+  timeoutMs: number,
+): Promise<void> {
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await using ci = join(server.addr.port, "ci");
+  const sent = Array.from({ length: count }, (_, i) => `line ${i + 1} of ${count}`);
+  await ci.write(sent.map((l) => l + "\n").join(""));
+  await ci.closeStdin();
+  await bob.expect(live("--> ci joined"));
+  assert.deepEqual(await collectSaid(bob, "ci", count, timeoutMs), sent);
+  await bob.expect(live("<-- ci left"));
+  const { code, stdout } = await finish(ci);
+  assert.equal(code, 0);
+  assert.ok(!stdout.some((l) => l.startsWith("! ")), `errors: ${JSON.stringify(stdout)}`);
+}
+
+Deno.test("confab join paces 50 piped lines to the default rate limit and all arrive in order", async () => {
+  await using server = startServer();
+  // 19 at once, then 4.5 a second: about 7 s.
+  await pipeLines(server, 50, 11_000);
+});
+
+Deno.test("confab join adopts the limits the server announces, tighter than the defaults", async () => {
+  // A client pacing itself by the default burst (20) would lose lines here.
+  await using server = startServer({ rateLimit: 20, rateBurst: 4, floodLines: 1000 });
+  await pipeLines(server, 40, 6_000);
+});

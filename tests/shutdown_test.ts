@@ -1,0 +1,145 @@
+/**
+ * Shutting down: `confab serve` as a subprocess stopped by a signal, and
+ * `server.shutdown()` in process with a client that stopped reading.
+ */
+
+import assert from "node:assert/strict";
+import { live, spawnConfab, startServer, TestClient, WAIT_MS } from "./_helpers.ts";
+
+/** The next line, which must exist. */
+async function nextLine(client: TestClient, timeoutMs = WAIT_MS): Promise<string> {
+  const line = await client.lines.next(timeoutMs);
+  assert.notEqual(line, null, "the connection ended early");
+  return line!;
+}
+
+/** Reads to the end of the stream, counting a reset as an end. */
+async function readToEnd(client: TestClient, timeoutMs = WAIT_MS): Promise<string[]> {
+  try {
+    return await client.closed(timeoutMs);
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionReset) return client.lines.seen;
+    throw error;
+  }
+}
+
+/** Joins several clients in order, each seeing the later ones arrive. */
+async function joinAll(port: number, aliases: string[]): Promise<TestClient[]> {
+  const clients: TestClient[] = [];
+  try {
+    for (const alias of aliases) {
+      const client = await TestClient.join(port, alias);
+      for (const earlier of clients) await earlier.expect(live(`--> ${alias} joined`));
+      clients.push(client);
+    }
+  } catch (error) {
+    await closeAll(clients);
+    throw error;
+  }
+  return clients;
+}
+
+async function closeAll(clients: TestClient[]): Promise<void> {
+  await Promise.all(clients.map((client) => client.close()));
+}
+
+const BYE = "!! server shutting down";
+
+async function stopsOnSignal(signal: Deno.Signal): Promise<void> {
+  await using proc = spawnConfab(["serve", "--port", "0"]);
+  // Starting deno may take a while on a cold cache.
+  const first = await proc.stdout.next(30_000);
+  const m = /^confab \S+ listening on 127\.0\.0\.1:(\d+)$/.exec(first ?? "");
+  assert.ok(m, `unexpected first line: ${first}`);
+  const port = Number(m[1]);
+  const clients = await joinAll(port, ["alice", "bob", "carol"]);
+  try {
+    // One more that has not chosen an alias yet.
+    const newcomer = await TestClient.connect(port);
+    clients.push(newcomer);
+    await newcomer.expect(/^\? alias: /);
+    await clients[0]!.send("last words");
+    await clients[1]!.expect(live("alice: last words"));
+    await clients[2]!.expect(live("alice: last words"));
+
+    proc.child.kill(signal);
+    const ends = await Promise.all(clients.map((client) => readToEnd(client)));
+    for (const lines of ends) assert.equal(lines.at(-1), BYE, JSON.stringify(lines));
+    // Nobody is told of anybody leaving: the joined ones get only the bye.
+    assert.deepEqual(ends[0], [BYE]);
+    assert.deepEqual(ends[1], [BYE]);
+    assert.deepEqual(ends[2], [BYE]);
+    assert.equal(await proc.exit(), 0);
+    const stderr = await proc.stderr.rest();
+    assert.ok(
+      stderr.some((line) => line.includes("shutting down; 3 in the room")),
+      stderr.join("\n"),
+    );
+    assert.ok(stderr.some((line) => line.endsWith(" stopped")), stderr.join("\n"));
+  } finally {
+    await closeAll(clients);
+  }
+}
+
+Deno.test({
+  name: "confab serve on SIGTERM tells every client it is shutting down and exits 0",
+  ignore: Deno.build.os === "windows",
+  fn: () => stopsOnSignal("SIGTERM"),
+});
+
+Deno.test("confab serve on SIGINT tells every client it is shutting down and exits 0", () =>
+  stopsOnSignal("SIGINT"));
+
+Deno.test("server.shutdown() finishes within shutdownGraceMs even with a client that stopped reading", async () => {
+  const shutdownGraceMs = 300;
+  const lineBytes = 16_000;
+  await using server = startServer({
+    shutdownGraceMs,
+    rateLimit: 0,
+    maxLineBytes: 16_384,
+    outboxBytes: 64 * 1024 * 1024,
+  });
+  const clients = await joinAll(server.addr.port, ["stuck", "alice", "bob"]);
+  const [stuck, alice, bob] = clients as [TestClient, TestClient, TestClient];
+  try {
+    // 16 MB for stuck, which never reads: several times what its kernel
+    // buffers take, so part of it stays queued in the server.
+    const pad = "x".repeat(lineBytes);
+    for (let i = 0; i < 1000; i++) {
+      await alice.send(`${i} ${pad}`);
+      const line = await nextLine(bob);
+      assert.ok(line.includes(`alice: ${i} x`), line.slice(0, 80));
+    }
+    assert.equal(server.room.size, 3);
+    const started = Date.now();
+    await server.shutdown();
+    const elapsed = Date.now() - started;
+    // It waited for stuck's queue (up to the grace time), and no longer.
+    assert.ok(elapsed >= shutdownGraceMs - 20, `shutdown took only ${elapsed} ms`);
+    assert.ok(elapsed < shutdownGraceMs + 1000, `shutdown took ${elapsed} ms`);
+    assert.equal(server.connections, 0);
+    assert.deepEqual(await readToEnd(alice), [BYE]);
+    assert.deepEqual(await readToEnd(bob), [BYE]);
+    await readToEnd(stuck);
+  } finally {
+    await closeAll(clients);
+  }
+});
+
+Deno.test("server.shutdown() with clients that keep up does not wait out the grace time", async () => {
+  await using server = startServer({ shutdownGraceMs: 5000 });
+  const clients = await joinAll(server.addr.port, ["alice", "bob"]);
+  try {
+    const started = Date.now();
+    await server.shutdown();
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 1000, `shutdown took ${elapsed} ms`);
+    for (const client of clients) assert.deepEqual(await readToEnd(client), [BYE]);
+    // Further calls return the same finished shutdown; new connections are refused.
+    await server.shutdown();
+    await server.finished;
+    await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+  } finally {
+    await closeAll(clients);
+  }
+});
