@@ -3,8 +3,10 @@
  *
  * `push` never waits: it appends the bytes (shared, not copied) and, if no
  * write is running, schedules one for the end of the current task. The writer
- * then sends everything queued in a single write, so a burst of lines to one
- * client costs one system call, and waits for it to complete before the next.
+ * then copies the queued small lines into one buffer and sends them in a
+ * single write, so a burst of lines to one client costs one system call; a
+ * large chunk (a batch of notices shared by every member) goes out as it is.
+ * Each write completes before the next starts.
  * A queue that would grow past its byte limit refuses the push: the caller
  * decides what to do with a client that cannot keep up.
  *
@@ -16,6 +18,11 @@ export interface ByteSink {
   /** Writes some prefix of `p`, resolving to how many bytes were written. */
   write(p: Uint8Array): Promise<number>;
 }
+
+/** Chunks at least this large are written as they are, never copied. */
+const COPY_LIMIT = 2048;
+/** Small chunks are copied together into writes of at most this many bytes. */
+const WRITE_LIMIT = 64 * 1024;
 
 /** Default for {@linkcode OutboxOptions.maxBytes}: 1 MiB. */
 export const OUTBOX_BYTES = 1024 * 1024;
@@ -58,7 +65,9 @@ export class Outbox {
   readonly #sink: ByteSink;
   readonly #maxBytes: number;
   readonly #onError: (error: unknown) => void;
-  #chunks: Uint8Array[] = [];
+  /** The queue: `#chunks[#head]` is the oldest chunk not yet being written. */
+  #chunks: (Uint8Array | undefined)[] = [];
+  #head = 0;
   /** Bytes queued plus bytes handed to the current write and not yet written. */
   #size = 0;
   #writing = false;
@@ -123,8 +132,9 @@ export class Outbox {
    * running goes on.
    */
   clear(): void {
-    for (const chunk of this.#chunks) this.#size -= chunk.length;
+    for (let i = this.#head; i < this.#chunks.length; i++) this.#size -= this.#chunks[i]!.length;
     this.#chunks = [];
+    this.#head = 0;
   }
 
   /** Drops whatever is queued and stops writing. Idempotent. */
@@ -132,15 +142,15 @@ export class Outbox {
     if (this.#closed) return;
     this.#closed = true;
     this.#chunks = [];
+    this.#head = 0;
     this.#size = 0;
     this.#wake();
   }
 
   #drain = async (): Promise<void> => {
     try {
-      while (this.#chunks.length > 0 && !this.#closed) {
-        const data = takeAll(this.#chunks);
-        this.#chunks = [];
+      while (this.#head < this.#chunks.length && !this.#closed) {
+        const data = this.#take();
         let offset = 0;
         this.#waitingSince = Date.now();
         while (offset < data.length) {
@@ -162,23 +172,53 @@ export class Outbox {
     }
   };
 
+  /**
+   * Takes the next write's worth from the queue: a large chunk on its own,
+   * as it is (it may be shared with other outboxes, and copying it for each
+   * would cost more than the extra write), or a run of small chunks copied
+   * into one buffer.
+   */
+  #take(): Uint8Array {
+    const chunks = this.#chunks;
+    const start = this.#head;
+    const first = chunks[start]!;
+    let end = start + 1;
+    let total = first.length;
+    if (first.length < COPY_LIMIT) {
+      while (end < chunks.length) {
+        const next = chunks[end]!.length;
+        if (next >= COPY_LIMIT || total + next > WRITE_LIMIT) break;
+        total += next;
+        end++;
+      }
+    }
+    let data = first;
+    if (end > start + 1) {
+      data = new Uint8Array(total);
+      let offset = 0;
+      for (let i = start; i < end; i++) {
+        data.set(chunks[i]!, offset);
+        offset += chunks[i]!.length;
+      }
+    }
+    for (let i = start; i < end; i++) chunks[i] = undefined;
+    if (end === chunks.length) {
+      this.#chunks = [];
+      this.#head = 0;
+    } else if (end > 1024 && end * 2 > chunks.length) {
+      // A queue that never empties: drop the spent slots now and then.
+      this.#chunks = chunks.slice(end);
+      this.#head = 0;
+    } else {
+      this.#head = end;
+    }
+    return data;
+  }
+
   #wake(): void {
     const waiters = this.#drainWaiters;
     if (waiters.length === 0) return;
     this.#drainWaiters = [];
     for (const wake of waiters) wake();
   }
-}
-
-function takeAll(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  let total = 0;
-  for (const chunk of chunks) total += chunk.length;
-  const data = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return data;
 }

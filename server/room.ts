@@ -25,8 +25,10 @@ import {
   formatPrivateOut,
 } from "./protocol.ts";
 
+/** The longest notices are gathered, however big the room. */
+const MAX_NOTICE_DELAY_MS = 250;
 /** Gathered notices are sent early once they reach this many bytes. */
-const NOTICE_FLUSH_BYTES = 16 * 1024;
+const NOTICE_FLUSH_BYTES = 64 * 1024;
 /** Welcome lines list at most this many of the others online by name. */
 const WELCOME_NAMES = 20;
 
@@ -282,7 +284,15 @@ export class LocalRoom implements Room {
     this.#noticesLength = length;
     if (joiner !== undefined) this.#joinedAt.set(joiner, length);
     if (this.#noticeDelayMs === 0 || length >= NOTICE_FLUSH_BYTES) this.flush();
-    else this.#timer ??= setTimeout(() => this.flush(), this.#noticeDelayMs);
+    else {
+      // A big room gathers for longer: a join storm then costs each member a
+      // few writes, and a notice a quarter of a second late is no loss.
+      const delay = Math.min(
+        MAX_NOTICE_DELAY_MS,
+        this.#noticeDelayMs * Math.max(1, this.size / 400),
+      );
+      this.#timer ??= setTimeout(() => this.flush(), delay);
+    }
   }
 
   /** Sends the gathered notices now: one shared buffer for every member. */
