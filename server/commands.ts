@@ -15,6 +15,18 @@ import { sanitize } from "./sanitize.ts";
 
 /** `/who` lists at most this many members by name. */
 const WHO_LIMIT = 200;
+/**
+ * Away and quit reasons are cut to this many characters: they are repeated
+ * in every `/who` and `left` line, so a long one would cost everyone.
+ */
+export const MAX_REASON = 200;
+
+/** A user-given reason, sanitised and cut to {@linkcode MAX_REASON} characters. */
+function reason(text: string): string {
+  const chars = [...text.trim()];
+  const cut = chars.length > MAX_REASON ? chars.slice(0, MAX_REASON).join("") + "..." : text.trim();
+  return sanitize(cut);
+}
 
 /** What a command can see and do. */
 export interface CommandContext {
@@ -186,7 +198,7 @@ const COMMANDS: readonly Command[] = [
     summary: "mark yourself away",
     details: "shown in /who and told to whoever messages you privately; /back ends it",
     run(ctx, args) {
-      ctx.member.away = sanitize(args.trim()) || "away";
+      ctx.member.away = reason(args) || "away";
       ctx.reply(`you are marked as away: ${ctx.member.away}`);
     },
   },
@@ -208,7 +220,7 @@ const COMMANDS: readonly Command[] = [
     usage: "/quit [REASON]",
     summary: "leave the room; the reason is shown to the others",
     run(ctx, args) {
-      ctx.quit(sanitize(args.trim()));
+      ctx.quit(reason(args));
     },
   },
 ];

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { LocalRoom, type Room } from "./room.ts";
+import { encodeLine, LocalRoom, type Room } from "./room.ts";
 import {
   type Logger,
   type ResolvedServeOptions,
@@ -21,8 +21,8 @@ import {
   type ServeOptions,
 } from "./options.ts";
 import { Session, type SessionContext } from "./session.ts";
-import { encodeLine } from "./room.ts";
 import { formatBye } from "./protocol.ts";
+import { closeQuietly, formatAddress } from "./io_util.ts";
 
 export type { ServeOptions } from "./options.ts";
 export { SERVE_DEFAULTS } from "./options.ts";
@@ -76,9 +76,8 @@ function listen(o: ResolvedServeOptions): Deno.Listener {
       ? Deno.listenTls({ ...where, cert: o.cert, key: o.key })
       : Deno.listen(where);
   } catch (error) {
-    const host = o.hostname.includes(":") ? `[${o.hostname}]` : o.hostname;
     throw new ListenError(
-      `cannot listen on ${host}:${o.port}: ${describeListenError(error)}`,
+      `cannot listen on ${formatAddress(o.hostname, o.port)}: ${describeListenError(error)}`,
       { cause: error },
     );
   }
@@ -111,7 +110,8 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const log: Logger = o.log;
   const listener = listen(o);
   const addr = listener.addr as Deno.NetAddr;
-  const room = new LocalRoom({ historySize: o.historySize });
+  // Replayed history may fill at most half a newcomer's queue.
+  const room = new LocalRoom({ historySize: o.historySize, historyBytes: o.outboxBytes / 2 });
   const ctx: SessionContext = { room, options: o, log };
   const sessions = new Set<Session>();
   const tasks = new Set<Promise<void>>();
@@ -120,7 +120,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
   let backoff: ReturnType<typeof setTimeout> | undefined;
   let wakeBackoff: (() => void) | undefined;
 
-  log(`listening on ${addr.hostname}:${addr.port}${o.cert ? " (TLS)" : ""}`);
+  log(`listening on ${formatAddress(addr.hostname, addr.port)}${o.cert ? " (TLS)" : ""}`);
 
   const ticker = setInterval(() => {
     const now = Date.now();
@@ -129,28 +129,25 @@ export function serve(options: ServeOptions = {}): ChatServer {
 
   function track(task: Promise<void>): void {
     tasks.add(task);
-    task.finally(() => tasks.delete(task));
+    task.catch(() => {}).finally(() => tasks.delete(task));
   }
 
   function refuse(conn: Deno.Conn, peer: string, reason: string): void {
     log(`${peer} -: refused (${reason})`);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const closeQuietly = () => {
-      clearTimeout(timer);
-      try {
-        conn.close();
-      } catch (error) {
-        if (!(error instanceof Deno.errors.BadResource)) throw error;
-      }
-    };
     const wrote = conn.write(encodeLine(formatBye(reason))).then(() => {});
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, REFUSE_GRACE_MS)));
-    track(Promise.race([wrote, late]).catch(() => {}).finally(closeQuietly));
+    track(
+      Promise.race([wrote, late]).catch(() => {}).finally(() => {
+        clearTimeout(timer);
+        closeQuietly(conn);
+      }),
+    );
   }
 
   function admit(conn: Deno.Conn): void {
     const remote = conn.remoteAddr as Deno.NetAddr;
-    const peer = `${remote.hostname}:${remote.port}`;
+    const peer = formatAddress(remote.hostname, remote.port);
     if ("setNoDelay" in conn) {
       const tcp = conn as Deno.TcpConn;
       try {
@@ -168,7 +165,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
       return refuse(conn, peer, `too many connections from your address (${o.maxPerAddress})`);
     }
     perAddress.set(remote.hostname, count + 1);
-    const session = new Session(conn, ctx);
+    const session = new Session(conn, peer, ctx);
     sessions.add(session);
     track(
       session.run()
@@ -215,11 +212,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
     o.signal?.removeEventListener("abort", onAbort);
     clearTimeout(backoff);
     wakeBackoff?.();
-    try {
-      listener.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
+    closeQuietly(listener);
     log(`shutting down; ${room.size} in the room`);
     room.close();
     for (const session of sessions) session.shutdown();
@@ -236,6 +229,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
     }
     clearTimeout(backstop);
     clearInterval(ticker);
+    // Again: sessions that were already leaving may have left notices since.
     room.close();
     log("stopped");
   }

@@ -7,6 +7,8 @@
 
 import { DEFAULT_HOST, DEFAULT_PORT, MAX_LINE_BYTES } from "./protocol.ts";
 import { OUTBOX_BYTES } from "./outbox.ts";
+import { writeAllSync } from "./io_util.ts";
+import { MAX_EXPANSION } from "./sanitize.ts";
 
 /** Receives one line of server log (no trailing newline). */
 export type Logger = (line: string) => void;
@@ -135,13 +137,19 @@ export const SERVE_DEFAULTS = {
   shutdownGraceMs: 2_000,
 } as const;
 
-const encoder = new TextEncoder();
+/** Longest timeout accepted: timers cannot wait longer than about 24 days. */
+export const MAX_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
 
-/** Writes a timestamped log line to stderr. */
+/**
+ * Writes a timestamped log line to stderr. A log that cannot be written
+ * (stderr closed, a full disk) is dropped: logging never stops the server.
+ */
 export function stderrLogger(line: string): void {
-  const bytes = encoder.encode(`${new Date().toISOString()} ${line}\n`);
-  let offset = 0;
-  while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
+  try {
+    writeAllSync(Deno.stderr, `${new Date().toISOString()} ${line}\n`);
+  } catch {
+    // Nowhere left to report it.
+  }
 }
 
 function check(ok: boolean, what: string, value: unknown): void {
@@ -156,7 +164,16 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   const o: ResolvedServeOptions = {
     ...SERVE_DEFAULTS,
     log: stderrLogger,
-    ...stripUndefined(options),
+    ...definedOnly(options),
+  };
+  // A logger that throws must not take a connection (or the server) down.
+  const log = o.log;
+  o.log = (line) => {
+    try {
+      log(line);
+    } catch {
+      // Dropped, as in stderrLogger.
+    }
   };
   check(
     Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535,
@@ -180,27 +197,44 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   for (const name of ["rateLimit", "idleTimeoutMs", "shutdownGraceMs"] as const) {
     check(Number.isFinite(o[name]) && o[name] >= 0, `${name} must be zero or more`, o[name]);
   }
+  for (
+    const name of ["writeTimeoutMs", "aliasTimeoutMs", "idleTimeoutMs", "shutdownGraceMs"] as const
+  ) {
+    check(o[name] <= MAX_TIMEOUT_MS, `${name} must be at most ${MAX_TIMEOUT_MS} (7 days)`, o[name]);
+  }
   check(
     Number.isInteger(o.historySize) && o.historySize >= 0,
     "historySize must be a whole number",
     o.historySize,
   );
+  const minOutbox = minOutboxBytes(o.maxLineBytes);
   check(
-    o.outboxBytes >= 2 * (o.maxLineBytes + 256),
-    `outboxBytes must hold at least two full lines (${2 * (o.maxLineBytes + 256)} bytes)`,
+    o.outboxBytes >= minOutbox,
+    `outboxBytes must hold at least two of the longest lines (${minOutbox} bytes)`,
     o.outboxBytes,
   );
   if ((o.cert === undefined) !== (o.key === undefined)) {
     throw new TypeError("Cannot start server: TLS needs both a certificate and a key");
   }
-  if (o.password !== undefined && o.password === "") {
-    throw new TypeError("Cannot start server: the room password is empty");
+  if (o.password !== undefined && (o.password.trim() === "" || /[\r\n]/.test(o.password))) {
+    throw new TypeError(
+      "Cannot start server: the room password must be one line and not blank",
+    );
   }
   return o;
 }
 
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(value).filter(([, v]) => v !== undefined),
-  ) as Partial<T>;
+/**
+ * The smallest outbox that can hold two of the longest lines a client may
+ * be sent: a line at the limit, grown by escaping, plus its prefix.
+ */
+export function minOutboxBytes(maxLineBytes: number): number {
+  return 2 * (MAX_EXPANSION * maxLineBytes + 256);
+}
+
+/** `value` without the fields that are `undefined`, so defaults apply to them. */
+export function definedOnly<T extends object>(
+  value: { [K in keyof T]: T[K] | undefined },
+): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

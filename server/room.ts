@@ -102,6 +102,13 @@ export interface LocalRoomOptions {
    */
   historySize?: number;
   /**
+   * Most bytes of history replayed to one newcomer: when the kept lines are
+   * longer than this, the newest that fit are replayed.
+   *
+   * @default {524288}
+   */
+  historyBytes?: number;
+  /**
    * Join, leave and nick notices are gathered for this long (ms) and sent
    * together: a burst of joins then costs each member one write, not one per
    * join. Anything else said goes out at once, after what was gathered, so
@@ -149,6 +156,7 @@ interface Said {
 export class LocalRoom implements Room {
   readonly #members = new Map<string, Member>();
   readonly #history: History<Said>;
+  readonly #historyBytes: number;
   readonly #noticeDelayMs: number;
   /** Gathered notices, encoded back to back; a new buffer after each flush. */
   #notices: Uint8Array | undefined;
@@ -160,6 +168,7 @@ export class LocalRoom implements Room {
   /** Makes an empty room; see {@linkcode LocalRoomOptions}. */
   constructor(options: LocalRoomOptions = {}) {
     this.#history = new History(options.historySize ?? 20);
+    this.#historyBytes = options.historyBytes ?? 512 * 1024;
     this.#noticeDelayMs = options.noticeDelayMs ?? 20;
   }
 
@@ -180,9 +189,7 @@ export class LocalRoom implements Room {
     if (this.#members.has(key)) return false;
     const now = Date.now();
     if (options.history) {
-      for (const said of this.#history) {
-        member.deliver(encodeLine(formatHistory(said.ms, said.kind, said.from, said.text)));
-      }
+      for (const line of this.#replay()) member.deliver(line);
     }
     member.deliver(encodeLine(formatNotice(now, this.#welcome(member))));
     this.#members.set(key, member);
@@ -191,16 +198,40 @@ export class LocalRoom implements Room {
   }
 
   leave(member: Member, reason = ""): void {
+    this.#remove(member, reason, true);
+  }
+
+  /**
+   * Removes a member and announces it. What was gathered before it left is
+   * still its to get, unless it was dropped (then its goodbye was its last line).
+   */
+  #remove(member: Member, reason: string, handOver: boolean): void {
     const key = aliasKey(member.alias);
     if (this.#members.get(key) !== member) return;
-    // What was gathered before this member left is still theirs to get.
     const start = this.#joinedAt.get(member) ?? 0;
-    if (start < this.#noticesLength) {
+    if (handOver && start < this.#noticesLength) {
       member.deliver(this.#notices!.subarray(start, this.#noticesLength));
     }
     this.#members.delete(key);
     this.#joinedAt.delete(member);
+    // Nothing may keep a departed member (and whoever it last talked to) alive.
+    member.replyTo = undefined;
     this.#notice(formatLeave(Date.now(), member.alias, reason), undefined);
+  }
+
+  /** The history lines to replay, oldest first, within the byte budget. */
+  #replay(): Uint8Array[] {
+    const said = [...this.#history];
+    const lines: Uint8Array[] = [];
+    let bytes = 0;
+    for (let i = said.length - 1; i >= 0; i--) {
+      const s = said[i]!;
+      const line = encodeLine(formatHistory(s.ms, s.kind, s.from, s.text));
+      if (bytes + line.length > this.#historyBytes) break;
+      bytes += line.length;
+      lines.push(line);
+    }
+    return lines.reverse();
   }
 
   say(from: Member, text: string): void {
@@ -322,7 +353,7 @@ export class LocalRoom implements Room {
     for (const member of members) {
       if (this.#members.get(aliasKey(member.alias)) !== member) continue;
       member.evicted(reason);
-      this.leave(member, reason);
+      this.#remove(member, reason, false);
     }
   }
 

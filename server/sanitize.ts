@@ -5,8 +5,8 @@
  * rewrite the window title, or (with a stray CR) overwrite the start of a line
  * so it looks as if someone else said it. {@linkcode sanitize} shows every
  * such character escaped instead of letting it act: C0 controls and DEL in
- * caret notation (`^[` for ESC), C1 controls, bidirectional overrides and
- * line/paragraph separators as `<U+XXXX>`. A tab becomes a space. What is
+ * caret notation (`^[` for ESC), C1 controls as `\x9B`, bidirectional
+ * overrides and line/paragraph separators as `\u202E`. A tab becomes a space. What is
  * left is plain printable text on one line.
  *
  * @module
@@ -21,12 +21,19 @@ export const UNSAFE_CHAR =
 const UNSAFE = new RegExp(UNSAFE_CHAR);
 const UNSAFE_ALL = new RegExp(UNSAFE_CHAR, "g");
 
+/**
+ * At most how many times longer, in UTF-8 bytes, sanitised text can be than
+ * the original: U+061C (two bytes) becomes `\u061C` (six).
+ */
+export const MAX_EXPANSION = 3;
+
 function escapeChar(ch: string): string {
   const code = ch.charCodeAt(0);
   if (code === 0x09) return " ";
   if (code < 0x20) return "^" + String.fromCharCode(code + 0x40);
   if (code === 0x7f) return "^?";
-  return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
+  const hex = code.toString(16).toUpperCase();
+  return code <= 0xff ? `\\x${hex}` : `\\u${hex.padStart(4, "0")}`;
 }
 
 /**

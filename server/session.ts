@@ -11,7 +11,8 @@
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import { checkAlias } from "./alias.ts";
+import { ALIAS_RULE, checkAlias } from "./alias.ts";
+import { closeQuietly } from "./io_util.ts";
 import { runCommand } from "./commands.ts";
 import { LineReader } from "./line_reader.ts";
 import type { Logger, ResolvedServeOptions } from "./options.ts";
@@ -20,7 +21,6 @@ import { formatBye, formatError, formatNotice, formatPrompt, SHUTDOWN_TEXT } fro
 import { RateLimiter } from "./rate_limit.ts";
 import { encodeLine, type Member, type Room } from "./room.ts";
 import { sanitize } from "./sanitize.ts";
-import { ALIAS_RULE } from "./alias.ts";
 
 /** What all sessions of one server share. */
 export interface SessionContext {
@@ -81,8 +81,6 @@ export class Session implements Member {
   replyTo: Member | undefined = undefined;
   /** The remote address, `host:port`, for the log. */
   readonly peer: string;
-  /** The remote host alone, for per-address limits. */
-  readonly remoteHost: string;
   /** When the connection was accepted (ms). */
   readonly connectedAt: number = Date.now();
 
@@ -90,7 +88,7 @@ export class Session implements Member {
   readonly #ctx: SessionContext;
   readonly #outbox: Outbox;
   readonly #reader: LineReader;
-  readonly #limiter: RateLimiter;
+  #limiter: RateLimiter;
   #state: State;
   #passwordTries = 0;
   #wantHistory = true;
@@ -101,15 +99,14 @@ export class Session implements Member {
   readonly #done: Promise<void>;
   #resolveDone!: () => void;
 
-  /** Wraps an accepted connection; call {@linkcode Session.run} to serve it. */
-  constructor(conn: Deno.Conn, ctx: SessionContext) {
+  /**
+   * Wraps an accepted connection from `peer` (its address, for the log);
+   * call {@linkcode Session.run} to serve it.
+   */
+  constructor(conn: Deno.Conn, peer: string, ctx: SessionContext) {
     this.#conn = conn;
+    this.peer = peer;
     this.#ctx = ctx;
-    const addr = conn.remoteAddr as Deno.NetAddr;
-    this.remoteHost = addr.hostname;
-    this.peer = addr.hostname.includes(":")
-      ? `[${addr.hostname}]:${addr.port}`
-      : `${addr.hostname}:${addr.port}`;
     const o = ctx.options;
     this.#outbox = new Outbox(conn, {
       maxBytes: o.outboxBytes,
@@ -120,11 +117,7 @@ export class Session implements Member {
       onLine: (line) => this.#onLine(line),
       onOverflow: () => this.#onOverflow(),
     });
-    this.#limiter = new RateLimiter({
-      rate: o.rateLimit,
-      burst: o.rateBurst,
-      floodLines: o.floodLines,
-    });
+    this.#limiter = this.#newLimiter();
     this.#state = o.password === undefined ? "alias" : "password";
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
@@ -345,6 +338,9 @@ export class Session implements Member {
       return;
     }
     this.#state = "joined";
+    // The handshake's lines (password, tries at an alias, /nohistory) do not
+    // count against the chat rate the client is told about next.
+    this.#limiter = this.#newLimiter();
     const o = this.#ctx.options;
     const rate = o.rateLimit > 0
       ? `${o.rateLimit} lines per second, bursts of ${o.rateBurst}`
@@ -362,7 +358,7 @@ export class Session implements Member {
         now: Date.now(),
         reply: (text) => this.#tell(formatNotice(Date.now(), text)),
         fail: (text) => this.#tell(formatError(text)),
-        quit: (reason) => this.#finish(reason, reason ? `bye: ${reason}` : "bye", true),
+        quit: (reason) => this.#finish(reason, reason ? `bye: ${reason}` : "bye", true, "quit"),
       }, line);
       return;
     }
@@ -381,32 +377,39 @@ export class Session implements Member {
   /**
    * Leaves the room (unless `leaveRoom` is false because the room already
    * did it), optionally sends a closing line, and closes the socket once that
-   * line is written or a short grace time is up.
+   * line is written or a short grace time is up. `logReason` replaces a
+   * reason the user wrote, which is not logged.
    */
-  #finish(reason: string, bye: string | undefined, leaveRoom: boolean): void {
+  #finish(
+    reason: string,
+    bye: string | undefined,
+    leaveRoom: boolean,
+    logReason: string = reason,
+  ): void {
     if (this.#state === "closing") return;
     const wasJoined = this.#state === "joined";
     this.#state = "closing";
     if (wasJoined) {
       if (leaveRoom) this.#ctx.room.leave(this, reason);
-      this.#ctx.log(`${this.peer} ${this.alias}: left${reason ? ` (${reason})` : ""}`);
-    } else if (reason) {
-      this.#ctx.log(`${this.peer} -: closed before joining (${reason})`);
+      this.#ctx.log(`${this.peer} ${this.alias}: left${logReason ? ` (${logReason})` : ""}`);
+    } else if (logReason) {
+      this.#ctx.log(`${this.peer} -: closed before joining (${logReason})`);
     }
     if (bye !== undefined) this.#send(formatBye(bye));
     this.#closeAt = Date.now() + CLOSE_GRACE_MS;
     this.#outbox.drained().then(() => this.#closeConn());
   }
 
+  #newLimiter(): RateLimiter {
+    const o = this.#ctx.options;
+    return new RateLimiter({ rate: o.rateLimit, burst: o.rateBurst, floodLines: o.floodLines });
+  }
+
   #closeConn(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#outbox.close();
-    try {
-      this.#conn.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
+    closeQuietly(this.#conn);
     this.#resolveDone();
   }
 }

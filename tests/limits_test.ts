@@ -105,12 +105,13 @@ async function sayUntil(
 
 Deno.test("serve() drops a client whose outbox is full and the others keep receiving", async () => {
   const lineBytes = 16_000;
-  await using server = startServer({ rateLimit: 0, maxLineBytes: 16_384, outboxBytes: 65_536 });
+  const outboxBytes = 131_072;
+  await using server = startServer({ rateLimit: 0, maxLineBytes: 16_384, outboxBytes });
   const clients = await joinAll(server.addr.port, ["slow", "alice", "bob", "carol"]);
   const [slow, alice, bob, carol] = clients as [TestClient, TestClient, TestClient, TestClient];
   try {
     // From here on, slow never reads its socket. Its kernel buffers take a
-    // few MB, then its 64 KB outbox overflows.
+    // few MB, then its 128 KB outbox overflows.
     const { slowest, said, notices } = await sayUntil(
       alice,
       [bob, carol],
@@ -122,7 +123,7 @@ Deno.test("serve() drops a client whose outbox is full and the others keep recei
     }
     assert.ok(slowest < 1000, `a message took ${slowest} ms`);
     // Enough was said to fill the outbox, not just the kernel buffers.
-    assert.ok(said * lineBytes > 65_536, `dropped after only ${said} lines`);
+    assert.ok(said * lineBytes > outboxBytes, `dropped after only ${said} lines`);
     assert.equal(server.room.size, 3);
     assert.ok(server.log.some((line) => line.includes("slow: left (too slow")), "logged");
     // The room goes on.
@@ -179,25 +180,25 @@ Deno.test("serve() ends a connection whose write makes no progress for writeTime
 });
 
 Deno.test("serve() drops lines past the burst, says slow down once, and others still flow", async () => {
-  // One line per 5 s: nothing refills during the test. The alias used one
-  // of the 5 tokens, so 4 chat lines pass.
+  // One line per 5 s: nothing refills during the test. The bucket is full
+  // again at the join (the alias line does not count), so 5 chat lines pass.
   await using server = startServer({ rateLimit: 0.2, rateBurst: 5, floodLines: 1000 });
   const clients = await joinAll(server.addr.port, ["alice", "bob", "carol"]);
   const [alice, bob, carol] = clients as [TestClient, TestClient, TestClient];
   try {
     const burst = Array.from({ length: 10 }, (_, i) => `burst ${i}\n`).join("");
     await alice.write(encoder.encode(burst));
-    for (let i = 0; i < 4; i++) assert.match(await nextLine(bob), live(`alice: burst ${i}`));
+    for (let i = 0; i < 5; i++) assert.match(await nextLine(bob), live(`alice: burst ${i}`));
     assert.equal(
       await nextLine(alice),
       "! slow down: at most 0.2 lines per second (bursts of 5); lines are being dropped",
     );
     await alice.send("still dropped");
     await carol.send("carol still talks");
-    // bob got none of burst 4..9 nor "still dropped"; alice no second warning.
+    // bob got none of burst 5..9 nor "still dropped"; alice no second warning.
     assert.match(await nextLine(bob), live("carol: carol still talks"));
     assert.match(await nextLine(alice), live("carol: carol still talks"));
-    for (let i = 0; i < 4; i++) assert.match(await nextLine(carol), live(`alice: burst ${i}`));
+    for (let i = 0; i < 5; i++) assert.match(await nextLine(carol), live(`alice: burst ${i}`));
     assert.equal(server.room.size, 3);
   } finally {
     await closeAll(clients);
@@ -216,6 +217,7 @@ Deno.test("serve() disconnects a client that keeps flooding past floodLines", as
       "!! disconnected: flooding (far over 1 lines per second)",
     ]);
     assert.match(await nextLine(bob), live("alice: flood 0"));
+    assert.match(await nextLine(bob), live("alice: flood 1"));
     assert.match(await nextLine(bob), live("<-- alice left (flooding)"));
     assert.equal(server.room.size, 1);
   } finally {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isClean, sanitize } from "../server/sanitize.ts";
+import { isClean, MAX_EXPANSION, sanitize } from "../server/sanitize.ts";
 
 const hex = (code: number) => code.toString(16).toUpperCase().padStart(4, "0");
 
@@ -40,17 +40,17 @@ Deno.test("sanitize() turns a tab into a space", () => {
   assert.equal(sanitize("a\tb\t"), "a b ");
 });
 
-Deno.test("sanitize() shows C1 controls as <U+XXXX>", () => {
+Deno.test("sanitize() shows C1 controls as \\xXX", () => {
   // U+009B is the one-character CSI: on some terminals it starts an escape
   // sequence by itself.
-  assert.equal(sanitize("\u009b2J"), "<U+009B>2J");
-  assert.equal(sanitize("a\u0085b"), "a<U+0085>b");
+  assert.equal(sanitize("\u009b2J"), "\\x9B2J");
+  assert.equal(sanitize("a\u0085b"), "a\\x85b");
   for (let code = 0x80; code <= 0x9f; code++) {
-    assert.equal(sanitize(String.fromCharCode(code)), `<U+${hex(code)}>`);
+    assert.equal(sanitize(String.fromCharCode(code)), `\\x${code.toString(16).toUpperCase()}`);
   }
 });
 
-Deno.test("sanitize() shows bidi controls, separators and the BOM as <U+XXXX>", () => {
+Deno.test("sanitize() shows bidi controls, separators and the BOM as \\uXXXX", () => {
   const codes = [
     0x061c, // arabic letter mark
     0x200e, // left-to-right mark
@@ -70,10 +70,10 @@ Deno.test("sanitize() shows bidi controls, separators and the BOM as <U+XXXX>", 
   ];
   for (const code of codes) {
     const ch = String.fromCharCode(code);
-    assert.equal(sanitize(`x${ch}y`), `x<U+${hex(code)}>y`);
+    assert.equal(sanitize(`x${ch}y`), `x\\u${hex(code)}y`);
     assert.equal(isClean(ch), false, `U+${hex(code)}`);
   }
-  assert.equal(sanitize("user\u202Etxt.exe"), "user<U+202E>txt.exe");
+  assert.equal(sanitize("user\u202Etxt.exe"), "user\\u202Etxt.exe");
 });
 
 Deno.test("sanitize() returns clean text unchanged", () => {
@@ -104,7 +104,7 @@ Deno.test("sanitize() leaves no raw CR in a forged line", () => {
 
 Deno.test("sanitize() escapes every unsafe character in a mixed string", () => {
   const out = sanitize("\x1b[31mred\x1b[0m\u202e\r\n\x00ok\u0085");
-  assert.equal(out, "^[[31mred^[[0m<U+202E>^M^J^@ok<U+0085>");
+  assert.equal(out, "^[[31mred^[[0m\\u202E^M^J^@ok\\x85");
 });
 
 Deno.test("sanitize() output is clean, so sanitising twice changes nothing", () => {
@@ -114,4 +114,16 @@ Deno.test("sanitize() output is clean, so sanitising twice changes nothing", () 
   const once = sanitize(all);
   assert.equal(isClean(once), true);
   assert.equal(sanitize(once), once);
+});
+
+Deno.test("sanitize() never grows text by more than MAX_EXPANSION times in UTF-8 bytes", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text).length;
+  let worst = 0;
+  for (let code = 0; code <= 0xffff; code++) {
+    if (code >= 0xd800 && code <= 0xdfff) continue;
+    const ch = String.fromCharCode(code);
+    worst = Math.max(worst, bytes(sanitize(ch)) / bytes(ch));
+  }
+  assert.ok(worst <= MAX_EXPANSION, `worst expansion ${worst}`);
+  assert.ok(worst > 1, "some characters do grow");
 });

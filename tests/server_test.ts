@@ -309,17 +309,17 @@ Deno.test("serve() escapes control characters and escape sequences before others
   await alice.send(nasty);
   const said = await nextLine(bob);
   assertNoRawControls(said);
-  assert.match(said, live("alice: a^[[2J^[]0;title^Gb^Mbob: fake<U+009B>31mc<U+202E>d^@e"));
+  assert.match(said, live("alice: a^[[2J^[]0;title^Gb^Mbob: fake\\x9B31mc\\u202Ed^@e"));
   await alice.send(`/me ${nasty}`);
   const acted = await nextLine(bob);
   assertNoRawControls(acted);
-  assert.match(acted, live("* alice a^[[2J^[]0;title^Gb^Mbob: fake<U+009B>31mc<U+202E>d^@e"));
+  assert.match(acted, live("* alice a^[[2J^[]0;title^Gb^Mbob: fake\\x9B31mc\\u202Ed^@e"));
   await alice.send(`/msg bob ${nasty}`);
   const whispered = await nextLine(bob);
   assertNoRawControls(whispered);
   assert.match(
     whispered,
-    live("(private) alice: a^[[2J^[]0;title^Gb^Mbob: fake<U+009B>31mc<U+202E>d^@e"),
+    live("(private) alice: a^[[2J^[]0;title^Gb^Mbob: fake\\x9B31mc\\u202Ed^@e"),
   );
   const echoed = await nextLine(alice);
   assertNoRawControls(echoed);
@@ -328,7 +328,7 @@ Deno.test("serve() escapes control characters and escape sequences before others
   assertNoRawControls(left);
   assert.match(
     left,
-    live("<-- alice left (a^[[2J^[]0;title^Gb^Mbob: fake<U+009B>31mc<U+202E>d^@e)"),
+    live("<-- alice left (a^[[2J^[]0;title^Gb^Mbob: fake\\x9B31mc\\u202Ed^@e)"),
   );
   const bye = await alice.closed();
   assert.equal(bye.length, 1);
