@@ -8,8 +8,11 @@
 
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
-import { ListenError, serve, SERVE_DEFAULTS, type ServeOptions } from "./server/mod.ts";
+import { serve, SERVE_DEFAULTS, type ServeOptions } from "./server/mod.ts";
 import { EXIT, type JoinOptions, runJoin } from "./client/mod.ts";
+import { checkAlias } from "./server/alias.ts";
+import { formatAddress, writeAllSync } from "./server/io_util.ts";
+import { definedOnly } from "./server/options.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./server/protocol.ts";
 
 /** The version, from deno.json: the one place it is written. */
@@ -99,11 +102,6 @@ Exit status: 0 left, 1 internal error, 2 bad usage, 3 cannot connect,
 7 refused at the door (alias or password).
 `;
 
-/** Drops the fields that are `undefined`, so defaults apply to them. */
-function definedOnly<T extends object>(value: { [K in keyof T]: T[K] | undefined }): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
-
 type Flags = Record<string, string | boolean | undefined>;
 
 function parse(
@@ -162,7 +160,8 @@ function secondsFlag(command: string, flag: string, value: unknown, allowZero: b
   return Math.round(n * 1000);
 }
 
-function readTextFile(flag: string, path: string): string {
+/** Reads a file named on the command line; a file that can't be read is a usage error. */
+function readTextFile(command: string, flag: string, path: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (error) {
@@ -170,20 +169,39 @@ function readTextFile(flag: string, path: string): string {
       ? "no such file"
       : error instanceof Deno.errors.PermissionDenied
       ? "permission denied"
+      : error instanceof Deno.errors.IsADirectory
+      ? "it is a directory"
       : error instanceof Error
       ? error.message
       : String(error);
-    throw new Error(`cannot read ${flag} ${path}: ${why}`);
+    throw new UsageError(`cannot read ${flag} ${path}: ${why}`, command);
   }
 }
 
 /** The password from a file (its last line ending dropped) or the environment. */
-function readPassword(file: unknown): string | undefined {
+function readPassword(command: string, file: unknown): string | undefined {
   if (typeof file === "string") {
-    return readTextFile("--password-file", file).replace(/\r?\n$/, "");
+    return readTextFile(command, "--password-file", file).replace(/\r?\n$/, "");
   }
   return Deno.env.get("CONFAB_PASSWORD") || undefined;
 }
+
+/** The flag for each option `serve()` may complain about. */
+const SERVE_FLAGS: Record<string, string> = {
+  port: "--port",
+  maxLineBytes: "--max-line-bytes",
+  outboxBytes: "--outbox-bytes",
+  writeTimeoutMs: "--write-timeout (in ms)",
+  rateLimit: "--rate",
+  rateBurst: "--burst",
+  floodLines: "--flood-lines",
+  aliasTimeoutMs: "--alias-timeout (in ms)",
+  idleTimeoutMs: "--idle-timeout (in ms)",
+  maxClients: "--max-clients",
+  maxPerAddress: "--max-per-address",
+  historySize: "--history",
+  shutdownGraceMs: "--shutdown-grace (in ms)",
+};
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
 
@@ -232,12 +250,12 @@ async function runServe(args: string[]): Promise<number> {
     hostname: typeof flags.host === "string" ? flags.host : undefined,
     port: integer(cmd, "port", flags.port, 0, 65535),
     cert: typeof flags["tls-cert"] === "string"
-      ? readTextFile("--tls-cert", flags["tls-cert"])
+      ? readTextFile(cmd, "--tls-cert", flags["tls-cert"])
       : undefined,
     key: typeof flags["tls-key"] === "string"
-      ? readTextFile("--tls-key", flags["tls-key"])
+      ? readTextFile(cmd, "--tls-key", flags["tls-key"])
       : undefined,
-    password: readPassword(flags["password-file"]),
+    password: readPassword(cmd, flags["password-file"]),
     historySize: integer(cmd, "history", flags.history, 0, 100_000),
     maxLineBytes: integer(cmd, "max-line-bytes", flags["max-line-bytes"], 16, 1 << 20),
     outboxBytes: integer(cmd, "outbox-bytes", flags["outbox-bytes"], 1024, 1 << 30),
@@ -257,12 +275,18 @@ async function runServe(args: string[]): Promise<number> {
     server = serve(options);
   } catch (error) {
     if (error instanceof RangeError || error instanceof TypeError) {
-      throw new UsageError(error.message.replace(/^Cannot start server: /, ""), cmd);
+      const message = error.message.replace(/^Cannot start server: /, "")
+        .replace(/^(\w+)/, (name) => SERVE_FLAGS[name] ?? name);
+      throw new UsageError(message, cmd);
     }
     throw error;
   }
   const proto = server.tls ? " (TLS)" : "";
-  print(`confab ${VERSION} listening on ${server.addr.hostname}:${server.addr.port}${proto}\n`);
+  print(
+    `confab ${VERSION} listening on ${
+      formatAddress(server.addr.hostname, server.addr.port)
+    }${proto}\n`,
+  );
   let signals = 0;
   const stopSignals = onSignals((signal) => {
     if (++signals > 1) {
@@ -297,9 +321,14 @@ async function runJoinCommand(args: string[]): Promise<number> {
   }
   const cmd = "join";
   if (flags.ca !== undefined && !flags.tls) throw new UsageError("--ca needs --tls", cmd);
-  const interactive = Deno.stdin.isTerminal();
+  // Line editing needs the terminal on both sides; otherwise plain lines.
+  const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
   if (flags.alias === undefined && !interactive) {
-    throw new UsageError("--alias is needed when stdin is not a terminal", cmd);
+    throw new UsageError("--alias is needed when stdin or stdout is not a terminal", cmd);
+  }
+  if (typeof flags.alias === "string") {
+    const check = checkAlias(flags.alias);
+    if (!check.ok) throw new UsageError(`--alias: ${check.reason}`, cmd);
   }
   const color = !flags["no-color"] && !flags.json && Deno.stdout.isTerminal() &&
     !Deno.env.get("NO_COLOR");
@@ -309,8 +338,8 @@ async function runJoinCommand(args: string[]): Promise<number> {
     port: integer(cmd, "port", flags.port, 1, 65535) ?? DEFAULT_PORT,
     alias: typeof flags.alias === "string" ? flags.alias : undefined,
     tls: flags.tls === true,
-    caCerts: typeof flags.ca === "string" ? [readTextFile("--ca", flags.ca)] : undefined,
-    password: readPassword(flags["password-file"]),
+    caCerts: typeof flags.ca === "string" ? [readTextFile(cmd, "--ca", flags.ca)] : undefined,
+    password: readPassword(cmd, flags["password-file"]),
     history: !flags["no-history"],
     json: flags.json === true,
     color,
@@ -331,14 +360,6 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   serve: runServe,
   join: runJoinCommand,
 };
-
-const encoder = new TextEncoder();
-
-function writeAllSync(file: { writeSync(p: Uint8Array): number }, text: string): void {
-  const bytes = encoder.encode(text);
-  let offset = 0;
-  while (offset < bytes.length) offset += file.writeSync(bytes.subarray(offset));
-}
 
 function print(text: string): void {
   writeAllSync(Deno.stdout, text);
@@ -370,11 +391,8 @@ export async function main(args: string[]): Promise<number> {
       printError(`confab: ${error.message}\nTry '${help}' for more information.`);
       return EXIT.usage;
     }
-    if (error instanceof ListenError || error instanceof Error) {
-      printError(`confab: ${error.message}`);
-      return 1;
-    }
-    printError(`confab: ${String(error)}`);
+    // ListenError and the like: one line, exit 1.
+    printError(`confab: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }
 }

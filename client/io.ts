@@ -12,6 +12,7 @@
 import * as readline from "node:readline";
 import process from "node:process";
 import { LineReader } from "../server/line_reader.ts";
+import { writeAllSync } from "../server/io_util.ts";
 
 /** What the join client needs from wherever the user is. */
 export interface UserIO {
@@ -23,8 +24,6 @@ export interface UserIO {
   lines(): AsyncIterableIterator<string>;
   /** Sets the text before the input line. */
   setPrompt(prompt: string): void;
-  /** Removes the line just submitted from the screen (to reprint it formatted). */
-  eraseSubmitted(line: string): void;
   /** Stops reading input; pending and later `lines()` reads end. */
   close(): void;
 }
@@ -67,37 +66,36 @@ class LineQueue implements AsyncIterableIterator<string> {
   }
 }
 
-const encoder = new TextEncoder();
-
-/** Writes all of `text` to stdout; false if stdout is gone. */
-function writeStdout(text: string): boolean {
-  const bytes = encoder.encode(text);
-  try {
-    let offset = 0;
-    while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) return false;
-    throw error;
-  }
-}
-
 /**
  * Plain lines from stdin and to stdout, for pipes, files and scripts.
  *
  * @example Usage
  * ```ts ignore
- * const io = new PipeIO();
+ * const io = new PipeIO(() => {});
  * for await (const line of io.lines()) io.print(`you said: ${line}`);
  * ```
  */
 export class PipeIO implements UserIO {
   readonly #queue = new LineQueue();
+  readonly #onOutputClosed: () => void;
+  #outputClosed = false;
   #reading = false;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
 
+  /** `onOutputClosed` is called once if stdout goes away (`... | head`). */
+  constructor(onOutputClosed: () => void) {
+    this.#onOutputClosed = onOutputClosed;
+  }
+
   print(line: string): void {
-    writeStdout(line + "\n");
+    if (this.#outputClosed) return;
+    try {
+      writeAllSync(Deno.stdout, line + "\n");
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+      this.#outputClosed = true;
+      this.#onOutputClosed();
+    }
   }
 
   ask(): Promise<string | null> {
@@ -113,8 +111,6 @@ export class PipeIO implements UserIO {
   }
 
   setPrompt(): void {}
-
-  eraseSubmitted(): void {}
 
   close(): void {
     this.#queue.end();
@@ -140,25 +136,80 @@ export class PipeIO implements UserIO {
   }
 }
 
-/** Display width of a string, counting East Asian wide characters as two. */
+/** Columns a character takes on a terminal: two for East Asian wide ones. */
+function charWidth(code: number): number {
+  return (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0xa4cf) ||
+      (code >= 0xac00 && code <= 0xd7a3) || (code >= 0xf900 && code <= 0xfaff) ||
+      (code >= 0xfe30 && code <= 0xfe4f) || (code >= 0xff00 && code <= 0xff60) ||
+      (code >= 0xffe0 && code <= 0xffe6) || (code >= 0x1f300 && code <= 0x1faff) ||
+      (code >= 0x20000 && code <= 0x3fffd)
+    ? 2
+    : 1;
+}
+
+/** The parts of readline's interface used here beyond its typed API. */
+type Readline = readline.Interface & {
+  /** Submitted lines, newest first. */
+  history: string[];
+  /** Where readline writes everything it echoes. */
+  _writeToOutput(s: string): void;
+};
+
+/** Indent of the rows a long line wraps onto. */
+const HANGING_INDENT = "  ";
+
+/**
+ * Wraps a display line to `columns`, indenting the rows after the first, so
+ * that no wrapped row starts at the left edge: text padded to wrap at just
+ * the right place cannot pass for a line of its own. Colour codes (which
+ * take no room) are kept whole.
+ *
+ * @example Usage
+ * ```ts
+ * import { wrap } from "./io.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(wrap("abcdefgh", 5), "abcde\n  fgh");
+ * ```
+ */
+export function wrap(text: string, columns: number): string {
+  if (columns <= HANGING_INDENT.length + 1) return text;
+  let out = "";
+  let column = 0;
+  for (let i = 0; i < text.length;) {
+    if (text.charCodeAt(i) === 0x1b) {
+      const end = text.indexOf("m", i);
+      const stop = end < 0 ? text.length : end + 1;
+      out += text.slice(i, stop);
+      i = stop;
+      continue;
+    }
+    const code = text.codePointAt(i)!;
+    const ch = String.fromCodePoint(code);
+    const w = charWidth(code);
+    if (column + w > columns) {
+      out += "\n" + HANGING_INDENT;
+      column = HANGING_INDENT.length;
+    }
+    out += ch;
+    column += w;
+    i += ch.length;
+  }
+  return out;
+}
+
+/** Display width of plain text. */
 function width(text: string): number {
   let w = 0;
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    w += (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) ||
-        (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
-        (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
-        (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1faff) ||
-        (c >= 0x20000 && c <= 0x3fffd)
-      ? 2
-      : 1;
-  }
+  for (const ch of text) w += charWidth(ch.codePointAt(0)!);
   return w;
 }
 
 /**
  * An interactive terminal through `node:readline`: an input line with
  * editing, history and tab completion, and incoming lines printed above it.
+ * A submitted line is taken off the screen at once; the client prints it
+ * back formatted, like everyone else's.
  *
  * @example Usage
  * ```ts ignore
@@ -168,7 +219,7 @@ function width(text: string): number {
  * ```
  */
 export class TerminalIO implements UserIO {
-  readonly #rl: readline.Interface;
+  readonly #rl: Readline;
   readonly #queue = new LineQueue();
   #prompt = "";
   #asking = false;
@@ -184,10 +235,12 @@ export class TerminalIO implements UserIO {
       historySize: 1000,
       removeHistoryDuplicates: true,
       tabSize: 4,
-    });
+    }) as Readline;
     this.#rl.setPrompt("");
     this.#rl.on("line", (line) => {
-      if (!this.#asking) this.#queue.push(line);
+      if (this.#asking) return;
+      this.#erase(line);
+      this.#queue.push(line);
     });
     this.#rl.on("close", () => {
       this.#closed = true;
@@ -203,41 +256,47 @@ export class TerminalIO implements UserIO {
   }
 
   print(line: string): void {
+    const out = process.stdout;
+    const text = wrap(line, out.columns || 80);
     if (this.#closed || this.#asking) {
-      process.stdout.write(line + "\n");
+      out.write(text + "\n");
       return;
     }
-    const out = process.stdout;
     const { rows } = this.#rl.getCursorPos();
     readline.moveCursor(out, 0, -rows);
     readline.cursorTo(out, 0);
     readline.clearScreenDown(out);
-    out.write(line + "\n");
+    out.write(text + "\n");
     this.#rl.prompt(true);
   }
 
   async ask(question: string, hidden = false): Promise<string | null> {
     if (this.#closed) return null;
     this.#asking = true;
-    const rl = this.#rl as readline.Interface & { _writeToOutput?: (s: string) => void };
-    const original = rl._writeToOutput;
-    if (hidden && original) {
-      // Echo the question, but nothing that is typed.
-      rl._writeToOutput = (s: string) => {
-        if (s.startsWith(question) || s === "\r\n" || s === "\n") original.call(rl, s);
-      };
+    const rl = this.#rl;
+    const write = rl._writeToOutput;
+    if (hidden) {
+      // Nothing typed is shown, not even when readline redraws the line.
+      process.stdout.write(question);
+      rl._writeToOutput = () => {};
     }
     try {
-      return await new Promise<string | null>((resolve) => {
+      const answer = await new Promise<string | null>((resolve) => {
         const onClose = () => resolve(null);
-        this.#rl.once("close", onClose);
-        this.#rl.question(question, (answer) => {
-          this.#rl.off("close", onClose);
-          resolve(answer);
+        rl.once("close", onClose);
+        rl.question(hidden ? "" : question, (text) => {
+          rl.off("close", onClose);
+          resolve(text);
         });
       });
+      // Answers are not input history: Up must never bring back a password.
+      if (answer !== null && rl.history[0] === answer) rl.history.shift();
+      return answer;
     } finally {
-      if (hidden && original) rl._writeToOutput = original;
+      if (hidden) {
+        rl._writeToOutput = write;
+        process.stdout.write("\n");
+      }
       this.#asking = false;
     }
   }
@@ -253,16 +312,17 @@ export class TerminalIO implements UserIO {
     if (!this.#asking && !this.#closed) this.#rl.prompt(true);
   }
 
-  eraseSubmitted(line: string): void {
+  close(): void {
+    if (this.#closed) return;
+    this.#rl.close();
+  }
+
+  /** Takes the just-submitted line (prompt and text, however many rows) off the screen. */
+  #erase(line: string): void {
     const columns = process.stdout.columns || 80;
     const rows = Math.max(1, Math.ceil(width(this.#prompt + line) / columns));
     readline.moveCursor(process.stdout, 0, -rows);
     readline.cursorTo(process.stdout, 0);
     readline.clearScreenDown(process.stdout);
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#rl.close();
   }
 }

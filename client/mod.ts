@@ -6,13 +6,15 @@
  * @module
  */
 
+import { checkAlias } from "../server/alias.ts";
 import { COMMAND_NAMES } from "../server/commands.ts";
+import { closeQuietly, formatAddress, writeAllSync } from "../server/io_util.ts";
 import { LineReader } from "../server/line_reader.ts";
 import { parseServerLine, type ServerEvent, SHUTDOWN_TEXT } from "../server/protocol.ts";
 import { sanitize } from "../server/sanitize.ts";
 import { PipeIO, TerminalIO, type UserIO } from "./io.ts";
-import { Renderer } from "./render.ts";
 import { Pacer } from "./pacer.ts";
+import { Renderer } from "./render.ts";
 
 /** Exit codes of `confab join`, documented in the README and `--help`. */
 export const EXIT = {
@@ -58,12 +60,12 @@ export interface JoinOptions {
   timestamps: boolean;
   /** Bell on mentions. */
   bell: boolean;
-  /** stdin is a terminal: edit lines, ask for what is missing. */
+  /** stdin and stdout are a terminal: edit lines, ask for what is missing. */
   interactive: boolean;
   /** Leave the room when aborted (Ctrl-C as a signal). */
   signal?: AbortSignal;
   /**
-   * How long to wait for the server's first line (ms).
+   * How long to wait for the connection, then for the server's first line (ms).
    *
    * @default {5000}
    */
@@ -81,10 +83,15 @@ class JoinError extends Error {
 const encoder = new TextEncoder();
 /** Longest line accepted from a server (its own lines are far shorter). */
 const SERVER_LINE_BYTES = 256 * 1024;
-/** How long to wait for the server's first line, by default. */
+/** How long to wait for the connection and for the server's first line. */
 const GREETING_MS = 5000;
 /** After we stop sending, how long the server has to close its side. */
 const LEAVE_TIMEOUT_MS = 3000;
+/** How long to wait for the server's `limits:` notice before sending anyway. */
+const LIMITS_WAIT_MS = 2000;
+
+const LIMITS_RE = /^limits: (?:(\d+) lines per second, bursts of (\d+)|no rate limit)/;
+const WELCOME_RE = /^welcome, [^!]+! \d+ online: (.*?)(?: and \d+ more)?$/;
 
 function describe(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";
@@ -119,55 +126,66 @@ async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
 
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
-  }
+/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
-async function connect(o: JoinOptions): Promise<Deno.Conn> {
-  const where = `${o.hostname}:${o.port}`;
+/** Connects (TLS included), giving up after the greeting timeout or on abort. */
+async function connect(o: JoinOptions, signal: AbortSignal): Promise<Deno.Conn> {
+  const where = formatAddress(o.hostname, o.port);
+  const timeout = o.greetingTimeoutMs ?? GREETING_MS;
+  const gaveUp = new AbortController();
+  const stop = () => gaveUp.abort();
+  signal.addEventListener("abort", stop, { once: true });
+  const timer = setTimeout(stop, timeout);
+  let conn: Deno.Conn | undefined;
   try {
-    if (!o.tls) return await Deno.connect({ hostname: o.hostname, port: o.port });
-    const conn = await Deno.connectTls({
+    if (!o.tls) {
+      conn = await Deno.connect({ hostname: o.hostname, port: o.port, signal: gaveUp.signal });
+      return conn;
+    }
+    // connectTls takes no signal: race it, and close what arrives too late.
+    const pending = Deno.connectTls({
       hostname: o.hostname,
       port: o.port,
       ...(o.caCerts ? { caCerts: o.caCerts } : {}),
     });
-    try {
-      await withTimeout(conn.handshake(), o.greetingTimeoutMs ?? GREETING_MS, "no TLS handshake");
-    } catch (error) {
-      closeQuietly(conn);
-      throw new JoinError(
-        `TLS with ${where} failed: ${describe(error)} (is the server using TLS?)`,
-        EXIT.connect,
-      );
+    const stopped = delay(timeout + 1, gaveUp.signal).then(() => undefined);
+    conn = await Promise.race([pending, stopped]);
+    if (conn === undefined) {
+      pending.then(closeQuietly, () => {});
+      throw new Deno.errors.TimedOut("no connection");
     }
+    const tls = conn as Deno.TlsConn;
+    const shook = await Promise.race([tls.handshake().then(() => true), stopped.then(() => false)])
+      .catch((error) => {
+        throw new JoinError(
+          `TLS with ${where} failed: ${describe(error)} (is the server using TLS?)`,
+          EXIT.connect,
+        );
+      });
+    if (!shook) throw new Deno.errors.TimedOut("no TLS handshake");
     return conn;
   } catch (error) {
+    if (conn !== undefined) closeQuietly(conn);
     if (error instanceof JoinError) throw error;
-    throw new JoinError(`cannot connect to ${where}: ${describe(error)}`, EXIT.connect);
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Deno.errors.TimedOut(what)), ms);
-      }),
-    ]);
+    if (signal.aborted) throw new JoinError("", EXIT.ok);
+    const why = gaveUp.signal.aborted ? `no answer within ${timeout / 1000} s` : describe(error);
+    throw new JoinError(`cannot connect to ${where}: ${why}`, EXIT.connect);
   } finally {
     clearTimeout(timer);
+    signal.removeEventListener("abort", stop);
   }
 }
-
-const LIMITS_RE = /^limits: (?:(\d+) lines per second, bursts of (\d+)|no rate limit)/;
-const WELCOME_RE = /^welcome, [^!]+! \d+ online: (.*?)(?: and \d+ more)?$/;
 
 /**
  * Joins a room and runs until the user leaves or the connection ends.
@@ -177,34 +195,38 @@ const WELCOME_RE = /^welcome, [^!]+! \d+ online: (.*?)(?: and \d+ more)?$/;
 export async function runJoin(o: JoinOptions): Promise<number> {
   const renderer = new Renderer(o);
   const online = new Set<string>();
+  // Ends the session: the user's signal, or stdout gone away.
+  const leave = new AbortController();
   const io: UserIO = o.interactive
     ? new TerminalIO((line: string) => complete(line, online))
-    : new PipeIO();
-  const status = (text: string) => writeStderr(`confab: ${text}`);
+    : new PipeIO(() => leave.abort());
+  const onSignal = () => leave.abort();
+  o.signal?.addEventListener("abort", onSignal, { once: true });
+  leave.signal.addEventListener("abort", () => io.close(), { once: true });
+  const status = (text: string) => {
+    try {
+      writeAllSync(Deno.stderr, `confab: ${text}\n`);
+    } catch {
+      // stderr is gone too; the exit code still says what happened.
+    }
+  };
   let conn: Deno.Conn | undefined;
-  const onAbort = () => io.close();
-  o.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    conn = await connect(o);
-    return await chat(conn, o, io, renderer, online, status);
+    conn = await connect(o, leave.signal);
+    const joined = await handshake(conn, o, io, renderer, leave.signal);
+    return await chat(conn, joined, o, io, renderer, online, status, leave.signal);
   } catch (error) {
     if (error instanceof JoinError) {
-      status(error.message);
+      if (error.message !== "") status(error.message);
       return error.code;
     }
     status(`internal error: ${error instanceof Error ? error.stack : error}`);
     return EXIT.internal;
   } finally {
-    o.signal?.removeEventListener("abort", onAbort);
+    o.signal?.removeEventListener("abort", onSignal);
     io.close();
     if (conn) closeQuietly(conn);
   }
-}
-
-function writeStderr(text: string): void {
-  const bytes = encoder.encode(text + "\n");
-  let offset = 0;
-  while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
 }
 
 function complete(line: string, online: Set<string>): [string[], string] {
@@ -221,76 +243,106 @@ function complete(line: string, online: Set<string>): [string[], string] {
   return [hits, word];
 }
 
+/** A name from the server, if it is a valid alias (never raw bytes to show). */
+function validAlias(name: string): string | undefined {
+  const check = checkAlias(name);
+  return check.ok && check.alias === name ? name : undefined;
+}
+
 function trackOnline(event: ServerEvent, online: Set<string>): void {
+  const add = (name: string) => {
+    if (validAlias(name)) online.add(name);
+  };
   switch (event.kind) {
     case "join":
-      online.add(event.alias);
+      add(event.alias);
       break;
     case "leave":
       online.delete(event.alias);
       break;
     case "nick":
       online.delete(event.from);
-      online.add(event.to);
+      add(event.to);
       break;
     case "message":
     case "action":
-      if (!event.history) online.add(event.from);
+      if (!event.history) add(event.from);
       break;
     case "notice": {
       const names = WELCOME_RE.exec(event.text)?.[1];
-      if (names) { for (const name of names.split(", ")) online.add(name); }
+      if (names) names.split(", ").forEach(add);
       break;
     }
   }
 }
 
-async function chat(
+/** What the handshake ends with: our alias and the first line from the room. */
+interface Joined {
+  alias: string;
+  first: ServerEvent;
+  lines: AsyncGenerator<string>;
+}
+
+/** The exit code for the server's goodbye, by what it said. */
+function byeCode(text: string): number {
+  if (text === SHUTDOWN_TEXT) return EXIT.shutdown;
+  return /password/.test(text) ? EXIT.refused : EXIT.disconnected;
+}
+
+/**
+ * Answers the server's prompts (password, alias) until the first line from
+ * the room arrives. Asks the user on a terminal; otherwise a refusal ends it.
+ */
+async function handshake(
   conn: Deno.Conn,
   o: JoinOptions,
   io: UserIO,
   renderer: Renderer,
-  online: Set<string>,
-  status: (text: string) => void,
-): Promise<number> {
-  const where = `${o.hostname}:${o.port}`;
+  signal: AbortSignal,
+): Promise<Joined> {
+  const where = formatAddress(o.hostname, o.port);
   const lines = serverLines(conn);
   const show = (event: ServerEvent) => io.print(renderer.render(event));
-  const pacer = new Pacer();
-
-  // Handshake: answer prompts until the first line from the room arrives.
+  const notConfab = `${where} does not speak the confab protocol` +
+    (o.tls ? "" : " (if it uses TLS, add --tls)");
   let alias = o.alias;
   let aliasSent = false;
-  let noHistorySent = o.history;
+  let askedToSkipHistory = false;
   let passwordSent = false;
   let greeted = false;
   let greetingTimedOut = false;
+  // Aborting (Ctrl-C) or a silent server closes the socket, which ends the read.
   const greetingTimer = setTimeout(() => {
     greetingTimedOut = !greeted;
     if (greetingTimedOut) closeQuietly(conn);
   }, o.greetingTimeoutMs ?? GREETING_MS);
-  const notConfab = `${where} does not speak the confab protocol` +
-    (o.tls ? "" : " (if it uses TLS, add --tls)");
-  let first: ServerEvent | undefined;
+  const onAbort = () => closeQuietly(conn);
+  signal.addEventListener("abort", onAbort, { once: true });
+  /** Asks on the terminal until the answer is not blank; undefined if input ended. */
+  const askUntilAnswered = async (question: string, hidden: boolean) => {
+    while (true) {
+      const answer = await io.ask(question, hidden);
+      if (answer === null) return undefined;
+      if (answer.trim() !== "") return answer;
+    }
+  };
   try {
     // A blank line is ignored by a confab server, but makes a TLS server fail
     // its handshake at once instead of waiting for us: a fast, clear error.
     await writeAll(conn, "\n");
     // Not for-await: leaving that loop early would close the generator.
     for (let next = await lines.next(); !next.done; next = await lines.next()) {
-      const line = next.value;
       greeted = true;
       clearTimeout(greetingTimer);
-      const event = parseServerLine(line);
+      const event = parseServerLine(next.value);
       if (event.kind === "unknown" && !aliasSent && !passwordSent) {
         throw new JoinError(notConfab, EXIT.connect);
       }
       if (event.kind === "prompt" && event.prompt === "password") {
         let password = passwordSent ? undefined : o.password;
         if (password === undefined && o.interactive) {
-          if (passwordSent) show({ kind: "error", text: "wrong password" });
-          password = await io.ask("password: ", true) ?? undefined;
-          if (password === undefined) return EXIT.ok;
+          password = await askUntilAnswered("password: ", true);
+          if (password === undefined) throw new JoinError("", EXIT.ok);
         }
         if (password === undefined) {
           throw new JoinError(
@@ -303,35 +355,40 @@ async function chat(
         passwordSent = true;
         await writeAll(conn, password + "\n");
       } else if (event.kind === "prompt") {
-        if (!noHistorySent) {
-          noHistorySent = true;
+        if (!o.history && !askedToSkipHistory) {
+          askedToSkipHistory = true;
           await writeAll(conn, "/nohistory\n");
           continue;
         }
         if (aliasSent && !o.interactive) {
-          throw new JoinError(`alias ${alias} was refused`, EXIT.refused);
+          throw new JoinError(`alias ${sanitize(alias ?? "")} was refused`, EXIT.refused);
         }
         if (alias === undefined || aliasSent) {
-          alias = (await io.ask("alias: ")) ?? undefined;
-          if (alias === undefined) return EXIT.ok;
+          if (!aliasSent) io.print(sanitize(event.text));
+          alias = await askUntilAnswered("alias: ", false);
+          if (alias === undefined) throw new JoinError("", EXIT.ok);
         }
+        alias = alias.trim();
         aliasSent = true;
-        await writeAll(conn, alias.trim() + "\n");
+        await writeAll(conn, alias + "\n");
       } else if (event.kind === "error") {
         show(event);
       } else if (event.kind === "bye") {
         show(event);
         throw new JoinError(
           `the server closed the connection: ${sanitize(event.text)}`,
-          passwordSent && !aliasSent ? EXIT.refused : EXIT.disconnected,
+          byeCode(event.text),
         );
+      } else if (!aliasSent) {
+        // A room line before we even said who we are: not a confab server.
+        throw new JoinError(notConfab, EXIT.connect);
       } else {
-        first = event;
-        break;
+        return { alias, first: event, lines } as Joined;
       }
     }
   } catch (error) {
     if (error instanceof JoinError) throw error;
+    if (signal.aborted) throw new JoinError("", EXIT.ok);
     if (greetingTimedOut) {
       throw new JoinError(`no greeting from ${where}; ${notConfab}`, EXIT.connect);
     }
@@ -339,45 +396,66 @@ async function chat(
     throw new JoinError(`lost the connection to ${where}: ${describe(error)}`, EXIT.lost);
   } finally {
     clearTimeout(greetingTimer);
+    signal.removeEventListener("abort", onAbort);
   }
-  if (first === undefined) {
-    if (greetingTimedOut) {
-      throw new JoinError(`no greeting from ${where}; ${notConfab}`, EXIT.connect);
-    }
-    if (!greeted) {
-      throw new JoinError(`${where} closed the connection at once; ${notConfab}`, EXIT.connect);
-    }
-    throw new JoinError(`${where} closed the connection before we joined`, EXIT.lost);
+  if (signal.aborted) throw new JoinError("", EXIT.ok);
+  if (greetingTimedOut) {
+    throw new JoinError(`no greeting from ${where}; ${notConfab}`, EXIT.connect);
   }
+  if (!greeted) {
+    throw new JoinError(`${where} closed the connection at once; ${notConfab}`, EXIT.connect);
+  }
+  throw new JoinError(`${where} closed the connection before we joined`, EXIT.lost);
+}
 
-  // Joined.
-  renderer.me = alias!.trim().normalize("NFC");
-  io.setPrompt(`${renderer.me}> `);
+/** The two loops, from the first room line until one side ends. */
+async function chat(
+  conn: Deno.Conn,
+  joined: Joined,
+  o: JoinOptions,
+  io: UserIO,
+  renderer: Renderer,
+  online: Set<string>,
+  status: (text: string) => void,
+  signal: AbortSignal,
+): Promise<number> {
+  const where = formatAddress(o.hostname, o.port);
+  const show = (event: ServerEvent) => io.print(renderer.render(event));
+  const pacer = new Pacer();
+  let limitsKnown!: () => void;
+  const limits = new Promise<void>((resolve) => (limitsKnown = resolve));
+  renderer.me = joined.alias.normalize("NFC");
+  io.setPrompt(`${sanitize(renderer.me)}> `);
   let quitting = false;
   let leaving = false;
+
   const onEvent = (event: ServerEvent) => {
     trackOnline(event, online);
-    if (event.kind === "nick" && event.from === renderer.me) {
+    if (event.kind === "nick" && event.from === renderer.me && validAlias(event.to)) {
       renderer.me = event.to;
       io.setPrompt(`${renderer.me}> `);
     }
     if (event.kind === "notice") {
-      const limits = LIMITS_RE.exec(event.text);
-      if (limits) pacer.set(Number(limits[1] ?? 0), Number(limits[2] ?? 0));
+      const found = LIMITS_RE.exec(event.text);
+      if (found) {
+        pacer.set(Number(found[1] ?? 0), Number(found[2] ?? 0));
+        limitsKnown();
+      }
     }
     show(event);
   };
-  onEvent(first);
+  onEvent(joined.first);
 
   const fromServer = (async (): Promise<number> => {
     try {
-      for await (const line of lines) {
+      for await (const line of joined.lines) {
         const event = parseServerLine(line);
         onEvent(event);
         if (event.kind === "bye") {
           if (quitting) return EXIT.ok;
-          status(`disconnected by the server: ${sanitize(event.text)}`);
-          return event.text === SHUTDOWN_TEXT ? EXIT.shutdown : EXIT.disconnected;
+          // On a terminal the goodbye is on screen already.
+          if (!o.interactive) status(`disconnected by the server: ${sanitize(event.text)}`);
+          return byeCode(event.text);
         }
       }
       if (leaving || quitting) return EXIT.ok;
@@ -391,19 +469,19 @@ async function chat(
   })();
 
   const fromUser = (async (): Promise<"done" | "failed"> => {
+    // Send nothing until the server has said how fast we may.
+    await Promise.race([limits, delay(LIMITS_WAIT_MS, signal)]);
     for await (const line of io.lines()) {
       if (line.trim() === "") continue;
       await pacer.wait();
       await writeAll(conn, line + "\n");
       const quit = /^\/quit(\s|$)/i.test(line);
       if (quit) quitting = true;
-      if (o.interactive) {
+      if (o.interactive && !o.json) {
         const me = /^\/me\s+(.*)$/is.exec(line);
         if (!line.startsWith("/") || line.startsWith("//")) {
-          io.eraseSubmitted(line);
           io.print(renderer.renderOwn("message", line.startsWith("//") ? line.slice(1) : line));
         } else if (me) {
-          io.eraseSubmitted(line);
           io.print(renderer.renderOwn("action", me[1]!));
         }
       }
@@ -430,9 +508,9 @@ async function chat(
   let timer: ReturnType<typeof setTimeout> | undefined;
   const code = await Promise.race([
     fromServer,
-    new Promise<number>((
-      resolve,
-    ) => (timer = setTimeout(() => resolve(EXIT.ok), LEAVE_TIMEOUT_MS))),
+    new Promise<number>((resolve) => {
+      timer = setTimeout(() => resolve(EXIT.ok), LEAVE_TIMEOUT_MS);
+    }),
   ]);
   clearTimeout(timer);
   return code;

@@ -206,7 +206,7 @@ Deno.test("confab serve --tls-cert without --tls-key exits 2", async () => {
 Deno.test("confab join without --alias exits 2 when stdin is not a terminal", async () => {
   assertUsageError(
     await confab(["join", "--port", String(closedPort())]),
-    /--alias is needed when stdin is not a terminal/,
+    /--alias is needed when stdin or stdout is not a terminal/,
     "confab join",
   );
 });
@@ -234,29 +234,58 @@ Deno.test("confab join exits 3 with one line when nothing listens on the port", 
   assert.equal(out.stdout, "");
 });
 
-Deno.test("confab serve exits 1 with one line when --password-file does not exist", async () => {
+Deno.test("confab serve exits 2 when --password-file does not exist", async () => {
   const missing = `${Deno.makeTempDirSync()}/nope.txt`;
   try {
     const out = await confab(["serve", "--port", "0", "--password-file", missing]);
-    assertOneLineFailure(
+    assertUsageError(
       out,
-      1,
       new RegExp(`^confab: cannot read --password-file ${literal(missing)}: no such file$`),
+      "confab serve",
     );
-    assert.equal(out.stdout, "", "the server never started listening");
   } finally {
     Deno.removeSync(missing.replace(/\/nope\.txt$/, ""), { recursive: true });
   }
 });
 
-Deno.test("confab join exits 1 with one line when --password-file does not exist", async () => {
-  const missing = `${FIXTURES}no_such_password_file`;
+Deno.test("confab join exits 2 when --password-file or --ca does not exist", async () => {
+  const missing = `${FIXTURES}no_such_file`;
   const port = String(closedPort());
-  const out = await confab(["join", "--alias", "ci", "--port", port, "--password-file", missing]);
-  assertOneLineFailure(
-    out,
-    1,
+  assertUsageError(
+    await confab(["join", "--alias", "ci", "--port", port, "--password-file", missing]),
     new RegExp(`^confab: cannot read --password-file ${literal(missing)}: no such file$`),
+    "confab join",
   );
-  assert.equal(out.stdout, "");
+  assertUsageError(
+    await confab(["join", "--alias", "ci", "--port", port, "--tls", "--ca", missing]),
+    new RegExp(`^confab: cannot read --ca ${literal(missing)}: no such file$`),
+    "confab join",
+  );
+});
+
+Deno.test("confab join exits 2 when --alias breaks the alias rules", async () => {
+  const port = String(closedPort());
+  assertUsageError(
+    await confab(["join", "--alias", "not ok", "--port", port]),
+    /^confab: --alias: an alias is 1 to 32 letters/,
+    "confab join",
+  );
+  assertUsageError(
+    await confab(["join", "--alias", "Server", "--port", port]),
+    /^confab: --alias: "Server" is reserved$/,
+    "confab join",
+  );
+});
+
+Deno.test("confab serve names the flag when a value is out of range", async () => {
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--outbox-bytes", "2000"]),
+    /^confab: --outbox-bytes must hold at least two of the longest lines \(25088 bytes\), received 2000$/,
+    "confab serve",
+  );
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--shutdown-grace", "99999999"]),
+    /^confab: --shutdown-grace \(in ms\) must be at most \d+ \(7 days\), received 99999999000$/,
+    "confab serve",
+  );
 });

@@ -188,7 +188,7 @@ Deno.test("confab join escapes control characters even when the server does not"
       } else {
         assert.match(
           stdout[1]!,
-          /^\d\d:\d\d mal\^Glory: \^\[\]0;pwned\^G\^\[\[2Jhi\^\[\[0m<U\+009B>31m$/,
+          /^\d\d:\d\d mal\^Glory: \^\[\]0;pwned\^G\^\[\[2Jhi\^\[\[0m\\x9B31m$/,
         );
         assert.equal(stdout[2], "^[[2J^Mnot protocol at all");
         assert.equal(stdout[3], "!! bye now^[[5m");
@@ -248,12 +248,13 @@ Deno.test("confab join exits 7 when its alias is refused and stdin is not a term
   assert.match(await bob.lines.next() ?? "", live("-- 1 online:"));
 });
 
-Deno.test("confab join exits 7 when its alias breaks the rules and stdin is not a terminal", async () => {
+Deno.test("confab join checks its alias before connecting and exits 2 when it breaks the rules", async () => {
   await using server = startServer();
   await using ci = join(server.addr.port, "has space");
   const { code, stderr } = await finish(ci);
-  assert.equal(code, 7);
-  assert.deepEqual(stderr, ["confab: alias has space was refused"]);
+  assert.equal(code, 2);
+  assert.match(stderr[0] ?? "", /^confab: --alias: an alias is 1 to 32 letters/);
+  assert.equal(server.log.some((line) => line.includes("joined")), false);
 });
 
 Deno.test("confab join exits 6 with the reason when the server drops it for idling", async () => {
