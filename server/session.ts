@@ -45,6 +45,9 @@ const SHRINK_AFTER = 8;
 
 type State = "password" | "alias" | "joined" | "closing";
 
+/** Matches a line with anything but white space in it. */
+const NOT_BLANK = /\S/;
+
 function digest(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
 }
@@ -253,6 +256,7 @@ export class Session implements Member {
 
   /** Applies the rate limit to one line; false means drop it. */
   #allowed(): boolean {
+    if (!this.#limiter.enabled) return true;
     const verdict = this.#limiter.check(Date.now());
     if (verdict === "ok") {
       this.#throttled = false;
@@ -279,7 +283,7 @@ export class Session implements Member {
     if (this.#state === "closing") return;
     // Blank lines are ignored everywhere; a client may send one first to find
     // out early whether it is talking to a TLS port by mistake.
-    if (line.trim() === "") return;
+    if (!NOT_BLANK.test(line)) return;
     if (!this.#allowed()) return;
     switch (this.#state) {
       case "password":
