@@ -276,15 +276,18 @@ export class TerminalIO implements UserIO {
     const rl = this.#rl;
     const write = rl._writeToOutput;
     if (hidden) {
-      // Nothing typed is shown, not even when readline redraws the line.
-      process.stdout.write(question);
-      rl._writeToOutput = () => {};
+      // The question is shown and nothing typed, not even when readline
+      // redraws the line: a redraw writes the question and the text at once.
+      rl._writeToOutput = (s: string) => {
+        if (s.startsWith(question)) write.call(rl, question);
+        else if (s === "\r\n" || s === "\n") write.call(rl, s);
+      };
     }
     try {
       const answer = await new Promise<string | null>((resolve) => {
         const onClose = () => resolve(null);
         rl.once("close", onClose);
-        rl.question(hidden ? "" : question, (text) => {
+        rl.question(question, (text) => {
           rl.off("close", onClose);
           resolve(text);
         });
@@ -293,10 +296,7 @@ export class TerminalIO implements UserIO {
       if (answer !== null && rl.history[0] === answer) rl.history.shift();
       return answer;
     } finally {
-      if (hidden) {
-        rl._writeToOutput = write;
-        process.stdout.write("\n");
-      }
+      if (hidden) rl._writeToOutput = write;
       this.#asking = false;
     }
   }

@@ -426,3 +426,37 @@ Deno.test("/nohistory at the alias prompt skips the history replay", async () =>
     await closeAll(clients);
   }
 });
+
+Deno.test("/away and /quit cut a reason longer than 200 characters to 200 and '...'", async () => {
+  await using server = startServer();
+  const clients = await joinAll(server.addr.port, ["alice", "bob"]);
+  const [alice, bob] = clients as [TestClient, TestClient];
+  try {
+    // Counted in characters, not bytes or UTF-16 units: no emoji is split.
+    const away = "🙂".repeat(150) + "é".repeat(150);
+    const awayShown = "🙂".repeat(150) + "é".repeat(50) + "...";
+    await alice.send(`/away ${away}`);
+    assert.match(await nextLine(alice), live(`-- you are marked as away: ${awayShown}`));
+    await bob.send("/who");
+    assert.match(await nextLine(bob), live("-- 2 online:"));
+    const who = await nextLine(bob);
+    assert.match(who, new RegExp(`^${T}--   alice, here \\d+s \\(away: `));
+    assert.ok(who.endsWith(` (away: ${awayShown})`), who);
+    assert.match(await nextLine(bob), new RegExp(`^${T}--   bob, here \\d+s$`));
+
+    // Exactly 200 characters are kept whole.
+    const exact = "x".repeat(200);
+    await alice.send(`/away ${exact}`);
+    assert.match(await nextLine(alice), live(`-- you are marked as away: ${exact}`));
+
+    const quit = Array.from({ length: 40 }, (_, i) => `word${String(i).padStart(2, "0")}`)
+      .join(" ");
+    assert.equal(quit.length, 279);
+    const quitShown = quit.slice(0, 200) + "...";
+    await alice.send(`/quit ${quit}`);
+    assert.deepEqual(await alice.closed(), [`!! bye: ${quitShown}`]);
+    assert.match(await nextLine(bob), live(`<-- alice left (${quitShown})`));
+  } finally {
+    await closeAll(clients);
+  }
+});

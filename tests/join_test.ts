@@ -13,6 +13,7 @@ import {
   startServer,
   TestClient,
   WAIT_MS,
+  withTimeout,
 } from "./_helpers.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
@@ -557,14 +558,18 @@ async function collectSaid(
   return said;
 }
 
-/** Pipes `count` numbered lines through `confab join`; asserts that all arrive, in order. */
+/**
+ * Pipes `count` numbered lines through `confab join ARGS...`; asserts that all
+ * arrive, in order, and that the client printed no error (no "slow down").
+ */
 async function pipeLines(
   server: { addr: Deno.NetAddr },
   count: number,
   timeoutMs: number,
+  args: string[] = [],
 ): Promise<void> {
   await using bob = await TestClient.join(server.addr.port, "bob");
-  await using ci = join(server.addr.port, "ci");
+  await using ci = join(server.addr.port, "ci", args);
   const sent = Array.from({ length: count }, (_, i) => `line ${i + 1} of ${count}`);
   await ci.write(sent.map((l) => l + "\n").join(""));
   await ci.closeStdin();
@@ -586,4 +591,39 @@ Deno.test("confab join adopts the limits the server announces, tighter than the 
   // A client pacing itself by the default burst (20) would lose lines here.
   await using server = startServer({ rateLimit: 20, rateBurst: 4, floodLines: 1000 });
   await pipeLines(server, 40, 6_000);
+});
+
+Deno.test("confab join --no-history still gets its full burst: 30 piped lines all arrive in order", async () => {
+  // /nohistory is sent during the handshake; it must not cost a chat line.
+  await using server = startServer();
+  await pipeLines(server, 30, 10_000, ["--no-history"]);
+});
+
+Deno.test("confab join exits 0 at once on SIGTERM while the server leaves the handshake hanging", async () => {
+  let aliasSent!: () => void;
+  const gotAlias = new Promise<void>((resolve) => (aliasSent = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await withFakeServer(async (peer) => {
+    await peer.send("? alias: choose an alias\n");
+    assert.equal(await peer.lines.expect(/\S/), "ci");
+    aliasSent();
+    // Then nothing: no welcome, no goodbye, the connection stays open.
+    await released;
+  }, async (port) => {
+    try {
+      await using ci = join(port, "ci");
+      await withTimeout(gotAlias, WAIT_MS, "the alias from confab join");
+      const signalled = Date.now();
+      ci.child.kill("SIGTERM");
+      const code = await ci.exit(4000);
+      const took = Date.now() - signalled;
+      assert.equal(code, 0, `exit code ${code} after ${took} ms`);
+      assert.ok(took < 2000, `took ${took} ms to exit`);
+      const { stderr } = await finish(ci);
+      assert.deepEqual(stderr, []);
+    } finally {
+      release();
+    }
+  });
 });

@@ -497,3 +497,41 @@ Deno.test("serve() lets 1000 clients join and delivers one broadcast to all of t
     await closeAll(clients);
   }
 });
+
+Deno.test("serve() gives a client its full burst after joining, whatever it sent during the handshake", async () => {
+  // One line per 5 s: nothing refills during the test. Before joining, this
+  // client sends /nohistory, an invalid alias and a taken one: three lines
+  // that must not cost it any of its 5 chat lines.
+  await using server = startServer({ rateLimit: 0.2, rateBurst: 5, floodLines: 1000 });
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await using alice = await TestClient.connect(server.addr.port);
+  await alice.expect(/^\? alias: /);
+  await alice.send("/nohistory");
+  await alice.expect(/^\? alias: history replay off; /);
+  await alice.send("not valid!");
+  assert.match(await nextLine(alice), /^! an alias is /);
+  await alice.expect(/^\? alias: /);
+  await alice.send("BOB");
+  assert.equal(await nextLine(alice), "! BOB is taken; choose another");
+  await alice.expect(/^\? alias: /);
+  await alice.send("alice");
+  await alice.expect(live("-- welcome, alice! 1 online: bob"));
+  assert.match(
+    await nextLine(alice),
+    live("-- limits: 0.2 lines per second, bursts of 5; lines up to 4096 bytes"),
+  );
+  await bob.expect(live("--> alice joined"));
+
+  const burst = Array.from({ length: 5 }, (_, i) => `burst ${i}\n`).join("");
+  await alice.write(encoder.encode(burst));
+  for (let i = 0; i < 5; i++) assert.match(await nextLine(bob), live(`alice: burst ${i}`));
+  // Had any of them been refused, alice's "slow down" would come before this.
+  await bob.send("all five arrived");
+  assert.match(await nextLine(alice), live("bob: all five arrived"));
+  // The bucket is empty now: the limit is real.
+  await alice.send("one too many");
+  assert.equal(
+    await nextLine(alice),
+    "! slow down: at most 0.2 lines per second (bursts of 5); lines are being dropped",
+  );
+});

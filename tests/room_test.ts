@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseServerLine, type ServerEvent } from "../server/protocol.ts";
+import { formatHistory, parseServerLine, type ServerEvent } from "../server/protocol.ts";
 import { encodeLine, LocalRoom, type LocalRoomOptions, type Member } from "../server/room.ts";
 
 const decoder = new TextDecoder();
@@ -526,4 +526,121 @@ Deno.test("LocalRoom evicts a member whose deliver() refuses, after the broadcas
     assert.deepEqual(leaves, ["s1", "s2"]);
     assert.equal(alice!.events.filter((e) => e.kind === "leave").length, 2);
   });
+});
+
+Deno.test("LocalRoom clears a departed member's replyTo, whether it left or was evicted", () => {
+  const { room, members: [alice, bob, carol] } = roomWith("alice", "bob", "carol");
+  room.whisper(alice!, "bob", "ping");
+  room.whisper(alice!, "carol", "ping");
+  assert.equal(bob!.replyTo, alice);
+  assert.equal(carol!.replyTo, alice);
+
+  room.leave(bob!, "lunch");
+  assert.equal(bob!.replyTo, undefined, "a member who left keeps no one alive");
+
+  carol!.full = true;
+  room.say(alice!, "anyone?");
+  assert.equal(carol!.evictions.length, 1);
+  assert.equal(carol!.replyTo, undefined, "nor does a member dropped as too slow");
+  assert.equal(room.size, 1);
+});
+
+Deno.test("LocalRoom replays only the newest history lines that fit in historyBytes, oldest first", async (t) => {
+  // Every history line here encodes to the same length, whatever its time.
+  const lineBytes = encodeLine(formatHistory(Date.now(), "message", "alice", "line 0")).length;
+  /** The texts replayed to a newcomer after alice said `texts`. */
+  const replayed = (options: LocalRoomOptions, texts: string[]): string[] => {
+    const room = newRoom({ historySize: 10, ...options });
+    const alice = new FakeMember("alice");
+    room.join(alice, { history: false });
+    for (const text of texts) room.say(alice, text);
+    const bob = new FakeMember("bob");
+    room.join(bob, { history: true });
+    const events = bob.events;
+    assert.match(noticeText(events.at(-1)), /^welcome, bob! /);
+    return events.slice(0, -1).map((e) => {
+      assert.ok(e.kind === "message" && e.history, JSON.stringify(e));
+      return e.kind === "message" ? e.text : "";
+    });
+  };
+  const eight = Array.from({ length: 8 }, (_, i) => `line ${i}`);
+
+  await t.step("a budget just short of four lines replays the newest three", () => {
+    assert.deepEqual(replayed({ historyBytes: 4 * lineBytes - 1 }, eight), [
+      "line 5",
+      "line 6",
+      "line 7",
+    ]);
+  });
+
+  await t.step("a budget of exactly three lines replays three", () => {
+    assert.deepEqual(replayed({ historyBytes: 3 * lineBytes }, eight), [
+      "line 5",
+      "line 6",
+      "line 7",
+    ]);
+  });
+
+  await t.step("a budget smaller than one line replays nothing", () => {
+    assert.deepEqual(replayed({ historyBytes: lineBytes - 1 }, eight), []);
+  });
+
+  await t.step("a line too long to fit ends the replay: no older line is shown past it", () => {
+    const texts = ["line 1", `line 2 ${"x".repeat(500)}`, "line 3"];
+    assert.deepEqual(replayed({ historyBytes: 3 * lineBytes }, texts), ["line 3"]);
+  });
+
+  await t.step("a generous budget replays everything kept", () => {
+    assert.deepEqual(replayed({ historyBytes: 100 * lineBytes }, eight), eight);
+  });
+});
+
+/** A member that notes how much it had been offered when it was evicted. */
+class EvictionRecorder extends FakeMember {
+  offeredWhenEvicted = -1;
+
+  override evicted(reason: string): void {
+    super.evicted(reason);
+    this.offeredWhenEvicted = this.offered.length;
+  }
+}
+
+Deno.test("LocalRoom hands an evicted member nothing after its goodbye, not even gathered notices", () => {
+  // Notices are gathered (not sent at once), so the first eviction's leave
+  // notice is still pending when the second slow member is dropped.
+  const room = new LocalRoom({ noticeDelayMs: 60_000 });
+  try {
+    const alice = new FakeMember("alice");
+    const slow1 = new EvictionRecorder("s1");
+    const bob = new FakeMember("bob");
+    const slow2 = new EvictionRecorder("s2");
+    for (const member of [alice, slow1, bob, slow2]) room.join(member, { history: false });
+    room.flush();
+    for (const member of [alice, slow1, bob, slow2]) member.reset();
+
+    slow1.full = true;
+    slow2.full = true;
+    room.say(alice, "hi");
+    for (const slow of [slow1, slow2]) {
+      assert.equal(slow.evictions.length, 1, slow.alias);
+      assert.equal(slow.offeredWhenEvicted, 1, `${slow.alias} was offered only the message`);
+    }
+    // Whatever is sent later, the evicted members are offered none of it.
+    room.flush();
+    room.say(bob, "after");
+    room.close();
+    for (const slow of [slow1, slow2]) {
+      assert.equal(
+        slow.offered.length,
+        slow.offeredWhenEvicted,
+        `${slow.alias} was offered ${slow.offered.length - slow.offeredWhenEvicted} more`,
+      );
+    }
+    // The others hear of both departures.
+    const leaves = bob.events.filter((e) => e.kind === "leave").map((e) => e.alias);
+    assert.deepEqual(leaves, ["s1", "s2"]);
+    assert.equal(room.size, 2);
+  } finally {
+    room.close();
+  }
 });

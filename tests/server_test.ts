@@ -355,3 +355,58 @@ Deno.test("serve() refuses an over-long line without delivering it and keeps the
   await bob.send("marker");
   assert.match(await nextLine(alice), live("bob: marker"));
 });
+
+Deno.test("serve() keeps serving clients when its log function throws", async () => {
+  for (const from of ["the first line", "the first connection"]) {
+    let calls = 0;
+    const log = () => {
+      // "the first connection": listening is logged, then the log breaks.
+      if (++calls > 1 || from === "the first line") throw new Error("log is gone");
+    };
+    await using server = startServer({ log });
+    const port = server.addr.port;
+    await using alice = await TestClient.join(port, "alice");
+    await using bob = await TestClient.join(port, "bob");
+    await alice.expect(live("--> bob joined"));
+    await alice.send("can you hear me?");
+    assert.match(await nextLine(bob), live("alice: can you hear me?"), from);
+    await alice.send("/quit");
+    assert.deepEqual(await alice.closed(), ["!! bye"], from);
+    assert.match(await nextLine(bob), live("<-- alice left"), from);
+    // A connection that leaves before joining, then one that joins: both still work.
+    await using early = await TestClient.connect(port);
+    await early.expect(/^\? alias: /);
+    await early.send("/quit");
+    assert.deepEqual(await early.closed(), ["!! bye"], from);
+    await using carol = await TestClient.join(port, "carol");
+    assert.match(await nextLine(bob), live("--> carol joined"), from);
+    await carol.send("still up");
+    assert.match(await nextLine(bob), live("carol: still up"), from);
+    assert.equal(server.room.size, 2, from);
+    await server.shutdown();
+    assert.deepEqual(await bob.closed(), ["!! server shutting down"], from);
+    assert.ok(calls >= 6, `the log was called ${calls} times (${from})`);
+  }
+});
+
+Deno.test("serve() logs a /quit as 'left (quit)', never the reason the user wrote", async () => {
+  await using server = startServer();
+  await using alice = await TestClient.join(server.addr.port, "alice");
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await alice.expect(live("--> bob joined"));
+  await alice.send("/quit meeting my secret contact at noon");
+  assert.deepEqual(await alice.closed(), ["!! bye: meeting my secret contact at noon"]);
+  assert.match(await nextLine(bob), live("<-- alice left (meeting my secret contact at noon)"));
+  assert.ok(
+    server.log.some((line) => /^127\.0\.0\.1:\d+ alice: left \(quit\)$/.test(line)),
+    server.log.join("\n"),
+  );
+  assert.ok(!server.log.some((line) => line.includes("secret")), server.log.join("\n"));
+  // A plain /quit is logged the same way.
+  await bob.send("/quit");
+  assert.deepEqual(await bob.closed(), ["!! bye"]);
+  assert.ok(
+    server.log.some((line) => /^127\.0\.0\.1:\d+ bob: left \(quit\)$/.test(line)),
+    server.log.join("\n"),
+  );
+});

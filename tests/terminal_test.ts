@@ -5,7 +5,16 @@
  */
 
 import assert from "node:assert/strict";
-import { live, MAIN, RUN_FLAGS, startServer, TestClient, WAIT_MS } from "./_helpers.ts";
+import {
+  LineSource,
+  live,
+  MAIN,
+  RUN_FLAGS,
+  startServer,
+  TestClient,
+  WAIT_MS,
+  withTimeout,
+} from "./_helpers.ts";
 
 const decoder = new TextDecoder();
 const POLL_MS = 50;
@@ -244,4 +253,199 @@ Deno.test("confab join uses colours on a terminal and none with NO_COLOR=1", asy
   const plain = await tmux.waitFor("plain", "bob's line", (r) => !!bobLine(r), { escapes: true });
   assert.match(bobLine(plain)!.trimEnd(), /^\d\d:\d\d bob: colours, please$/);
   assert.ok(!plain.join("\n").includes("\x1b"), `escape codes with NO_COLOR:\n${plain.join("\n")}`);
+});
+
+Deno.test("confab join never echoes a typed password and keeps it out of the input history", async () => {
+  await using server = startServer({ password: "sesame" });
+  await using bob = await TestClient.connect(server.addr.port);
+  await bob.expect(/^\? password: /);
+  await bob.send("sesame");
+  await bob.answerAlias("bob");
+  await using tmux = new Tmux();
+  await tmux.start("alice", ["--alias", "alice", "--port", String(server.addr.port)], {
+    CONFAB_PASSWORD: "",
+  });
+  await tmux.waitFor("alice", "the password prompt", (rows) => lastRow(rows) === "password:");
+
+  // A wrong one first: told so, and asked again.
+  await tmux.type("alice", "guess1");
+  await tmux.press("alice", "Enter");
+  await tmux.waitFor(
+    "alice",
+    "the password asked again",
+    (rows) => rows.some((r) => r.includes("! wrong password")) && lastRow(rows) === "password:",
+  );
+  // A typo fixed with Backspace makes readline redraw the line: still nothing shown.
+  await tmux.type("alice", "sesamX");
+  await tmux.press("alice", "BSpace");
+  await tmux.type("alice", "e");
+  await tmux.press("alice", "Enter");
+  await bob.expect(live("--> alice joined"));
+  const joined = trimmed(
+    await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice>"),
+  );
+  for (const secret of ["guess", "sesam"]) {
+    assert.ok(!joined.some((r) => r.includes(secret)), `${secret} shown:\n${joined.join("\n")}`);
+  }
+
+  await tmux.type("alice", "first line");
+  await tmux.press("alice", "Enter");
+  await bob.expect(live("alice: first line"));
+  await tmux.waitFor("alice", "an empty prompt", (rows) => lastRow(rows) === "alice>");
+  // Up brings back what was said...
+  await tmux.press("alice", "Up");
+  await tmux.waitFor("alice", "the recalled line", (rows) => lastRow(rows) === "alice> first line");
+  // ...and nothing older: one more Up either stays there or goes back to the
+  // empty line. The marker typed after it shows that the key was handled.
+  await tmux.press("alice", "Up");
+  await tmux.type("alice", "?");
+  const recalled = trimmed(
+    await tmux.waitFor("alice", "the marker", (rows) => lastRow(rows).endsWith("?")),
+  );
+  assert.ok(
+    ["alice> first line?", "alice> ?"].includes(lastRow(recalled)),
+    recalled.join("\n"),
+  );
+  for (const secret of ["guess", "sesam"]) {
+    assert.ok(
+      !recalled.some((r) => r.includes(secret)),
+      `${secret} shown:\n${recalled.join("\n")}`,
+    );
+  }
+
+  await tmux.press("alice", "C-u");
+  await tmux.waitFor("alice", "an empty prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.press("alice", "C-d");
+  await bob.expect(live("<-- alice left"));
+  assert.equal(await tmux.exitCode("alice"), 0);
+});
+
+Deno.test("confab join asks for an alias again after an empty answer or a taken one", async () => {
+  await using server = startServer();
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await using tmux = new Tmux();
+  await tmux.start("anon", ["--port", String(server.addr.port)]);
+  /** How many times the alias was asked for so far. */
+  const asked = (rows: string[]) => rows.filter((r) => /^alias:( |$)/.test(r)).length;
+  await tmux.waitFor("anon", "the alias prompt", (rows) => lastRow(rows) === "alias:");
+  assert.ok(
+    trimmed(await tmux.screen("anon")).some((r) => r.startsWith("choose an alias: 1 to 32")),
+    "the server's rule is shown",
+  );
+
+  await tmux.press("anon", "Enter");
+  await tmux.waitFor(
+    "anon",
+    "the alias prompt again after an empty answer",
+    (rows) => asked(rows) === 2 && lastRow(rows) === "alias:",
+  );
+
+  await tmux.type("anon", "bob");
+  await tmux.press("anon", "Enter");
+  await tmux.waitFor(
+    "anon",
+    "the alias prompt again after a taken alias",
+    (rows) =>
+      rows.some((r) => r.trimEnd() === "! bob is taken; choose another") &&
+      asked(rows) === 3 && lastRow(rows) === "alias:",
+  );
+
+  await tmux.type("anon", "alice");
+  await tmux.press("anon", "Enter");
+  await bob.expect(live("--> alice joined"));
+  await tmux.waitFor("anon", "the chat prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.type("anon", "made it");
+  await tmux.press("anon", "Enter");
+  await bob.expect(live("alice: made it"));
+  await tmux.press("anon", "C-d");
+  await bob.expect(live("<-- alice left"));
+  assert.equal(await tmux.exitCode("anon"), 0);
+});
+
+/**
+ * A hostile server under the test's control: it prompts one connection for
+ * an alias and, once the test calls `proceed()`, sends the lines `script`
+ * gives for that alias; then it keeps the connection open until disposed.
+ */
+function hostileServer(script: (alias: string) => string[]) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let proceed!: () => void;
+  const proceeding = new Promise<void>((resolve) => (proceed = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let reachedEnd!: () => void;
+  const sentAll = new Promise<void>((resolve) => (reachedEnd = resolve));
+  const served = (async () => {
+    const conn = await listener.accept();
+    const lines = new LineSource(conn.readable);
+    const send = async (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      let offset = 0;
+      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+    };
+    try {
+      await send("? alias: choose an alias\n");
+      const alias = await lines.expect(/\S/);
+      await Promise.race([proceeding, released]);
+      for (const line of script(alias)) await send(line + "\n");
+      reachedEnd();
+      await released;
+    } finally {
+      await lines.cancel();
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    proceed,
+    sentAll: () => withTimeout(sentAll, WAIT_MS, "the hostile server's lines to go out"),
+    async [Symbol.asyncDispose]() {
+      release();
+      listener.close();
+      await served.catch(() => {});
+    },
+  };
+}
+
+Deno.test("confab join keeps its prompt and the terminal's titles when a server renames it to an escape sequence", async () => {
+  await using server = hostileServer((alias) => [
+    `[12:00:00] -- welcome, ${alias}! you are the only one here`,
+    "[12:00:00] -- limits: 5 lines per second, bursts of 20; lines up to 4096 bytes",
+    // OSC 2 sets the pane title. (The line parser already refuses this one as a
+    // rename, since an alias on the wire has no brackets: it is shown as is.)
+    `[12:00:00] --- ${alias} is now known as \x1b]2;pwned\x07`,
+    // ESC k ... ESC backslash sets the window name, and has nothing the line parser
+    // would refuse in an alias (no brackets, spaces or colons).
+    `[12:00:01] --- ${alias} is now known as \x1bkpwned\x1b\\`,
+  ]);
+  await using tmux = new Tmux();
+  await tmux.start("alice", ["--alias", "alice", "--port", String(server.port)]);
+  // Let programs in the pane rename the window, so that a leak would show.
+  await tmux.run("set-option", "-g", "allow-rename", "on");
+  server.proceed();
+  await server.sentAll();
+  // Both renames are shown, escaped; the prompt was redrawn before each if it was going to be.
+  const rows = trimmed(
+    await tmux.waitFor(
+      "alice",
+      "the rename lines",
+      (rows) =>
+        rows.some((r) => r.endsWith("alice is now known as ^[]2;pwned^G")) &&
+        rows.some((r) => r.endsWith("alice is now known as ^[kpwned^[\\")),
+    ),
+  );
+  assert.equal(lastRow(rows), "alice>", rows.join("\n"));
+  const titles = await tmux.run(
+    "display-message",
+    "-p",
+    "-t",
+    "alice",
+    "#{pane_title}|#{window_name}",
+  );
+  assert.ok(!titles.includes("pwned"), `pane title and window name: ${titles.trim()}`);
+  // Typing still goes to the same prompt.
+  await tmux.type("alice", "still me");
+  await tmux.waitFor("alice", "the typed text", (rows) => lastRow(rows) === "alice> still me");
 });
