@@ -143,3 +143,52 @@ Deno.test("server.shutdown() with clients that keep up does not wait out the gra
     await closeAll(clients);
   }
 });
+
+Deno.test({
+  name: "confab serve exits at once on a second SIGINT while a stuck client holds up the shutdown",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    // A long grace and a big outbox: the stuck client's queue can only drain
+    // if it reads, which it never does, so the first SIGINT alone would wait
+    // out the 60 s grace.
+    await using proc = spawnConfab([
+      "serve",
+      "--port",
+      "0",
+      "--rate",
+      "0",
+      "--max-line-bytes",
+      "65536",
+      "--outbox-bytes",
+      String(256 * 1024 * 1024),
+      "--shutdown-grace",
+      "60",
+    ]);
+    const first = await proc.stdout.next(30_000);
+    const port = Number(/listening on 127\.0\.0\.1:(\d+)$/.exec(first ?? "")?.[1]);
+    assert.ok(port, `unexpected first line: ${first}`);
+    const clients = await joinAll(port, ["stuck", "talker", "watcher"]);
+    // clients[0] is the stuck one: it never reads.
+    const [, talker, watcher] = clients as [TestClient, TestClient, TestClient];
+    try {
+      // 32 MB for the stuck client: more than loopback's socket buffers hold.
+      const line = "x".repeat(60_000);
+      const lines = 530;
+      const sending = (async () => {
+        for (let i = 0; i < lines; i++) await talker.send(`${i} ${line}`);
+      })();
+      for (let i = 0; i < lines; i++) await watcher.expect(`talker: ${i} x`, 10_000);
+      await sending;
+      // Everything said is now queued for the stuck client, which reads nothing.
+      proc.child.kill("SIGINT");
+      await proc.stderr.expect("shutting down", 10_000);
+      const started = Date.now();
+      proc.child.kill("SIGINT");
+      assert.equal(await proc.exit(5000), 130);
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+      await proc.stderr.expect("confab: second SIGINT; exiting now");
+    } finally {
+      await closeAll(clients);
+    }
+  },
+});
