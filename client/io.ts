@@ -13,6 +13,7 @@ import * as readline from "node:readline";
 import process from "node:process";
 import { LineReader } from "../server/line_reader.ts";
 import { writeAllSync } from "../server/io_util.ts";
+import { charWidth, displayWidth } from "./width.ts";
 
 /** What the join client needs from wherever the user is. */
 export interface UserIO {
@@ -136,17 +137,6 @@ export class PipeIO implements UserIO {
   }
 }
 
-/** Columns a character takes on a terminal: two for East Asian wide ones. */
-function charWidth(code: number): number {
-  return (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0xa4cf) ||
-      (code >= 0xac00 && code <= 0xd7a3) || (code >= 0xf900 && code <= 0xfaff) ||
-      (code >= 0xfe30 && code <= 0xfe4f) || (code >= 0xff00 && code <= 0xff60) ||
-      (code >= 0xffe0 && code <= 0xffe6) || (code >= 0x1f300 && code <= 0x1faff) ||
-      (code >= 0x20000 && code <= 0x3fffd)
-    ? 2
-    : 1;
-}
-
 /** The parts of readline's interface used here beyond its typed API. */
 type Readline = readline.Interface & {
   /** Submitted lines, newest first. */
@@ -184,9 +174,8 @@ export function wrap(text: string, columns: number): string {
       i = stop;
       continue;
     }
-    const code = text.codePointAt(i)!;
-    const ch = String.fromCodePoint(code);
-    const w = charWidth(code);
+    const ch = String.fromCodePoint(text.codePointAt(i)!);
+    const w = charWidth(ch);
     if (column + w > columns) {
       out += "\n" + HANGING_INDENT;
       column = HANGING_INDENT.length;
@@ -198,86 +187,144 @@ export function wrap(text: string, columns: number): string {
   return out;
 }
 
-/** Display width of plain text. */
-function width(text: string): number {
-  let w = 0;
-  for (const ch of text) w += charWidth(ch.codePointAt(0)!);
-  return w;
+/** Options for {@linkcode TerminalIO}. */
+export interface TerminalOptions {
+  /** readline's completer, for Tab. */
+  completer: readline.Completer;
+  /** Called once when the user closes input (Ctrl-D, Ctrl-C). */
+  onClosed: () => void;
+  /** Wrap long lines to the window (off for JSON output). */
+  wrap: boolean;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Reads a line from the terminal in raw mode without showing it: Enter ends
+ * it, Backspace and Ctrl-U edit it, Ctrl-C or Ctrl-D (on an empty line) give
+ * up with `null`. Nothing typed is ever echoed or kept.
+ */
+async function readHidden(question: string): Promise<string | null> {
+  writeAllSync(Deno.stdout, question);
+  const typed: number[] = [];
+  const buffer = new Uint8Array(256);
+  Deno.stdin.setRaw(true);
+  try {
+    while (true) {
+      const n = await Deno.stdin.read(buffer);
+      if (n === null) return null;
+      for (let i = 0; i < n; i++) {
+        const byte = buffer[i]!;
+        if (byte === 0x0d || byte === 0x0a) return decoder.decode(new Uint8Array(typed));
+        if (byte === 0x03 || (byte === 0x04 && typed.length === 0)) return null;
+        if (byte === 0x7f || byte === 0x08) {
+          // Drop one whole UTF-8 character: its continuation bytes, then its lead.
+          while (typed.length > 0 && (typed.at(-1)! & 0xc0) === 0x80) typed.pop();
+          typed.pop();
+        } else if (byte === 0x15) {
+          typed.length = 0;
+        } else if (byte === 0x1b) {
+          break; // an escape sequence (arrow keys...): ignore the rest of this read
+        } else if (byte >= 0x20) {
+          typed.push(byte);
+        }
+      }
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+    writeAllSync(Deno.stdout, "\r\n");
+  }
 }
 
 /**
  * An interactive terminal through `node:readline`: an input line with
  * editing, history and tab completion, and incoming lines printed above it.
  * A submitted line is taken off the screen at once; the client prints it
- * back formatted, like everyone else's.
+ * back formatted, like everyone else's. readline starts only when first
+ * needed, so a hidden password is read before it owns the terminal, and
+ * lines typed before the chat starts are not sent.
  *
  * @example Usage
  * ```ts ignore
- * const io = new TerminalIO((line) => [[], line]);
+ * const io = new TerminalIO({ completer: (line) => [[], line], onClosed() {}, wrap: true });
  * io.setPrompt("alice> ");
  * io.print("bob: hi");
  * ```
  */
 export class TerminalIO implements UserIO {
-  readonly #rl: Readline;
+  readonly #options: TerminalOptions;
+  #rl: Readline | undefined;
   readonly #queue = new LineQueue();
   #prompt = "";
   #asking = false;
+  #chatting = false;
   #closed = false;
 
-  /** Starts reading the terminal; `completer` is readline's completer. */
-  constructor(completer: readline.Completer) {
-    this.#rl = readline.createInterface({
+  /** Prepares the terminal; see {@linkcode TerminalOptions}. */
+  constructor(options: TerminalOptions) {
+    this.#options = options;
+  }
+
+  /** readline, started on first use. */
+  #readline(): Readline {
+    if (this.#rl !== undefined) return this.#rl;
+    const rl = this.#rl = readline.createInterface({
       input: process.stdin,
       output: process.stdout,
       terminal: true,
-      completer,
+      completer: this.#options.completer,
       historySize: 1000,
       removeHistoryDuplicates: true,
       tabSize: 4,
     }) as Readline;
-    this.#rl.setPrompt("");
-    this.#rl.on("line", (line) => {
+    rl.setPrompt(this.#prompt);
+    rl.on("line", (line) => {
       if (this.#asking) return;
       this.#erase(line);
-      this.#queue.push(line);
+      // Typed before the chat started: it was meant for no one.
+      if (this.#chatting) this.#queue.push(line);
     });
-    this.#rl.on("close", () => {
+    rl.on("close", () => {
       this.#closed = true;
       this.#queue.end();
       // Leave the shell a clean line: the prompt and anything half typed go.
-      const { rows } = this.#rl.getCursorPos();
+      const { rows } = rl.getCursorPos();
       readline.moveCursor(process.stdout, 0, -rows);
       readline.cursorTo(process.stdout, 0);
       readline.clearScreenDown(process.stdout);
+      this.#options.onClosed();
     });
     // Ctrl-C leaves like Ctrl-D does.
-    this.#rl.on("SIGINT", () => this.close());
+    rl.on("SIGINT", () => this.close());
+    return rl;
   }
 
   print(line: string): void {
     const out = process.stdout;
-    const text = wrap(line, out.columns || 80);
-    if (this.#closed || this.#asking) {
+    // One column of slack: the terminal must never be the one to wrap.
+    const text = this.#options.wrap ? wrap(line, (out.columns || 80) - 1) : line;
+    const rl = this.#rl;
+    if (rl === undefined || this.#closed || this.#asking) {
       out.write(text + "\n");
       return;
     }
-    const { rows } = this.#rl.getCursorPos();
+    const { rows } = rl.getCursorPos();
     readline.moveCursor(out, 0, -rows);
     readline.cursorTo(out, 0);
     readline.clearScreenDown(out);
     out.write(text + "\n");
-    this.#rl.prompt(true);
+    rl.prompt(true);
   }
 
   async ask(question: string, hidden = false): Promise<string | null> {
     if (this.#closed) return null;
+    if (hidden && this.#rl === undefined) return await readHidden(question);
+    const rl = this.#readline();
     this.#asking = true;
-    const rl = this.#rl;
     const write = rl._writeToOutput;
     if (hidden) {
-      // The question is shown and nothing typed, not even when readline
-      // redraws the line: a redraw writes the question and the text at once.
+      // readline is already running (the server asked late): show only the
+      // question, whatever readline redraws.
       rl._writeToOutput = (s: string) => {
         if (s.startsWith(question)) write.call(rl, question);
         else if (s === "\r\n" || s === "\n") write.call(rl, s);
@@ -302,25 +349,37 @@ export class TerminalIO implements UserIO {
   }
 
   lines(): AsyncIterableIterator<string> {
-    this.#rl.prompt();
+    if (!this.#closed) {
+      this.#chatting = true;
+      this.#readline().prompt();
+    }
     return this.#queue;
   }
 
   setPrompt(prompt: string): void {
     this.#prompt = prompt;
-    this.#rl.setPrompt(prompt);
-    if (!this.#asking && !this.#closed) this.#rl.prompt(true);
+    const rl = this.#rl;
+    if (rl === undefined) return;
+    rl.setPrompt(prompt);
+    if (!this.#asking && !this.#closed) rl.prompt(true);
   }
 
   close(): void {
     if (this.#closed) return;
+    if (this.#rl === undefined) {
+      this.#closed = true;
+      this.#queue.end();
+      return;
+    }
     this.#rl.close();
   }
 
   /** Takes the just-submitted line (prompt and text, however many rows) off the screen. */
   #erase(line: string): void {
     const columns = process.stdout.columns || 80;
-    const rows = Math.max(1, Math.ceil(width(this.#prompt + line) / columns));
+    // After Enter the cursor sits one row below the last row of the input,
+    // and a line that exactly fills its last row has moved on to the next.
+    const rows = Math.floor(displayWidth(this.#prompt + line) / columns) + 1;
     readline.moveCursor(process.stdout, 0, -rows);
     readline.cursorTo(process.stdout, 0);
     readline.clearScreenDown(process.stdout);

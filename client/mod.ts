@@ -85,6 +85,8 @@ const encoder = new TextEncoder();
 const SERVER_LINE_BYTES = 256 * 1024;
 /** How long to wait for the connection and for the server's first line. */
 const GREETING_MS = 5000;
+/** After the greeting, how long each answer of the server's may take. */
+const HANDSHAKE_STEP_MS = 15_000;
 /** After we stop sending, how long the server has to close its side. */
 const LEAVE_TIMEOUT_MS = 3000;
 /** How long to wait for the server's `limits:` notice before sending anyway. */
@@ -184,6 +186,7 @@ async function connect(o: JoinOptions, signal: AbortSignal): Promise<Deno.Conn> 
   } finally {
     clearTimeout(timer);
     signal.removeEventListener("abort", stop);
+    gaveUp.abort(); // ends the pending delay, and its timer
   }
 }
 
@@ -198,7 +201,11 @@ export async function runJoin(o: JoinOptions): Promise<number> {
   // Ends the session: the user's signal, or stdout gone away.
   const leave = new AbortController();
   const io: UserIO = o.interactive
-    ? new TerminalIO((line: string) => complete(line, online))
+    ? new TerminalIO({
+      completer: (line: string) => complete(line, online),
+      onClosed: () => leave.abort(),
+      wrap: !o.json,
+    })
     : new PipeIO(() => leave.abort());
   const onSignal = () => leave.abort();
   o.signal?.addEventListener("abort", onSignal, { once: true });
@@ -310,12 +317,17 @@ async function handshake(
   let askedToSkipHistory = false;
   let passwordSent = false;
   let greeted = false;
-  let greetingTimedOut = false;
-  // Aborting (Ctrl-C) or a silent server closes the socket, which ends the read.
-  const greetingTimer = setTimeout(() => {
-    greetingTimedOut = !greeted;
-    if (greetingTimedOut) closeQuietly(conn);
-  }, o.greetingTimeoutMs ?? GREETING_MS);
+  // A server that goes quiet is given up on: the socket is closed, which ends
+  // the read. So is the session when the user aborts (Ctrl-C, SIGTERM).
+  let silence: "" | "greeting" | "answer" = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expectAnswer = (ms: number, kind: "greeting" | "answer") => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      silence = kind;
+      closeQuietly(conn);
+    }, ms);
+  };
   const onAbort = () => closeQuietly(conn);
   signal.addEventListener("abort", onAbort, { once: true });
   /** Asks on the terminal until the answer is not blank; undefined if input ended. */
@@ -326,14 +338,39 @@ async function handshake(
       if (answer.trim() !== "") return answer;
     }
   };
+  const failure = (error: unknown): JoinError => {
+    if (error instanceof JoinError) return error;
+    if (signal.aborted) return new JoinError("", EXIT.ok);
+    if (silence === "greeting") {
+      return new JoinError(`no greeting from ${where}; ${notConfab}`, EXIT.connect);
+    }
+    if (silence === "answer") {
+      return new JoinError(`${where} stopped answering during the handshake`, EXIT.lost);
+    }
+    if (!greeted) {
+      return new JoinError(
+        error === undefined
+          ? `${where} closed the connection at once; ${notConfab}`
+          : `${notConfab}: ${describe(error)}`,
+        EXIT.connect,
+      );
+    }
+    return new JoinError(
+      error === undefined
+        ? `${where} closed the connection before we joined`
+        : `lost the connection to ${where}: ${describe(error)}`,
+      EXIT.lost,
+    );
+  };
   try {
+    expectAnswer(o.greetingTimeoutMs ?? GREETING_MS, "greeting");
     // A blank line is ignored by a confab server, but makes a TLS server fail
     // its handshake at once instead of waiting for us: a fast, clear error.
     await writeAll(conn, "\n");
     // Not for-await: leaving that loop early would close the generator.
     for (let next = await lines.next(); !next.done; next = await lines.next()) {
+      clearTimeout(timer);
       greeted = true;
-      clearTimeout(greetingTimer);
       const event = parseServerLine(next.value);
       if (event.kind === "unknown" && !aliasSent && !passwordSent) {
         throw new JoinError(notConfab, EXIT.connect);
@@ -358,19 +395,21 @@ async function handshake(
         if (!o.history && !askedToSkipHistory) {
           askedToSkipHistory = true;
           await writeAll(conn, "/nohistory\n");
-          continue;
+        } else {
+          if (aliasSent && !o.interactive) {
+            throw new JoinError(`alias ${sanitize(alias ?? "")} was refused`, EXIT.refused);
+          }
+          if (alias === undefined || aliasSent) {
+            if (!aliasSent) io.print(sanitize(event.text));
+            alias = await askUntilAnswered("alias: ", false);
+            if (alias === undefined) throw new JoinError("", EXIT.ok);
+          }
+          alias = alias.trim();
+          // "/quit" at the alias prompt: leave without joining.
+          if (/^\/quit(\s|$)/i.test(alias)) throw new JoinError("", EXIT.ok);
+          aliasSent = true;
+          await writeAll(conn, alias + "\n");
         }
-        if (aliasSent && !o.interactive) {
-          throw new JoinError(`alias ${sanitize(alias ?? "")} was refused`, EXIT.refused);
-        }
-        if (alias === undefined || aliasSent) {
-          if (!aliasSent) io.print(sanitize(event.text));
-          alias = await askUntilAnswered("alias: ", false);
-          if (alias === undefined) throw new JoinError("", EXIT.ok);
-        }
-        alias = alias.trim();
-        aliasSent = true;
-        await writeAll(conn, alias + "\n");
       } else if (event.kind === "error") {
         show(event);
       } else if (event.kind === "bye") {
@@ -385,27 +424,15 @@ async function handshake(
       } else {
         return { alias, first: event, lines } as Joined;
       }
+      expectAnswer(HANDSHAKE_STEP_MS, "answer");
     }
   } catch (error) {
-    if (error instanceof JoinError) throw error;
-    if (signal.aborted) throw new JoinError("", EXIT.ok);
-    if (greetingTimedOut) {
-      throw new JoinError(`no greeting from ${where}; ${notConfab}`, EXIT.connect);
-    }
-    if (!greeted) throw new JoinError(`${notConfab}: ${describe(error)}`, EXIT.connect);
-    throw new JoinError(`lost the connection to ${where}: ${describe(error)}`, EXIT.lost);
+    throw failure(error);
   } finally {
-    clearTimeout(greetingTimer);
+    clearTimeout(timer);
     signal.removeEventListener("abort", onAbort);
   }
-  if (signal.aborted) throw new JoinError("", EXIT.ok);
-  if (greetingTimedOut) {
-    throw new JoinError(`no greeting from ${where}; ${notConfab}`, EXIT.connect);
-  }
-  if (!greeted) {
-    throw new JoinError(`${where} closed the connection at once; ${notConfab}`, EXIT.connect);
-  }
-  throw new JoinError(`${where} closed the connection before we joined`, EXIT.lost);
+  throw failure(undefined);
 }
 
 /** The two loops, from the first room line until one side ends. */
@@ -428,90 +455,113 @@ async function chat(
   io.setPrompt(`${sanitize(renderer.me)}> `);
   let quitting = false;
   let leaving = false;
-
-  const onEvent = (event: ServerEvent) => {
-    trackOnline(event, online);
-    if (event.kind === "nick" && event.from === renderer.me && validAlias(event.to)) {
-      renderer.me = event.to;
-      io.setPrompt(`${renderer.me}> `);
-    }
-    if (event.kind === "notice") {
-      const found = LIMITS_RE.exec(event.text);
-      if (found) {
-        pacer.set(Number(found[1] ?? 0), Number(found[2] ?? 0));
-        limitsKnown();
-      }
-    }
-    show(event);
+  // Leaving (Ctrl-C, end of input) must not hang on a server that stopped
+  // reading: after a grace period the socket is closed, which ends any write.
+  let forceClose: ReturnType<typeof setTimeout> | undefined;
+  const onLeave = () => {
+    leaving = true;
+    forceClose ??= setTimeout(() => closeQuietly(conn), LEAVE_TIMEOUT_MS);
   };
-  onEvent(joined.first);
-
-  const fromServer = (async (): Promise<number> => {
-    try {
-      for await (const line of joined.lines) {
-        const event = parseServerLine(line);
-        onEvent(event);
-        if (event.kind === "bye") {
-          if (quitting) return EXIT.ok;
-          // On a terminal the goodbye is on screen already.
-          if (!o.interactive) status(`disconnected by the server: ${sanitize(event.text)}`);
-          return byeCode(event.text);
-        }
-      }
-      if (leaving || quitting) return EXIT.ok;
-      status(`the connection to ${where} was closed`);
-      return EXIT.lost;
-    } catch (error) {
-      if (leaving || quitting) return EXIT.ok;
-      status(`lost the connection to ${where}: ${describe(error)}`);
-      return EXIT.lost;
-    }
-  })();
-
-  const fromUser = (async (): Promise<"done" | "failed"> => {
-    // Send nothing until the server has said how fast we may.
-    await Promise.race([limits, delay(LIMITS_WAIT_MS, signal)]);
-    for await (const line of io.lines()) {
-      if (line.trim() === "") continue;
-      await pacer.wait();
-      await writeAll(conn, line + "\n");
-      const quit = /^\/quit(\s|$)/i.test(line);
-      if (quit) quitting = true;
-      if (o.interactive && !o.json) {
-        const me = /^\/me\s+(.*)$/is.exec(line);
-        if (!line.startsWith("/") || line.startsWith("//")) {
-          io.print(renderer.renderOwn("message", line.startsWith("//") ? line.slice(1) : line));
-        } else if (me) {
-          io.print(renderer.renderOwn("action", me[1]!));
-        }
-      }
-      if (quit) break;
-    }
-    return "done";
-  })().catch(() => "failed" as const);
-
-  const winner = await Promise.race([fromServer, fromUser]);
-  if (typeof winner === "number") {
-    io.close();
-    return winner;
-  }
-  // Sending failed: the connection is gone; the server side says how.
-  if (winner === "failed") return await fromServer;
-  // The user is done: stop sending, let the server see the end of our input
-  // and close its side, so the others see us leave and nothing queued is lost.
-  leaving = true;
+  if (signal.aborted) onLeave();
+  else signal.addEventListener("abort", onLeave, { once: true });
   try {
-    await conn.closeWrite();
-  } catch {
-    // Already closed by the other side; fromServer will say how.
+    return await talk();
+  } finally {
+    signal.removeEventListener("abort", onLeave);
+    clearTimeout(forceClose);
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const code = await Promise.race([
-    fromServer,
-    new Promise<number>((resolve) => {
-      timer = setTimeout(() => resolve(EXIT.ok), LEAVE_TIMEOUT_MS);
-    }),
-  ]);
-  clearTimeout(timer);
-  return code;
+
+  async function talk(): Promise<number> {
+    const onEvent = (event: ServerEvent) => {
+      trackOnline(event, online);
+      if (event.kind === "nick" && event.from === renderer.me && validAlias(event.to)) {
+        renderer.me = event.to;
+        io.setPrompt(`${renderer.me}> `);
+      }
+      if (event.kind === "notice") {
+        const found = LIMITS_RE.exec(event.text);
+        if (found) {
+          pacer.set(Number(found[1] ?? 0), Number(found[2] ?? 0));
+          limitsKnown();
+        }
+      }
+      show(event);
+    };
+    onEvent(joined.first);
+
+    const fromServer = (async (): Promise<number> => {
+      try {
+        for await (const line of joined.lines) {
+          const event = parseServerLine(line);
+          onEvent(event);
+          if (event.kind === "bye") {
+            if (quitting) return EXIT.ok;
+            io.close();
+            // On a terminal the goodbye is on screen already.
+            if (!o.interactive) status(`disconnected by the server: ${sanitize(event.text)}`);
+            return byeCode(event.text);
+          }
+        }
+        if (leaving || quitting) return EXIT.ok;
+        io.close();
+        status(`the connection to ${where} was closed`);
+        return EXIT.lost;
+      } catch (error) {
+        if (leaving || quitting) return EXIT.ok;
+        io.close();
+        status(`lost the connection to ${where}: ${describe(error)}`);
+        return EXIT.lost;
+      }
+    })();
+
+    const fromUser = (async (): Promise<"done" | "failed"> => {
+      // Send nothing until the server has said how fast we may.
+      const waited = new AbortController();
+      const gaveUp = AbortSignal.any([signal, waited.signal]);
+      await Promise.race([limits, delay(LIMITS_WAIT_MS, gaveUp)]);
+      waited.abort();
+      for await (const line of io.lines()) {
+        if (line.trim() === "") continue;
+        await pacer.wait();
+        const quit = /^\/quit(\s|$)/i.test(line);
+        if (quit) quitting = true;
+        await writeAll(conn, line + "\n");
+        if (o.interactive && !o.json) {
+          const me = /^\/me\s+(\S.*)$/is.exec(line);
+          if (!line.startsWith("/") || line.startsWith("//")) {
+            io.print(renderer.renderOwn("message", line.startsWith("//") ? line.slice(1) : line));
+          } else if (me) {
+            io.print(renderer.renderOwn("action", me[1]!));
+          }
+        }
+        if (quit) break;
+      }
+      return "done";
+    })().catch(() => "failed" as const);
+
+    const winner = await Promise.race([fromServer, fromUser]);
+    if (typeof winner === "number") {
+      io.close();
+      return winner;
+    }
+    // Sending failed: the connection is gone; the server side says how.
+    if (winner === "failed") return await fromServer;
+    // The user is done: stop sending, let the server see the end of our input
+    // and close its side, so the others see us leave and nothing queued is lost.
+    leaving = true;
+    try {
+      await conn.closeWrite();
+    } catch {
+      // Already closed by the other side; fromServer will say how.
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const code = await Promise.race([
+      fromServer,
+      new Promise<number>((resolve) => {
+        timer = setTimeout(() => resolve(EXIT.ok), LEAVE_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    return code;
+  }
 }
