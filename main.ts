@@ -79,8 +79,9 @@ Options:
 const JOIN_HELP = `Usage: confab join [options]
 
 Joins a chat room. On a terminal, type lines to talk, /help for commands,
-Ctrl-D or /quit to leave. With stdin from a pipe or file, every line is sent,
-and it leaves at the end of the input.
+Ctrl-D or /quit to leave. With stdin or stdout a pipe or file, every input
+line is sent, room lines are printed plain, and it leaves at the end of the
+input.
 
 Options:
   --host HOST            server address (default ${DEFAULT_HOST})
@@ -276,7 +277,7 @@ async function runServe(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof RangeError || error instanceof TypeError) {
       const message = error.message.replace(/^Cannot start server: /, "")
-        .replace(/^(\w+)/, (name) => SERVE_FLAGS[name] ?? name);
+        .replace(/\b\w+\b/g, (name) => SERVE_FLAGS[name] ?? name);
       throw new UsageError(message, cmd);
     }
     throw error;
@@ -330,8 +331,17 @@ async function runJoinCommand(args: string[]): Promise<number> {
     const check = checkAlias(flags.alias);
     if (!check.ok) throw new UsageError(`--alias: ${check.reason}`, cmd);
   }
-  const color = !flags["no-color"] && !flags.json && Deno.stdout.isTerminal() &&
-    !Deno.env.get("NO_COLOR");
+  const password = readPassword(cmd, flags["password-file"]);
+  if (password !== undefined && password.trim() === "") {
+    throw new UsageError(
+      typeof flags["password-file"] === "string"
+        ? `--password-file ${flags["password-file"]} holds no password`
+        : "CONFAB_PASSWORD is blank",
+      cmd,
+    );
+  }
+  // Colour only for the interactive terminal client; a filter prints plain text.
+  const color = !flags["no-color"] && !flags.json && interactive && !Deno.env.get("NO_COLOR");
   const controller = new AbortController();
   const options: JoinOptions = {
     hostname: typeof flags.host === "string" ? flags.host : DEFAULT_HOST,
@@ -339,7 +349,7 @@ async function runJoinCommand(args: string[]): Promise<number> {
     alias: typeof flags.alias === "string" ? flags.alias : undefined,
     tls: flags.tls === true,
     caCerts: typeof flags.ca === "string" ? [readTextFile(cmd, "--ca", flags.ca)] : undefined,
-    password: readPassword(cmd, flags["password-file"]),
+    password,
     history: !flags["no-history"],
     json: flags.json === true,
     color,
@@ -348,7 +358,14 @@ async function runJoinCommand(args: string[]): Promise<number> {
     interactive,
     signal: controller.signal,
   };
-  const stopSignals = onSignals(() => controller.abort());
+  let signals = 0;
+  const stopSignals = onSignals((signal) => {
+    if (++signals > 1) {
+      printError(`confab: second ${signal}; exiting now`);
+      Deno.exit(130);
+    }
+    controller.abort();
+  });
   try {
     return await runJoin(options);
   } finally {

@@ -13,8 +13,13 @@ import { checkAlias } from "./alias.ts";
 import type { Member, Room } from "./room.ts";
 import { sanitize } from "./sanitize.ts";
 
-/** `/who` lists at most this many members by name. */
+/** `/who` lists at most this many members by name... */
 const WHO_LIMIT = 200;
+/**
+ * ...and at most this many bytes of them: less than the smallest outbox a
+ * server accepts, so asking never gets the asker dropped as too slow.
+ */
+const WHO_BYTES = 16 * 1024;
 /**
  * Away and quit reasons are cut to this many characters: they are repeated
  * in every `/who` and `left` line, so a long one would cost everyone.
@@ -52,6 +57,8 @@ interface Command {
   readonly details?: string;
   run(ctx: CommandContext, args: string): void;
 }
+
+const encoder = new TextEncoder();
 
 function splitFirst(args: string): [string, string] {
   const match = /^(\S+)\s*(.*)$/s.exec(args);
@@ -116,12 +123,16 @@ const COMMANDS: readonly Command[] = [
       const { room, now } = ctx;
       ctx.reply(`${room.size} online:`);
       let shown = 0;
+      let bytes = 0;
       for (const m of room.members()) {
-        if (shown++ === WHO_LIMIT) break;
         const away = m.away === "" ? "" : ` (away: ${m.away})`;
-        ctx.reply(`  ${m.alias}, here ${formatDuration(now - m.joinedAt)}${away}`);
+        const line = `  ${m.alias}, here ${formatDuration(now - m.joinedAt)}${away}`;
+        bytes += encoder.encode(line).length + 16;
+        if (shown === WHO_LIMIT || bytes > WHO_BYTES) break;
+        ctx.reply(line);
+        shown++;
       }
-      if (room.size > WHO_LIMIT) ctx.reply(`  and ${room.size - WHO_LIMIT} more`);
+      if (room.size > shown) ctx.reply(`  and ${room.size - shown} more`);
     },
   },
   {

@@ -43,7 +43,8 @@ export interface ServeOptions {
    * Most bytes queued for one client; a client whose queue would overflow is
    * disconnected as too slow.
    *
-   * @default {1048576}
+   * @default {1048576} (or `2 * (3 * maxLineBytes + 256)`, if that is more
+   * and this is not given)
    */
   outboxBytes?: number;
   /**
@@ -161,11 +162,16 @@ function check(ok: boolean, what: string, value: unknown): void {
  * `TypeError` that names the bad one.
  */
 export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions {
+  const given = definedOnly(options);
   const o: ResolvedServeOptions = {
     ...SERVE_DEFAULTS,
     log: stderrLogger,
-    ...definedOnly(options),
+    ...given,
   };
+  // Longer lines need a bigger queue: unless one was given, it grows with them.
+  if (given.outboxBytes === undefined && Number.isFinite(o.maxLineBytes)) {
+    o.outboxBytes = Math.max(o.outboxBytes, minOutboxBytes(o.maxLineBytes));
+  }
   // A logger that throws must not take a connection (or the server) down.
   const log = o.log;
   o.log = (line) => {
@@ -210,7 +216,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   const minOutbox = minOutboxBytes(o.maxLineBytes);
   check(
     o.outboxBytes >= minOutbox,
-    `outboxBytes must hold at least two of the longest lines (${minOutbox} bytes)`,
+    `outboxBytes must hold at least two of the longest lines, 2 x (3 x maxLineBytes + 256) = ${minOutbox} bytes`,
     o.outboxBytes,
   );
   if ((o.cert === undefined) !== (o.key === undefined)) {

@@ -73,7 +73,7 @@ function isClosedError(error: unknown): boolean {
  *
  * @example Usage
  * ```ts ignore
- * const session = new Session(conn, { room, options, log });
+ * const session = new Session(conn, "127.0.0.1:40000", { room, options, log });
  * await session.run(); // returns once the connection is closed
  * ```
  */

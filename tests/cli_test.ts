@@ -280,7 +280,7 @@ Deno.test("confab join exits 2 when --alias breaks the alias rules", async () =>
 Deno.test("confab serve names the flag when a value is out of range", async () => {
   assertUsageError(
     await confab(["serve", "--port", "0", "--outbox-bytes", "2000"]),
-    /^confab: --outbox-bytes must hold at least two of the longest lines \(25088 bytes\), received 2000$/,
+    /^confab: --outbox-bytes must hold at least two of the longest lines, 2 x \(3 x --max-line-bytes \+ 256\) = 25088 bytes, received 2000$/,
     "confab serve",
   );
   assertUsageError(
