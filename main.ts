@@ -206,10 +206,21 @@ const SERVE_FLAGS: Record<string, string> = {
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
 
-/** Calls `onSignal` on SIGINT/SIGTERM; returns a function that stops listening. */
-function onSignals(onSignal: (signal: Deno.Signal) => void): () => void {
+/**
+ * Aborts `controller` on the first SIGINT/SIGTERM, so the command can end
+ * cleanly, and exits at once on a second one. Returns a function that stops
+ * listening.
+ */
+function abortOnSignals(controller: AbortController): () => void {
+  let received = 0;
   const handlers = SIGNALS.map((signal) => {
-    const handler = () => onSignal(signal);
+    const handler = () => {
+      if (++received > 1) {
+        printError(`confab: second ${signal}; exiting now`);
+        Deno.exit(130);
+      }
+      controller.abort();
+    };
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
@@ -288,14 +299,7 @@ async function runServe(args: string[]): Promise<number> {
       formatAddress(server.addr.hostname, server.addr.port)
     }${proto}\n`,
   );
-  let signals = 0;
-  const stopSignals = onSignals((signal) => {
-    if (++signals > 1) {
-      printError(`confab: second ${signal}; exiting now`);
-      Deno.exit(130);
-    }
-    controller.abort();
-  });
+  const stopSignals = abortOnSignals(controller);
   await server.finished;
   stopSignals();
   return 0;
@@ -358,14 +362,7 @@ async function runJoinCommand(args: string[]): Promise<number> {
     interactive,
     signal: controller.signal,
   };
-  let signals = 0;
-  const stopSignals = onSignals((signal) => {
-    if (++signals > 1) {
-      printError(`confab: second ${signal}; exiting now`);
-      Deno.exit(130);
-    }
-    controller.abort();
-  });
+  const stopSignals = abortOnSignals(controller);
   try {
     return await runJoin(options);
   } finally {
