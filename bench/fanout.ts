@@ -33,6 +33,7 @@ import {
   type MachineInfo,
   machineInfo,
   nowUs,
+  numberFlag,
   openFileLimit,
   type PayloadSink,
   pool,
@@ -102,37 +103,23 @@ function parseOptions(args: string[]): Options | undefined {
     console.log(HELP);
     return undefined;
   }
-  const num = (
-    flag: string,
-    text: string | undefined,
-    fallback: number,
-    min: number,
-    max: number,
-  ) => {
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isFinite(n) || n < min || n > max) {
-      throw new Error(`--${flag} must be a number from ${min} to ${max}, received '${text}'`);
-    }
-    return n;
-  };
-  const clients = Math.floor(num("clients", values.clients, 100, 2, 9999));
-  const senders = Math.floor(num("senders", values.senders, 10, 1, 9999));
+  const clients = Math.floor(numberFlag("clients", values.clients, 100, 2, 9999));
+  const senders = Math.floor(numberFlag("senders", values.senders, 10, 1, 9999));
   if (senders > clients) throw new Error("--senders cannot exceed --clients");
   const rates = (values.rates ?? "1000,5000,20000").split(",").map((r) =>
-    Math.floor(num("rates", r.trim(), 0, 1, 1_000_000))
+    Math.floor(numberFlag("rates", r.trim(), 0, 1, 1_000_000))
   );
   if (rates.length > 20) throw new Error("--rates takes at most 20 steps");
   return {
     clients,
     senders,
     rates,
-    durationS: num("duration", values.duration, 5, 0.5, 120),
-    idleClients: Math.floor(num("idle-clients", values["idle-clients"], 2000, 0, 100_000)),
+    durationS: numberFlag("duration", values.duration, 5, 0.5, 120),
+    idleClients: Math.floor(numberFlag("idle-clients", values["idle-clients"], 2000, 0, 100_000)),
     outboxBytes: values["outbox-bytes"] === undefined
       ? undefined
-      : Math.floor(num("outbox-bytes", values["outbox-bytes"], 0, 1024, 1 << 30)),
-    deadlineS: num("deadline", values.deadline, 300, 10, 3600),
+      : Math.floor(numberFlag("outbox-bytes", values["outbox-bytes"], 0, 1024, 1 << 30)),
+    deadlineS: numberFlag("deadline", values.deadline, 300, 10, 3600),
     ncat: !values["no-ncat"],
     json: values.json === true,
   };

@@ -929,3 +929,19 @@ export function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
 }
+
+/** A numeric flag's value, `fallback` when absent; throws naming the flag when out of range. */
+export function numberFlag(
+  flag: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new Error(`--${flag} must be a number from ${min} to ${max}, received '${text}'`);
+  }
+  return n;
+}

@@ -22,6 +22,7 @@ import {
   Histogram,
   int,
   machineInfo,
+  numberFlag,
   openFileLimit,
   type PayloadSink,
   pool,
@@ -80,33 +81,19 @@ function parseOptions(args: string[]): Options | undefined {
     console.log(HELP);
     return undefined;
   }
-  const num = (
-    flag: string,
-    text: string | undefined,
-    fallback: number,
-    min: number,
-    max: number,
-  ) => {
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isFinite(n) || n < min || n > max) {
-      throw new Error(`--${flag} must be a number from ${min} to ${max}, received '${text}'`);
-    }
-    return n;
-  };
-  const clients = Math.floor(num("clients", values.clients, 200, 3, 9999));
-  const minutes = num("minutes", values.minutes, 10, 0.1, 24 * 60);
-  const churn = Math.floor(num("churn", values.churn, 5, 0, 9999));
+  const clients = Math.floor(numberFlag("clients", values.clients, 200, 3, 9999));
+  const minutes = numberFlag("minutes", values.minutes, 10, 0.1, 24 * 60);
+  const churn = Math.floor(numberFlag("churn", values.churn, 5, 0, 9999));
   if (clients - churn < 2) {
     throw new Error("at least two clients must stay (--clients minus --churn)");
   }
   return {
     clients,
     minutes,
-    rate: num("rate", values.rate, 20, 0.1, 100_000),
+    rate: numberFlag("rate", values.rate, 20, 0.1, 100_000),
     churn,
-    churnEveryS: num("churn-every", values["churn-every"], 30, 1, 3600),
-    deadlineS: num("deadline", values.deadline, minutes * 60 + 180, 10, 48 * 3600),
+    churnEveryS: numberFlag("churn-every", values["churn-every"], 30, 1, 3600),
+    deadlineS: numberFlag("deadline", values.deadline, minutes * 60 + 180, 10, 48 * 3600),
     json: values.json === true,
   };
 }
