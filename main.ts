@@ -293,13 +293,15 @@ async function runServe(args: string[]): Promise<number> {
     }
     throw error;
   }
+  // Handle signals before saying where it listens: whoever reads that line
+  // may stop the server right away, and must get a clean shutdown.
+  const stopSignals = abortOnSignals(controller);
   const proto = server.tls ? " (TLS)" : "";
   print(
     `confab ${VERSION} listening on ${
       formatAddress(server.addr.hostname, server.addr.port)
     }${proto}\n`,
   );
-  const stopSignals = abortOnSignals(controller);
   await server.finished;
   stopSignals();
   return 0;
