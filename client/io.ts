@@ -49,7 +49,9 @@ class LineQueue implements AsyncIterableIterator<string> {
     }
   }
 
-  end(): void {
+  /** Ends the queue: the lines in it are still taken, unless `discard`. */
+  end(discard = false): void {
+    if (discard) this.#lines.length = 0;
     this.#ended = true;
     this.#waiter?.({ value: undefined, done: true });
     this.#waiter = undefined;
@@ -114,7 +116,8 @@ export class PipeIO implements UserIO {
   setPrompt(): void {}
 
   close(): void {
-    this.#queue.end();
+    // Leaving (a signal, stdout gone): input read but not yet sent is dropped.
+    this.#queue.end(true);
     this.#reader?.cancel().catch(() => {});
   }
 
@@ -198,6 +201,8 @@ export interface TerminalOptions {
 }
 
 const decoder = new TextDecoder();
+/** How long to wait for the terminal to answer a cursor position request. */
+const TYPE_AHEAD_MS = 1000;
 
 /**
  * Reads a line from the terminal in raw mode without showing it: Enter ends
@@ -259,6 +264,8 @@ export class TerminalIO implements UserIO {
   #asking = false;
   #chatting = false;
   #closed = false;
+  /** Ends the wait for the terminal's answer (see `#dropTypedAhead`). */
+  #stopDropping: (() => void) | undefined;
 
   /** Prepares the terminal; see {@linkcode TerminalOptions}. */
   constructor(options: TerminalOptions) {
@@ -283,9 +290,12 @@ export class TerminalIO implements UserIO {
       this.#erase(line);
       // Typed before the chat started: it was meant for no one.
       if (this.#chatting) this.#queue.push(line);
+      // Dropped at the start of the chat: the prompt, erased with it, comes back.
+      else if (this.#stopDropping !== undefined) rl.prompt(true);
     });
     rl.on("close", () => {
       this.#closed = true;
+      this.#stopDropping?.();
       this.#queue.end();
       // Leave the shell a clean line: the prompt and anything half typed go.
       const { rows } = rl.getCursorPos();
@@ -350,10 +360,40 @@ export class TerminalIO implements UserIO {
 
   lines(): AsyncIterableIterator<string> {
     if (!this.#closed) {
-      this.#chatting = true;
-      this.#readline().prompt();
+      if (this.#rl === undefined) {
+        this.#readline();
+        this.#dropTypedAhead();
+      } else {
+        this.#chatting = true;
+      }
+      this.#rl!.prompt();
     }
     return this.#queue;
+  }
+
+  /**
+   * Lines typed before readline started wait in the terminal and would be
+   * read as the first lines of the chat. The terminal answers a cursor
+   * position request after everything typed so far, so lines read before
+   * that answer are dropped (or before a second, if the terminal never
+   * answers).
+   */
+  #dropTypedAhead(): void {
+    const input = process.stdin;
+    const start = () => {
+      clearTimeout(timer);
+      input.off("keypress", onKey);
+      this.#stopDropping = undefined;
+      this.#chatting = true;
+    };
+    const onKey = (_text: unknown, key: { sequence?: string } | undefined) => {
+      // deno-lint-ignore no-control-regex -- the terminal's answer is an escape sequence
+      if (/^\x1b\[\d+;\d+R$/.test(key?.sequence ?? "")) start();
+    };
+    const timer = setTimeout(start, TYPE_AHEAD_MS);
+    this.#stopDropping = start;
+    input.on("keypress", onKey);
+    writeAllSync(Deno.stdout, "\x1b[6n");
   }
 
   setPrompt(prompt: string): void {
