@@ -81,7 +81,14 @@ const WIDE: readonly (readonly [number, number])[] = [
 ];
 
 /** Marks, joiners and selectors that draw nothing of their own. */
-const ZERO_WIDTH = /^[\p{Mn}\p{Me}\u200b-\u200d\u2060\ufe00-\ufe0f\u{e0100}-\u{e01ef}]$/u;
+const ZERO_WIDTH = /^[\p{Mn}\p{Me}\u200b-\u200d\u2060\ufe00-\ufe0e\u{e0100}-\u{e01ef}]$/u;
+
+/**
+ * U+FE0F, the emoji presentation selector, is a mark, but it can turn a
+ * narrow symbol such as U+2764 into a wide emoji: it counts one column,
+ * erring wide.
+ */
+const EMOJI_PRESENTATION = 0xfe0f;
 
 function isWide(code: number): boolean {
   let low = 0;
@@ -111,7 +118,7 @@ function isWide(code: number): boolean {
  */
 export function charWidth(ch: string): number {
   const code = ch.codePointAt(0) ?? 0;
-  if (code < 0x300) return 1;
+  if (code < 0x300 || code === EMOJI_PRESENTATION) return 1;
   if (ZERO_WIDTH.test(ch)) return 0;
   return isWide(code) ? 2 : 1;
 }

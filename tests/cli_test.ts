@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { MAIN, RUN_FLAGS } from "./_helpers.ts";
+import { MAIN, RUN_FLAGS, spawnConfab, TestClient } from "./_helpers.ts";
 
 interface Outcome {
   code: number;
@@ -288,4 +288,37 @@ Deno.test("confab serve names the flag when a value is out of range", async () =
     /^confab: --shutdown-grace \(in ms\) must be at most \d+ \(7 days\), received 99999999000$/,
     "confab serve",
   );
+});
+
+Deno.test("confab join exits 2 when --password-file or CONFAB_PASSWORD holds a blank password", async () => {
+  const port = String(closedPort());
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, "\n");
+    assertUsageError(
+      await confab(["join", "--alias", "ci", "--port", port, "--password-file", file]),
+      new RegExp(`^confab: --password-file ${literal(file)} holds no password$`),
+      "confab join",
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+  assertUsageError(
+    await confab(["join", "--alias", "ci", "--port", port], { env: { CONFAB_PASSWORD: " " } }),
+    /^confab: CONFAB_PASSWORD is blank$/,
+    "confab join",
+  );
+});
+
+Deno.test("confab serve --max-line-bytes 200000 starts: the outbox grows with the line limit", async () => {
+  await using proc = spawnConfab(["serve", "--port", "0", "--max-line-bytes", "200000"]);
+  const first = await proc.stdout.next(15_000);
+  const port = Number(/^confab \S+ listening on 127\.0\.0\.1:(\d+)$/.exec(first ?? "")?.[1]);
+  if (!port) assert.fail(`first line ${first}; stderr: ${(await proc.stderr.rest()).join("\n")}`);
+  // Served a connection: by then its signal handlers are in place (it prints
+  // the line above just before it installs them).
+  await using client = await TestClient.connect(port);
+  await client.expect(/^\? alias: /);
+  proc.child.kill("SIGTERM");
+  assert.equal(await proc.exit(), 0);
 });

@@ -460,3 +460,46 @@ Deno.test("/away and /quit cut a reason longer than 200 characters to 200 and '.
     await closeAll(clients);
   }
 });
+
+Deno.test("/who stops at about 16 KB with '  and N more', and the asker keeps its connection even with the smallest outbox", async () => {
+  // The smallest outbox the default line limit allows: 2 x (3 x 4096 + 256).
+  await using server = startServer({ outboxBytes: 25_088, maxPerAddress: 100 });
+  const members = 60;
+  const clients: TestClient[] = [];
+  try {
+    const asker = await TestClient.join(server.addr.port, "asker");
+    clients.push(asker);
+    // 250 three-byte characters, cut to 200 and "...": over 600 bytes a member.
+    const reason = "漢".repeat(250);
+    for (let i = 0; i < members; i++) {
+      const member = await TestClient.join(server.addr.port, `member${i}`);
+      clients.push(member);
+      await member.send(`/away ${reason}`);
+      await member.expect(live(`-- you are marked as away: ${"漢".repeat(200)}...`));
+    }
+    // Every join notice has reached the asker, so that none comes in between.
+    await asker.expect(live(`--> member${members - 1} joined`));
+    await asker.send("/who");
+    assert.match(await nextLine(asker), live(`-- ${members + 1} online:`));
+    const listed: string[] = [];
+    let more = "";
+    while (more === "") {
+      const line = await nextLine(asker);
+      const tail = new RegExp(`^${T}--   and (\\d+) more$`).exec(line);
+      if (tail) more = tail[1]!;
+      else listed.push(line);
+    }
+    for (const line of listed) {
+      assert.match(line, new RegExp(`^${T}--   (asker|member\\d+), here \\d+s`), line);
+    }
+    assert.equal(listed.length + Number(more), members + 1, `listed ${listed.length}, +${more}`);
+    // As sent: every listed line with its newline.
+    const bytes = listed.reduce((sum, line) => sum + new TextEncoder().encode(line).length + 1, 0);
+    assert.ok(bytes <= 16 * 1024, `the listed members took ${bytes} bytes`);
+    assert.ok(bytes > 15 * 1024, `only ${bytes} bytes were listed`);
+    // Still connected: the next line for the asker is someone's message.
+    await assertNothingBefore(asker, clients[1]!, "member0", "still with us?");
+  } finally {
+    await closeAll(clients);
+  }
+});

@@ -627,3 +627,121 @@ Deno.test("confab join exits 0 at once on SIGTERM while the server leaves the ha
     }
   });
 });
+
+/**
+ * Runs `body` against a fake server that lets `confab join --alias ci` in
+ * (no rate limit), reads its first chat line and then reads nothing more,
+ * keeping the connection open until `body` is done. By then `confab join`
+ * holds far more piped input than the sockets can buffer, so its writes to
+ * the server block.
+ */
+async function withStuckServer(body: (ci: ConfabProcess) => Promise<void>): Promise<void> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let onFirstLine!: () => void;
+  const firstLine = new Promise<void>((resolve) => (onFirstLine = resolve));
+  await withFakeServer(async (peer) => {
+    await fakeHandshake(peer, "ci");
+    await peer.send("[12:00:00] -- limits: no rate limit\n");
+    await peer.lines.expect(/^line 0 /);
+    onFirstLine();
+    await released;
+  }, async (port) => {
+    try {
+      await using ci = join(port, "ci");
+      // 24 MB: more than the two sockets' buffers on loopback hold together.
+      const filler = "x".repeat(1000);
+      const input = Array.from({ length: 24_000 }, (_, i) => `line ${i} ${filler}\n`).join("");
+      await ci.write(input);
+      await joined(ci);
+      await withTimeout(firstLine, WAIT_MS, "the first chat line at the fake server");
+      await body(ci);
+    } finally {
+      release();
+    }
+  });
+}
+
+Deno.test({
+  name: "confab join exits 0 within a few seconds of SIGINT while the server has stopped reading",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await withStuckServer(async (ci) => {
+      const signalled = Date.now();
+      ci.child.kill("SIGINT");
+      const code = await ci.exit(8000);
+      const took = Date.now() - signalled;
+      assert.equal(code, 0, `exit code ${code} after ${took} ms`);
+      // The client gives the server 3 s to take what is queued, then closes;
+      // exiting much sooner would mean its writes were never held up.
+      assert.ok(took < 6000, `took ${took} ms to exit`);
+      assert.ok(took > 2000, `exited after ${took} ms: the writes were not blocked`);
+      const { stderr } = await finish(ci);
+      assert.deepEqual(stderr, []);
+    });
+  },
+});
+
+Deno.test({
+  name: "confab join exits 130 at once on a second SIGINT while the server has stopped reading",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await withStuckServer(async (ci) => {
+      const signalled = Date.now();
+      ci.child.kill("SIGINT");
+      // Two signals sent back to back may reach the client as one, so the
+      // second is sent again until the client exits (a bounded number of times).
+      let code: number | undefined;
+      for (let tries = 0; code === undefined && tries < 20; tries++) {
+        ci.child.kill("SIGINT");
+        code = await exitedWithin(ci, 100);
+      }
+      const took = Date.now() - signalled;
+      assert.equal(code, 130, `exit code ${code} after ${took} ms`);
+      // Well before the 3 s after which the first SIGINT alone ends it.
+      assert.ok(took < 2500, `took ${took} ms to exit`);
+      const { stderr } = await finish(ci);
+      assert.deepEqual(stderr, ["confab: second SIGINT; exiting now"]);
+    });
+  },
+});
+
+/** The process's exit code if it exits within `ms`, else undefined. */
+async function exitedWithin(proc: ConfabProcess, ms: number): Promise<number | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      proc.child.status.then((status) => status.code),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test({
+  name: "confab join stops sending piped lines on SIGINT and leaves at once",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await using server = startServer();
+    await using bob = await TestClient.join(server.addr.port, "bob");
+    await using ci = join(server.addr.port, "ci");
+    // 100 lines: a burst of 20 goes at once, the rest at 5 a second.
+    await ci.write(Array.from({ length: 100 }, (_, i) => `number ${i}\n`).join(""));
+    await bob.expect(live("ci: number 19"));
+    const signalled = Date.now();
+    ci.child.kill("SIGINT");
+    const after: string[] = [];
+    while (true) {
+      const line = await bob.lines.next();
+      assert.notEqual(line, null, "bob's connection ended");
+      if (live("<-- ci left").test(line!)) break;
+      if (line!.includes(" ci: ")) after.push(line!);
+    }
+    const took = Date.now() - signalled;
+    // One line may have been on its way (taken from the queue, waiting its turn).
+    assert.ok(after.length <= 1, `sent after SIGINT: ${JSON.stringify(after)}`);
+    assert.ok(took < 2000, `took ${took} ms to leave`);
+    assert.equal(await ci.exit(), 0);
+  },
+});

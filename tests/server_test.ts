@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { ALIAS_RULE } from "../server/alias.ts";
+import { type ChatServer, serve } from "../server/mod.ts";
 import { live, startServer, T, TestClient, WAIT_MS, withTimeout } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
@@ -409,4 +410,42 @@ Deno.test("serve() logs a /quit as 'left (quit)', never the reason the user wrot
     server.log.some((line) => /^127\.0\.0\.1:\d+ bob: left \(quit\)$/.test(line)),
     server.log.join("\n"),
   );
+});
+
+Deno.test("serve() refuses an outbox too small for maxLineBytes with a RangeError naming both options", async () => {
+  let started: ChatServer | undefined;
+  try {
+    assert.throws(
+      () => {
+        started = serve({
+          hostname: "127.0.0.1",
+          port: 0,
+          log: () => {},
+          maxLineBytes: 200_000,
+          outboxBytes: 1_048_576,
+        });
+      },
+      (error: unknown) => {
+        assert.ok(error instanceof RangeError, `not a RangeError: ${error}`);
+        assert.match(error.message, /\boutboxBytes\b/);
+        assert.match(error.message, /\bmaxLineBytes\b/);
+        assert.match(error.message, /\b1200512 bytes\b/);
+        return true;
+      },
+    );
+  } finally {
+    await started?.shutdown();
+  }
+});
+
+Deno.test("serve() with a large maxLineBytes and no outboxBytes grows the outbox to fit", async () => {
+  await using server = startServer({ maxLineBytes: 200_000 });
+  await using alice = await TestClient.join(server.addr.port, "alice");
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await alice.expect(live("--> bob joined"));
+  const long = "y".repeat(150_000);
+  await bob.send(long);
+  const line = await nextLine(alice);
+  assert.ok(new RegExp(`^${T}bob: y+$`).test(line), line.slice(0, 80));
+  assert.equal(line.length, "[00:00:00] bob: ".length + long.length);
 });

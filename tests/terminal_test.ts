@@ -36,6 +36,9 @@ function tmuxEnv(): Record<string, string> {
 class Tmux implements AsyncDisposable {
   readonly socket = `confab-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   #started = false;
+  /** Where sessions started with `ctrlC` write confab's exit status. */
+  #statusDir: string | undefined;
+  readonly #statusFiles = new Map<string, string>();
 
   /** Runs `tmux -L SOCKET ARGS...` and returns its stdout; throws if it fails. */
   async run(...args: string[]): Promise<string> {
@@ -65,26 +68,62 @@ class Tmux implements AsyncDisposable {
     return decoder.decode(output.stdout);
   }
 
-  /** Starts `confab join ARGS...` in a new detached session named `name`. */
-  async start(name: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+  /**
+   * Starts `confab join ARGS...` in a new detached session named `name`, in a
+   * window `columns` wide. With `ctrlC`, Ctrl-C may be pressed there: Ctrl-C
+   * signals every process of the terminal, which kills sh (dash) at once, so
+   * confab runs under bash, which waits for confab and carries on if it
+   * survives; its exit status goes to a file rather than to the screen.
+   */
+  async start(
+    name: string,
+    args: string[],
+    env: Record<string, string> = {},
+    options: { columns?: number; ctrlC?: boolean } = {},
+  ): Promise<void> {
     const assignments = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`);
-    // The shell stays to print the exit status where the screen shows it.
-    const command = [
+    const join = [
       "env",
       ...assignments,
-      ...[Deno.execPath(), ...RUN_FLAGS, MAIN, "join", ...args].map(shellQuote),
-      '; echo "[exited $?]"',
+      ...[
+        Deno.execPath(),
+        ...RUN_FLAGS,
+        MAIN,
+        "join",
+        ...args,
+      ].map(shellQuote),
     ].join(" ");
+    let command: string;
+    if (options.ctrlC) {
+      this.#statusDir ??= await Deno.makeTempDir({ prefix: "confab-tmux-" });
+      const file = `${this.#statusDir}/${name}`;
+      this.#statusFiles.set(name, file);
+      command = `exec bash -c ${shellQuote(`${join}; echo "$?" > ${shellQuote(file)}`)}`;
+    } else {
+      // The shell stays to print the exit status where the screen shows it.
+      command = `${join}; echo "[exited $?]"`;
+    }
     const first = this.#started
       ? []
       : ["start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";"];
     this.#started = true;
-    await this.run(...first, "new-session", "-d", "-s", name, "-x", "100", "-y", "30", command);
+    const columns = String(options.columns ?? 100);
+    await this.run(...first, "new-session", "-d", "-s", name, "-x", columns, "-y", "30", command);
   }
 
-  /** The screen of session `name`, one string per row; `escapes` keeps colours as SGR codes. */
-  async screen(name: string, escapes = false): Promise<string[]> {
-    const args = ["capture-pane", "-p", "-t", name, ...(escapes ? ["-e"] : [])];
+  /**
+   * The screen of session `name`, one string per row; `escapes` keeps colours
+   * as SGR codes, `joined` puts rows the terminal wrapped back together.
+   */
+  async screen(name: string, escapes = false, joined = false): Promise<string[]> {
+    const args = [
+      "capture-pane",
+      "-p",
+      "-t",
+      name,
+      ...(escapes ? ["-e"] : []),
+      ...(joined ? ["-J"] : []),
+    ];
     return (await this.run(...args)).split("\n");
   }
 
@@ -106,13 +145,13 @@ class Tmux implements AsyncDisposable {
     name: string,
     what: string,
     check: (rows: string[]) => boolean,
-    options: { escapes?: boolean; timeoutMs?: number } = {},
+    options: { escapes?: boolean; joined?: boolean; timeoutMs?: number } = {},
   ): Promise<string[]> {
     const timeoutMs = options.timeoutMs ?? WAIT_MS;
     const deadline = Date.now() + timeoutMs;
     let rows: string[] = [];
     for (let attempt = 0; attempt < Math.ceil(timeoutMs / POLL_MS) + 1; attempt++) {
-      rows = await this.screen(name, options.escapes);
+      rows = await this.screen(name, options.escapes, options.joined);
       if (check(rows)) return rows;
       if (Date.now() >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -122,6 +161,8 @@ class Tmux implements AsyncDisposable {
 
   /** Waits until `confab join` in session `name` has exited; returns its exit code. */
   async exitCode(name: string): Promise<number> {
+    const file = this.#statusFiles.get(name);
+    if (file !== undefined) return await this.#statusFileCode(name, file);
     const marker = /\[exited (\d+)\]/;
     const rows = await this.waitFor(
       name,
@@ -131,12 +172,27 @@ class Tmux implements AsyncDisposable {
     return Number(marker.exec(rows.find((r) => marker.test(r))!)![1]);
   }
 
+  /** Waits for the exit status that session `name` writes to `file`. */
+  async #statusFileCode(name: string, file: string): Promise<number> {
+    const deadline = Date.now() + WAIT_MS;
+    for (let attempt = 0; attempt < Math.ceil(WAIT_MS / POLL_MS) + 1; attempt++) {
+      const text = await Deno.readTextFile(file).catch(() => "");
+      if (/^\d+\n$/.test(text)) return Number(text);
+      if (Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    throw new Error(
+      `timed out waiting for confab join to exit; screen:\n${(await this.screen(name)).join("\n")}`,
+    );
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     if (!this.#started) return;
     const path = (await this.run("display-message", "-p", "#{socket_path}").catch(() => "")).trim();
     await this.run("kill-server").catch(() => {});
     // tmux leaves its socket file behind when killed.
     if (path !== "") await Deno.remove(path).catch(() => {});
+    if (this.#statusDir !== undefined) await Deno.remove(this.#statusDir, { recursive: true });
   }
 }
 
@@ -448,4 +504,221 @@ Deno.test("confab join keeps its prompt and the terminal's titles when a server 
   // Typing still goes to the same prompt.
   await tmux.type("alice", "still me");
   await tmux.waitFor("alice", "the typed text", (rows) => lastRow(rows) === "alice> still me");
+});
+
+/**
+ * A slow server: it accepts one connection and sends the alias prompt only
+ * `greetAfterMs` later (or never, if the connection has ended by then). The
+ * first line that follows is taken as the alias and answered with a welcome
+ * and the limits. Every non-blank line the client sends is kept in
+ * `received`, until the client closes the connection or the test ends.
+ */
+function lateGreeter(greetAfterMs: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const received: string[] = [];
+  let greeted = false;
+  let lines: LineSource | undefined;
+  let onAccepted!: () => void;
+  const accepted = new Promise<void>((resolve) => (onAccepted = resolve));
+  const waiters: { pattern: string; resolve: () => void }[] = [];
+  const served = (async () => {
+    const conn = await listener.accept();
+    onAccepted();
+    const source = lines = new LineSource(conn.readable);
+    const send = async (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      let offset = 0;
+      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+    };
+    const timer = setTimeout(() => {
+      greeted = true;
+      send("? alias: choose an alias\n").catch(() => {});
+    }, greetAfterMs);
+    try {
+      while (true) {
+        const line = await source.next(60_000);
+        if (line === null) break;
+        if (line.trim() === "") continue;
+        received.push(line);
+        if (received.length === 1) {
+          await send(`[12:00:00] -- welcome, ${line}! you are the only one here\n`);
+          await send("[12:00:00] -- limits: 5 lines per second, bursts of 20\n");
+        }
+        for (const waiter of waiters.filter((w) => w.pattern === line)) waiter.resolve();
+      }
+    } catch {
+      // The client reset the connection, or sent nothing for a minute: over either way.
+    } finally {
+      clearTimeout(timer);
+      await source.cancel();
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    received,
+    /** Whether the alias prompt has gone out (or was attempted). */
+    get greeted() {
+      return greeted;
+    },
+    accepted: () => withTimeout(accepted, WAIT_MS, "confab join to connect"),
+    /** Resolves once the client has closed its connection. */
+    closed: () => withTimeout(served, WAIT_MS, "confab join to close its connection"),
+    /** Resolves once the client has sent exactly `line`. */
+    got(line: string): Promise<void> {
+      if (received.includes(line)) return Promise.resolve();
+      return withTimeout(
+        new Promise<void>((resolve) => waiters.push({ pattern: line, resolve })),
+        WAIT_MS,
+        `${JSON.stringify(line)} from confab join (got ${JSON.stringify(received)})`,
+      );
+    },
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await lines?.cancel();
+      await served.catch(() => {});
+    },
+  };
+}
+
+Deno.test("confab join leaves at once on Ctrl-C while a slow server has not greeted it yet, without joining", async () => {
+  await using server = lateGreeter(1500);
+  await using tmux = new Tmux();
+  await tmux.start("alice", ["--alias", "x", "--port", String(server.port)], {}, { ctrlC: true });
+  await server.accepted();
+  const pressed = Date.now();
+  await tmux.press("alice", "C-c");
+  await server.closed();
+  const took = Date.now() - pressed;
+  assert.equal(await tmux.exitCode("alice"), 0);
+  assert.deepEqual(server.received, [], "nothing but the opening blank line was sent");
+  assert.equal(server.greeted, false, "the connection was still open when the server greeted");
+  assert.ok(took < 1500, `took ${took} ms to close the connection`);
+});
+
+Deno.test("confab join does not send a line typed and entered before the chat started", async () => {
+  await using server = lateGreeter(1500);
+  await using tmux = new Tmux();
+  await tmux.start("alice", ["--alias", "alice", "--port", String(server.port)]);
+  await server.accepted();
+  await tmux.type("alice", "typed too early");
+  await tmux.press("alice", "Enter");
+  assert.equal(server.greeted, false, "the line was meant to be typed before the greeting");
+  await tmux.waitFor("alice", "the chat prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.type("alice", "typed in time");
+  await tmux.press("alice", "Enter");
+  await server.got("typed in time");
+  assert.deepEqual(server.received, ["alice", "typed in time"]);
+  await tmux.press("alice", "C-d");
+  assert.equal(await tmux.exitCode("alice"), 0);
+});
+
+Deno.test("confab join exits 0 without joining when /quit is typed at the alias prompt", async () => {
+  await using server = startServer();
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await using tmux = new Tmux();
+  await tmux.start("anon", ["--port", String(server.addr.port)]);
+  await tmux.waitFor("anon", "the alias prompt", (rows) => lastRow(rows) === "alias:");
+  await tmux.type("anon", "/quit");
+  await tmux.press("anon", "Enter");
+  assert.equal(await tmux.exitCode("anon"), 0);
+  // No one joined: bob's next line is the answer to this, not a join notice.
+  await bob.send("/who");
+  assert.match(await bob.lines.next() ?? "", live("-- 1 online:"));
+  assert.equal(
+    server.log.filter((line) => line.includes("joined")).length,
+    1,
+    server.log.join("\n"),
+  );
+});
+
+Deno.test("confab join takes a submitted line that exactly fills the window off the screen", async () => {
+  await using server = startServer();
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await using tmux = new Tmux();
+  const columns = 80;
+  await tmux.start("alice", ["--alias", "alice", "--port", String(server.addr.port)], {}, {
+    columns,
+  });
+  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice>");
+  await bob.expect(live("--> alice joined"));
+  // "alice> " and the text take exactly the 80 columns of the window.
+  const text = "fills-" + "x".repeat(columns - "alice> ".length - "fills-".length - 1) + "!";
+  assert.equal("alice> ".length + text.length, columns);
+  await tmux.type("alice", text);
+  await tmux.waitFor("alice", "the typed line", (rows) => rows.some((r) => r.endsWith("x!")));
+  await tmux.press("alice", "Enter");
+  await bob.expect(live(`alice: ${text}`));
+  const rows = trimmed(
+    await tmux.waitFor(
+      "alice",
+      "the own line, formatted",
+      (rows) => rows.some((r) => /^\d\d:\d\d alice: fills-x+$/.test(r.trimEnd())),
+    ),
+  );
+  assert.equal(lastRow(rows), "alice>", rows.join("\n"));
+  assert.deepEqual(
+    rows.filter((r) => r.startsWith("alice>")),
+    ["alice>"],
+    `the raw input row is still on the screen:\n${rows.join("\n")}`,
+  );
+  assert.equal(rows.filter((r) => r.includes("fills-")).length, 1, rows.join("\n"));
+});
+
+Deno.test("confab join keeps the lines above when a hidden password longer than the window is edited", async () => {
+  const password = "p".repeat(150);
+  await using server = startServer({ password });
+  await using bob = await TestClient.connect(server.addr.port);
+  await bob.expect(/^\? password: /);
+  await bob.send(password);
+  await bob.answerAlias("bob");
+  await using tmux = new Tmux();
+  await tmux.start("alice", ["--alias", "alice", "--port", String(server.addr.port)], {
+    CONFAB_PASSWORD: "",
+  });
+  await tmux.waitFor("alice", "the password prompt", (rows) => lastRow(rows) === "password:");
+  // A wrong try first, so that there are lines above the prompt to keep.
+  await tmux.type("alice", "guess");
+  await tmux.press("alice", "Enter");
+  await tmux.waitFor(
+    "alice",
+    "the password asked again",
+    (rows) => rows.some((r) => r.includes("! wrong password")) && lastRow(rows) === "password:",
+  );
+  // Longer than the 100 columns, with a typo at the end taken back.
+  await tmux.type("alice", password + "xyz");
+  await tmux.press("alice", "BSpace", "BSpace", "BSpace");
+  await tmux.press("alice", "Enter");
+  await bob.expect(live("--> alice joined"));
+  const rows = trimmed(
+    await tmux.waitFor("alice", "the chat prompt", (rows) => lastRow(rows) === "alice>"),
+  );
+  assert.equal(rows[0], "password:", rows.join("\n"));
+  assert.ok(rows.some((r) => r.trimEnd() === "! wrong password"), rows.join("\n"));
+  assert.ok(rows.some((r) => /-- welcome, alice! 1 online: bob$/.test(r)), rows.join("\n"));
+  assert.ok(!rows.some((r) => r.includes("ppp") || r.includes("guess")), rows.join("\n"));
+});
+
+Deno.test("confab join --json on a narrow terminal prints a long event as one unbroken JSON line", async () => {
+  await using server = startServer();
+  await using tmux = new Tmux();
+  const args = ["--alias", "alice", "--json", "--port", String(server.addr.port)];
+  await tmux.start("alice", args, {}, { columns: 60 });
+  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice>");
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  const text = Array.from({ length: 30 }, (_, i) => `word${i}`).join(" ");
+  await bob.send(text);
+  // -J puts back together the rows the terminal itself wrapped.
+  const rows = await tmux.waitFor(
+    "alice",
+    "the message event",
+    (rows) => rows.some((r) => r.includes('"type":"message"') && r.includes("word29")),
+    { joined: true },
+  );
+  const line = rows.find((r) => r.includes('"type":"message"'))!.trimEnd();
+  const event = JSON.parse(line);
+  assert.deepEqual([event.type, event.from, event.text], ["message", "bob", text]);
+  for (const row of rows.filter((r) => r.startsWith("{"))) JSON.parse(row.trimEnd());
 });
