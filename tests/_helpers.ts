@@ -199,6 +199,47 @@ export class TestClient implements AsyncDisposable {
   }
 }
 
+/** The next line from `client`, which must come before the connection ends. */
+export async function nextLine(client: TestClient, timeoutMs = WAIT_MS): Promise<string> {
+  const line = await client.lines.next(timeoutMs);
+  if (line === null) throw new Error("the connection ended early");
+  return line;
+}
+
+/**
+ * Reads until the server closes the connection. A reset counts as the end
+ * too; then every line seen on the connection is returned.
+ */
+export async function readToEnd(client: TestClient, timeoutMs = WAIT_MS): Promise<string[]> {
+  try {
+    return await client.closed(timeoutMs);
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionReset) return client.lines.seen;
+    throw error;
+  }
+}
+
+/** Joins clients one after another, each earlier one seeing each later one arrive. */
+export async function joinAll(port: number, aliases: string[]): Promise<TestClient[]> {
+  const clients: TestClient[] = [];
+  try {
+    for (const alias of aliases) {
+      const client = await TestClient.join(port, alias);
+      for (const earlier of clients) await earlier.expect(live(`--> ${alias} joined`));
+      clients.push(client);
+    }
+  } catch (error) {
+    await closeAll(clients);
+    throw error;
+  }
+  return clients;
+}
+
+/** Closes every client. */
+export async function closeAll(clients: TestClient[]): Promise<void> {
+  await Promise.all(clients.map((client) => client.close()));
+}
+
 /** A server on a free port with its log captured instead of printed. */
 export function startServer(options: ServeOptions = {}): ChatServer & { log: string[] } {
   const log: string[] = [];

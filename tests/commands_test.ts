@@ -3,14 +3,7 @@
  */
 
 import assert from "node:assert/strict";
-import { live, startServer, T, TestClient, WAIT_MS } from "./_helpers.ts";
-
-/** The next line, which must exist. */
-async function nextLine(client: TestClient, timeoutMs = WAIT_MS): Promise<string> {
-  const line = await client.lines.next(timeoutMs);
-  assert.notEqual(line, null, "the connection ended early");
-  return line!;
-}
+import { closeAll, joinAll, live, nextLine, startServer, T, TestClient } from "./_helpers.ts";
 
 /** `from` says `marker`; it must be the very next line `client` gets. */
 async function assertNothingBefore(
@@ -21,26 +14,6 @@ async function assertNothingBefore(
 ): Promise<void> {
   await from.send(marker);
   assert.match(await nextLine(client), live(`${fromAlias}: ${marker}`));
-}
-
-/** Joins several clients in order, each seeing the later ones arrive. */
-async function joinAll(port: number, aliases: string[]): Promise<TestClient[]> {
-  const clients: TestClient[] = [];
-  try {
-    for (const alias of aliases) {
-      const client = await TestClient.join(port, alias);
-      for (const earlier of clients) await earlier.expect(live(`--> ${alias} joined`));
-      clients.push(client);
-    }
-  } catch (error) {
-    for (const client of clients) await client.close();
-    throw error;
-  }
-  return clients;
-}
-
-async function closeAll(clients: TestClient[]): Promise<void> {
-  for (const client of clients) await client.close();
 }
 
 const HISTORY_LINE = /^\[history \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;

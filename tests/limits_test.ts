@@ -7,49 +7,19 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { SERVE_DEFAULTS } from "../server/mod.ts";
-import { live, startServer, TestClient, WAIT_MS, withTimeout } from "./_helpers.ts";
+import {
+  closeAll,
+  joinAll,
+  live,
+  nextLine,
+  readToEnd,
+  startServer,
+  TestClient,
+  WAIT_MS,
+  withTimeout,
+} from "./_helpers.ts";
 
 const encoder = new TextEncoder();
-
-/** The next line, which must exist. */
-async function nextLine(client: TestClient, timeoutMs = WAIT_MS): Promise<string> {
-  const line = await client.lines.next(timeoutMs);
-  assert.notEqual(line, null, "the connection ended early");
-  return line!;
-}
-
-/** Joins several clients in order, each seeing the later ones arrive. */
-async function joinAll(port: number, aliases: string[]): Promise<TestClient[]> {
-  const clients: TestClient[] = [];
-  try {
-    for (const alias of aliases) {
-      const client = await TestClient.join(port, alias);
-      for (const earlier of clients) await earlier.expect(live(`--> ${alias} joined`));
-      clients.push(client);
-    }
-  } catch (error) {
-    await closeAll(clients);
-    throw error;
-  }
-  return clients;
-}
-
-async function closeAll(clients: TestClient[]): Promise<void> {
-  await Promise.all(clients.map((client) => client.close()));
-}
-
-/**
- * Reads a connection to its end, tolerating a reset: the server closing a
- * connection it still had unsent data for may reset it.
- */
-async function readToEnd(client: TestClient, timeoutMs = WAIT_MS): Promise<string[]> {
-  try {
-    return await client.closed(timeoutMs);
-  } catch (error) {
-    if (error instanceof Deno.errors.ConnectionReset) return client.lines.seen;
-    throw error;
-  }
-}
 
 const MESSAGE = /^\[\d\d:\d\d:\d\d\] alice: (\d+) (x*)$/;
 

@@ -7,16 +7,9 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { ALIAS_RULE } from "../server/alias.ts";
 import { type ChatServer, serve } from "../server/mod.ts";
-import { live, startServer, T, TestClient, WAIT_MS, withTimeout } from "./_helpers.ts";
+import { live, nextLine, startServer, T, TestClient, WAIT_MS, withTimeout } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
-
-/** The next line, which must exist. */
-async function nextLine(client: TestClient, timeoutMs = WAIT_MS): Promise<string> {
-  const line = await client.lines.next(timeoutMs);
-  assert.notEqual(line, null, "the connection ended early");
-  return line!;
-}
 
 /**
  * Proves `client` received nothing since its last read: `from` says

@@ -4,44 +4,16 @@
  */
 
 import assert from "node:assert/strict";
-import { live, spawnConfab, startServer, TestClient, WAIT_MS } from "./_helpers.ts";
-
-/** The next line, which must exist. */
-async function nextLine(client: TestClient, timeoutMs = WAIT_MS): Promise<string> {
-  const line = await client.lines.next(timeoutMs);
-  assert.notEqual(line, null, "the connection ended early");
-  return line!;
-}
-
-/** Reads to the end of the stream, counting a reset as an end. */
-async function readToEnd(client: TestClient, timeoutMs = WAIT_MS): Promise<string[]> {
-  try {
-    return await client.closed(timeoutMs);
-  } catch (error) {
-    if (error instanceof Deno.errors.ConnectionReset) return client.lines.seen;
-    throw error;
-  }
-}
-
-/** Joins several clients in order, each seeing the later ones arrive. */
-async function joinAll(port: number, aliases: string[]): Promise<TestClient[]> {
-  const clients: TestClient[] = [];
-  try {
-    for (const alias of aliases) {
-      const client = await TestClient.join(port, alias);
-      for (const earlier of clients) await earlier.expect(live(`--> ${alias} joined`));
-      clients.push(client);
-    }
-  } catch (error) {
-    await closeAll(clients);
-    throw error;
-  }
-  return clients;
-}
-
-async function closeAll(clients: TestClient[]): Promise<void> {
-  await Promise.all(clients.map((client) => client.close()));
-}
+import {
+  closeAll,
+  joinAll,
+  live,
+  nextLine,
+  readToEnd,
+  spawnConfab,
+  startServer,
+  TestClient,
+} from "./_helpers.ts";
 
 const BYE = "!! server shutting down";
 

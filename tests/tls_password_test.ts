@@ -4,30 +4,21 @@
  */
 
 import assert from "node:assert/strict";
-import { live, startServer, TestClient, WAIT_MS, withTimeout } from "./_helpers.ts";
+import {
+  live,
+  nextLine,
+  readToEnd,
+  startServer,
+  TestClient,
+  WAIT_MS,
+  withTimeout,
+} from "./_helpers.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`./fixtures/${name}`, import.meta.url));
 const CERT = fixture("test_only_server_cert.pem");
 const KEY = fixture("test_only_server_key.pem");
 const CA = fixture("test_only_ca.pem");
-
-/** The next line, which must exist. */
-async function nextLine(client: TestClient, timeoutMs = WAIT_MS): Promise<string> {
-  const line = await client.lines.next(timeoutMs);
-  assert.notEqual(line, null, "the connection ended early");
-  return line!;
-}
-
-/** Reads to the end of the stream, counting a reset as an end. */
-async function readToEnd(client: TestClient, timeoutMs = WAIT_MS): Promise<string[]> {
-  try {
-    return await client.closed(timeoutMs);
-  } catch (error) {
-    if (error instanceof Deno.errors.ConnectionReset) return client.lines.seen;
-    throw error;
-  }
-}
 
 Deno.test("serve() with a certificate lets TLS clients join and chat", async () => {
   await using server = startServer({ cert: CERT, key: KEY });
