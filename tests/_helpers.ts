@@ -235,6 +235,23 @@ export async function joinAll(port: number, aliases: string[]): Promise<TestClie
   return clients;
 }
 
+/**
+ * Proves `client` received nothing since its last read: `from` says
+ * `marker`, and that must be the very next line `client` gets.
+ */
+export async function assertNothingBefore(
+  client: TestClient,
+  from: TestClient,
+  fromAlias: string,
+  marker: string,
+): Promise<void> {
+  await from.send(marker);
+  const line = await nextLine(client);
+  if (!live(`${fromAlias}: ${marker}`).test(line)) {
+    throw new Error(`expected ${fromAlias}'s marker "${marker}" next, got: ${line}`);
+  }
+}
+
 /** Closes every client. */
 export async function closeAll(clients: TestClient[]): Promise<void> {
   await Promise.all(clients.map((client) => client.close()));

@@ -3,18 +3,16 @@
  */
 
 import assert from "node:assert/strict";
-import { closeAll, joinAll, live, nextLine, startServer, T, TestClient } from "./_helpers.ts";
-
-/** `from` says `marker`; it must be the very next line `client` gets. */
-async function assertNothingBefore(
-  client: TestClient,
-  from: TestClient,
-  fromAlias: string,
-  marker: string,
-): Promise<void> {
-  await from.send(marker);
-  assert.match(await nextLine(client), live(`${fromAlias}: ${marker}`));
-}
+import {
+  assertNothingBefore,
+  closeAll,
+  joinAll,
+  live,
+  nextLine,
+  startServer,
+  T,
+  TestClient,
+} from "./_helpers.ts";
 
 const HISTORY_LINE = /^\[history \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;
 

@@ -7,23 +7,18 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { ALIAS_RULE } from "../server/alias.ts";
 import { type ChatServer, serve } from "../server/mod.ts";
-import { live, nextLine, startServer, T, TestClient, WAIT_MS, withTimeout } from "./_helpers.ts";
+import {
+  assertNothingBefore,
+  live,
+  nextLine,
+  startServer,
+  T,
+  TestClient,
+  WAIT_MS,
+  withTimeout,
+} from "./_helpers.ts";
 
 const encoder = new TextEncoder();
-
-/**
- * Proves `client` received nothing since its last read: `from` says
- * `marker`, and that must be the very next line `client` gets.
- */
-async function assertNothingBefore(
-  client: TestClient,
-  from: TestClient,
-  fromAlias: string,
-  marker: string,
-): Promise<void> {
-  await from.send(marker);
-  assert.match(await nextLine(client), live(`${fromAlias}: ${marker}`));
-}
 
 const PROMPT = `? alias: choose an alias: ${ALIAS_RULE}`;
 
