@@ -13,6 +13,7 @@ import { EXIT, type JoinOptions, runJoin } from "./client/mod.ts";
 import { checkAlias } from "./server/alias.ts";
 import { formatAddress, writeAllSync } from "./server/io_util.ts";
 import { definedOnly } from "./server/options.ts";
+import { AddressSet, LOOPBACK_RANGES } from "./server/address.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./server/protocol.ts";
 
 /** The version, from deno.json: the one place it is written. */
@@ -69,7 +70,10 @@ Options:
   seconds(D.idleTimeoutMs)
 })
   --max-clients N        most connections at once (default ${D.maxClients})
-  --max-per-address N    most connections from one address (default ${D.maxPerAddress})
+  --max-per-address N    most connections from one address (default ${D.maxPerAddress});
+                         loopback (127.0.0.0/8, ::1) is exempt
+  --exempt ADDR[/BITS]   also exempt these addresses or CIDR ranges from
+                         --max-per-address (repeat it, or separate with commas)
   --shutdown-grace SECS  on shutdown, time to deliver what is queued (default ${
   seconds(D.shutdownGraceMs)
 })
@@ -103,12 +107,12 @@ Exit status: 0 left, 1 internal error, 2 bad usage, 3 cannot connect,
 7 refused at the door (alias or password).
 `;
 
-type Flags = Record<string, string | boolean | undefined>;
+type Flags = Record<string, string | boolean | string[] | undefined>;
 
 function parse(
   command: string,
   args: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string }>,
+  options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>,
 ): Flags {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Flags;
@@ -159,6 +163,19 @@ function secondsFlag(command: string, flag: string, value: unknown, allowZero: b
     );
   }
   return Math.round(n * 1000);
+}
+
+/** `--exempt` values (each may list several, comma-separated) added to loopback. */
+function exemptFlag(command: string, values: unknown): string[] | undefined {
+  if (!Array.isArray(values)) return undefined;
+  const entries = values.flatMap((v) => String(v).split(",")).map((v) => v.trim())
+    .filter((v) => v !== "");
+  try {
+    new AddressSet(entries);
+  } catch (error) {
+    throw new UsageError(`--exempt: ${(error as Error).message}`, command);
+  }
+  return [...LOOPBACK_RANGES, ...entries];
 }
 
 /** Reads a file named on the command line; a file that can't be read is a usage error. */
@@ -246,6 +263,7 @@ async function runServe(args: string[]): Promise<number> {
     "idle-timeout": { type: "string" },
     "max-clients": { type: "string" },
     "max-per-address": { type: "string" },
+    exempt: { type: "string", multiple: true },
     "shutdown-grace": { type: "string" },
   });
   if (flags.help) {
@@ -279,6 +297,7 @@ async function runServe(args: string[]): Promise<number> {
     idleTimeoutMs: secondsFlag(cmd, "idle-timeout", flags["idle-timeout"], true),
     maxClients: integer(cmd, "max-clients", flags["max-clients"], 1, big),
     maxPerAddress: integer(cmd, "max-per-address", flags["max-per-address"], 1, big),
+    exemptAddresses: exemptFlag(cmd, flags.exempt),
     shutdownGraceMs: secondsFlag(cmd, "shutdown-grace", flags["shutdown-grace"], true),
     signal: controller.signal,
   });

@@ -21,8 +21,9 @@ import {
   type ServeOptions,
 } from "./options.ts";
 import { Session, type SessionContext } from "./session.ts";
-import { formatBye } from "./protocol.ts";
+import { formatBye, plural } from "./protocol.ts";
 import { closeQuietly, formatAddress } from "./io_util.ts";
+import { AddressSet } from "./address.ts";
 
 export type { ServeOptions } from "./options.ts";
 export { SERVE_DEFAULTS } from "./options.ts";
@@ -55,8 +56,32 @@ export class ListenError extends Error {
   }
 }
 
-/** Back-off after a failed accept (e.g. out of file descriptors). */
+/** Back-off after accept ran out of file descriptors or memory. */
 const ACCEPT_BACKOFF_MS = 100;
+/**
+ * OS error numbers (Linux, macOS) that mean the process or the system is out
+ * of something, so accepting again at once would fail again: EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM.
+ */
+const EXHAUSTION_ERRNOS = new Set([24, 23, 105, 55, 12]);
+
+/**
+ * Whether a failed accept means the process is out of file descriptors or
+ * memory, rather than that one connection went away before it was taken
+ * (reset, aborted, not connected), which must never slow accepting down.
+ */
+function isResourceExhaustion(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.NotConnected
+  ) return false;
+  const errno = /\(os error (\d+)\)/.exec(error.message)?.[1];
+  return errno !== undefined
+    ? EXHAUSTION_ERRNOS.has(Number(errno))
+    : /too many open files|out of memory|no buffer space/i.test(error.message);
+}
 /** How long a refused connection may take to receive its one reason line. */
 const REFUSE_GRACE_MS = 1000;
 
@@ -116,6 +141,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const sessions = new Set<Session>();
   const tasks = new Set<Promise<void>>();
   const perAddress = new Map<string, number>();
+  const exempt = new AddressSet(o.exemptAddresses);
   let stopping = false;
   let backoff: ReturnType<typeof setTimeout> | undefined;
   let wakeBackoff: (() => void) | undefined;
@@ -158,13 +184,14 @@ export function serve(options: ServeOptions = {}): ChatServer {
       }
     }
     if (sessions.size >= o.maxClients) {
-      return refuse(conn, peer, `server is full (${o.maxClients} connections)`);
+      return refuse(conn, peer, `server is full (${plural(o.maxClients, "connection")})`);
     }
-    const count = perAddress.get(remote.hostname) ?? 0;
-    if (count >= o.maxPerAddress) {
+    const capped = !exempt.has(remote.hostname);
+    const count = capped ? perAddress.get(remote.hostname) ?? 0 : 0;
+    if (capped && count >= o.maxPerAddress) {
       return refuse(conn, peer, `too many connections from your address (${o.maxPerAddress})`);
     }
-    perAddress.set(remote.hostname, count + 1);
+    if (capped) perAddress.set(remote.hostname, count + 1);
     const session = new Session(conn, peer, ctx);
     sessions.add(session);
     track(
@@ -172,6 +199,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
         .catch((error) => log(`${peer}: unexpected error: ${error?.stack ?? error}`))
         .finally(() => {
           sessions.delete(session);
+          if (!capped) return;
           const left = (perAddress.get(remote.hostname) ?? 1) - 1;
           if (left === 0) perAddress.delete(remote.hostname);
           else perAddress.set(remote.hostname, left);
@@ -179,6 +207,10 @@ export function serve(options: ServeOptions = {}): ChatServer {
     );
   }
 
+  // Accept errors: one that concerns a single connection (it was reset or
+  // aborted before we took it) is skipped at once; running out of file
+  // descriptors or memory backs off, logged once per episode.
+  let exhausted = false;
   async function acceptLoop(): Promise<void> {
     while (!stopping) {
       let conn: Deno.Conn;
@@ -187,12 +219,25 @@ export function serve(options: ServeOptions = {}): ChatServer {
       } catch (error) {
         if (stopping) break;
         if (error instanceof Deno.errors.BadResource) break;
-        log(`accept failed: ${describeListenError(error)}; retrying`);
+        if (!isResourceExhaustion(error)) {
+          // Not the listener's fault: the next connection is unaffected.
+          continue;
+        }
+        if (!exhausted) {
+          exhausted = true;
+          log(
+            `accept failed: ${describeListenError(error)}; retrying every ${ACCEPT_BACKOFF_MS} ms`,
+          );
+        }
         await new Promise<void>((resolve) => {
           wakeBackoff = resolve;
           backoff = setTimeout(resolve, ACCEPT_BACKOFF_MS);
         });
         continue;
+      }
+      if (exhausted) {
+        exhausted = false;
+        log("accepting again");
       }
       if (stopping) {
         conn.close();

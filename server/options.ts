@@ -9,6 +9,7 @@ import { DEFAULT_HOST, DEFAULT_PORT, MAX_LINE_BYTES } from "./protocol.ts";
 import { OUTBOX_BYTES } from "./outbox.ts";
 import { writeAllSync } from "./io_util.ts";
 import { MAX_EXPANSION } from "./sanitize.ts";
+import { AddressSet, LOOPBACK_RANGES } from "./address.ts";
 
 /** Receives one line of server log (no trailing newline). */
 export type Logger = (line: string) => void;
@@ -92,11 +93,21 @@ export interface ServeOptions {
    */
   maxClients?: number;
   /**
-   * Most connections at once from one remote address.
+   * Most connections at once from one remote address, except the addresses
+   * in `exemptAddresses`.
    *
    * @default {64}
    */
   maxPerAddress?: number;
+  /**
+   * Addresses and CIDR ranges (`10.0.0.0/8`, `::1`) that `maxPerAddress`
+   * does not apply to: one address there stands for many people (a TLS
+   * terminator, a proxy, an office NAT, a load test). `maxClients` still
+   * applies to them. An empty list exempts no one.
+   *
+   * @default {["127.0.0.0/8", "::1"]}
+   */
+  exemptAddresses?: readonly string[];
   /**
    * Messages kept and replayed to newcomers; 0 keeps none.
    *
@@ -134,6 +145,7 @@ export const SERVE_DEFAULTS = {
   idleTimeoutMs: 0,
   maxClients: 10_000,
   maxPerAddress: 64,
+  exemptAddresses: LOOPBACK_RANGES,
   historySize: 20,
   shutdownGraceMs: 2_000,
 } as const;
@@ -219,6 +231,11 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
     `outboxBytes must hold at least two of the longest lines, 2 x (3 x maxLineBytes + 256) = ${minOutbox} bytes`,
     o.outboxBytes,
   );
+  try {
+    new AddressSet(o.exemptAddresses);
+  } catch (error) {
+    throw new TypeError(`Cannot start server: exemptAddresses: ${(error as Error).message}`);
+  }
   if ((o.cert === undefined) !== (o.key === undefined)) {
     throw new TypeError("Cannot start server: TLS needs both a certificate and a key");
   }

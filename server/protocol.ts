@@ -109,6 +109,24 @@ function stamp(ms: number): string {
   return stampText;
 }
 
+/**
+ * `n` and the noun, plural unless `n` is 1: `plural(1, "line")` is
+ * `"1 line"`, `plural(2, "line")` is `"2 lines"`; an irregular plural may be
+ * given.
+ *
+ * @example Usage
+ * ```ts
+ * import { plural } from "./protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(plural(1, "connection"), "1 connection");
+ * assert.equal(plural(64, "connection"), "64 connections");
+ * ```
+ */
+export function plural(n: number, noun: string, nouns = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : nouns}`;
+}
+
 /** `? alias: text` or `? password: text`. */
 export function formatPrompt(prompt: PromptKind, text: string): string {
   return `? ${prompt}: ${text}`;
