@@ -224,19 +224,56 @@ const SERVE_FLAGS: Record<string, string> = {
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
 
 /**
+ * How close together two interrupts must come to count as one. `deno task`
+ * passes the terminal's Ctrl-C on to confab, which also gets it from the
+ * terminal itself: one key press arrives twice, a few milliseconds apart.
+ */
+export const SAME_PRESS_MS = 500;
+
+/**
+ * Tells a first interrupt (stop cleanly) from a second one (stop now),
+ * counting signals that come within {@linkcode SAME_PRESS_MS} of the first
+ * as the same press.
+ *
+ * @example Usage
+ * ```ts
+ * import { Interrupts } from "./main.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const interrupts = new Interrupts();
+ * assert.equal(interrupts.receive(1000), "first");
+ * assert.equal(interrupts.receive(1003), "same"); // the same press, passed on
+ * assert.equal(interrupts.receive(2500), "again");
+ * ```
+ */
+export class Interrupts {
+  #first: number | undefined;
+
+  /** Classifies a signal received at `now` (ms). */
+  receive(now: number): "first" | "same" | "again" {
+    if (this.#first === undefined) {
+      this.#first = now;
+      return "first";
+    }
+    return now - this.#first < SAME_PRESS_MS ? "same" : "again";
+  }
+}
+
+/**
  * Aborts `controller` on the first SIGINT/SIGTERM, so the command can end
- * cleanly, and exits at once on a second one. Returns a function that stops
- * listening.
+ * cleanly, and exits at once on a second, separate one. Returns a function
+ * that stops listening.
  */
 function abortOnSignals(controller: AbortController): () => void {
-  let received = 0;
+  const interrupts = new Interrupts();
   const handlers = SIGNALS.map((signal) => {
     const handler = () => {
-      if (++received > 1) {
+      const seen = interrupts.receive(performance.now());
+      if (seen === "again") {
         printError(`confab: second ${signal}; exiting now`);
         Deno.exit(130);
       }
-      controller.abort();
+      if (seen === "first") controller.abort();
     };
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
