@@ -26,11 +26,27 @@ const WHO_BYTES = 16 * 1024;
  */
 export const MAX_REASON = 200;
 
-/** A user-given reason, sanitised and cut to {@linkcode MAX_REASON} characters. */
-function reason(text: string): string {
-  const chars = [...text.trim()];
-  const cut = chars.length > MAX_REASON ? chars.slice(0, MAX_REASON).join("") + "..." : text.trim();
-  return sanitize(cut);
+/**
+ * A user-given reason, sanitised, then cut to
+ * {@linkcode MAX_REASON} characters as others will see it (escapes
+ * included, never split), with "..." when something was cut.
+ */
+export function userReason(text: string): string {
+  const shown = sanitize(text.trim());
+  const chars = [...shown];
+  if (chars.length <= MAX_REASON) return shown;
+  // Escaping is per character: cut the original on a character boundary
+  // so that no escape is split, and keep what fits.
+  let kept = "";
+  let length = 0;
+  for (const ch of text.trim()) {
+    const escaped = sanitize(ch);
+    const n = [...escaped].length;
+    if (length + n > MAX_REASON) break;
+    kept += escaped;
+    length += n;
+  }
+  return kept + "...";
 }
 
 /** What a command can see and do. */
@@ -209,8 +225,9 @@ const COMMANDS: readonly Command[] = [
     summary: "mark yourself away",
     details: "shown in /who and told to whoever messages you privately; /back ends it",
     run(ctx, args) {
-      ctx.member.away = reason(args) || "away";
-      ctx.reply(`you are marked as away: ${ctx.member.away}`);
+      const why = userReason(args);
+      ctx.member.away = why || "away";
+      ctx.reply(why ? `you are marked as away: ${why}` : "you are marked as away");
     },
   },
   {
@@ -231,7 +248,7 @@ const COMMANDS: readonly Command[] = [
     usage: "/quit [REASON]",
     summary: "leave the room; the reason is shown to the others",
     run(ctx, args) {
-      ctx.quit(reason(args));
+      ctx.quit(userReason(args));
     },
   },
 ];

@@ -216,7 +216,7 @@ Deno.test("/away marks a member away until /back", async () => {
     await alice.send("/back");
     assert.equal(await nextLine(alice), "! you are not marked as away");
     await alice.send("/away");
-    assert.match(await nextLine(alice), live("-- you are marked as away: away"));
+    assert.match(await nextLine(alice), live("-- you are marked as away"));
     await bob.send("/who");
     assert.match(await nextLine(bob), live("-- 2 online:"));
     assert.match(await nextLine(bob), new RegExp(`^${T}--   alice, here \\d+s \\(away: away\\)$`));
@@ -427,6 +427,27 @@ Deno.test("/away and /quit cut a reason longer than 200 characters to 200 and '.
     await alice.send(`/quit ${quit}`);
     assert.deepEqual(await alice.closed(), [`!! bye: ${quitShown}`]);
     assert.match(await nextLine(bob), live(`<-- alice left (${quitShown})`));
+  } finally {
+    await closeAll(clients);
+  }
+});
+
+Deno.test("/away and /quit cut a reason after escaping it, never inside an escape", async () => {
+  await using server = startServer();
+  const clients = await joinAll(server.addr.port, ["alice", "bob", "carol"]);
+  const [alice, bob, carol] = clients as [TestClient, TestClient, TestClient];
+  try {
+    // 250 ESC bytes are 500 characters once shown as ^[: 100 of them fit.
+    const shown = "^[".repeat(100) + "...";
+    await alice.send(`/away ${"\x1b".repeat(250)}`);
+    assert.match(await nextLine(alice), live(`-- you are marked as away: ${shown}`));
+    await bob.send("/who");
+    assert.match(await nextLine(bob), live("-- 3 online:"));
+    assert.ok((await nextLine(bob)).endsWith(` (away: ${shown})`));
+    // An odd budget: 199 x and one ESC would need 201 characters.
+    const tail = "x".repeat(199) + "\x1b";
+    await carol.send(`/quit ${tail}`);
+    assert.match(await nextLine(alice), live(`<-- carol left (${"x".repeat(199)}...)`));
   } finally {
     await closeAll(clients);
   }
