@@ -12,7 +12,7 @@ import { serve, SERVE_DEFAULTS, type ServeOptions } from "./server/mod.ts";
 import { EXIT, type JoinOptions, runJoin } from "./client/mod.ts";
 import { checkAlias } from "./server/alias.ts";
 import { formatAddress, writeAllSync } from "./server/io_util.ts";
-import { definedOnly } from "./server/options.ts";
+import { definedOnly, MAX_TIMEOUT_MS } from "./server/options.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./server/address.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./server/protocol.ts";
 
@@ -109,13 +109,38 @@ Exit status: 0 left, 1 internal error, 2 bad usage, 3 cannot connect,
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
 
+/**
+ * `--flag -1` as `--flag=-1` for flags that take a value: a negative number
+ * is a value to complain about, not an unknown option.
+ */
+function joinNegativeValues(args: string[], options: Record<string, { type: string }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith("--") ? arg.slice(2) : "";
+    if (options[name]?.type === "string" && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 function parse(
   command: string,
   args: string[],
   options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>,
 ): Flags {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Flags;
+    return parseArgs({
+      args: joinNegativeValues(args, options),
+      options,
+      strict: true,
+      allowPositionals: false,
+    }).values as Flags;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const code = (error as { code?: string }).code;
@@ -127,13 +152,14 @@ function parse(
       const option = /--([\w-]+)/.exec(message)?.[1];
       throw new UsageError(
         option && options[option]?.type === "boolean"
-          ? `option --${option} takes no value`
-          : `option --${option ?? name} needs a value`,
+          ? `--${option} takes no value`
+          : `--${option ?? name} needs a value`,
         command,
       );
     }
     if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-      throw new UsageError(`unexpected argument ${name || message}`, command);
+      const word = /'([^']*)'/.exec(message)?.[1] ?? message;
+      throw new UsageError(`unexpected argument '${word}': ${command} takes only options`, command);
     }
     throw new UsageError(message, command);
   }
@@ -142,23 +168,34 @@ function parse(
 function integer(command: string, flag: string, value: unknown, min: number, max: number) {
   if (value === undefined) return undefined;
   const text = String(value);
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n)) {
+  const n = /^-?\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) && !/^-?\d+$/.test(text)) {
     throw new UsageError(`--${flag} must be a whole number, received '${text}'`, command);
   }
-  if (n < min || n > max) {
-    throw new UsageError(`--${flag} must be between ${min} and ${max}, received ${n}`, command);
+  if (!(n >= min && n <= max)) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `between ${min} and ${max}`;
+    throw new UsageError(`--${flag} must be ${range}, received ${text}`, command);
   }
   return n;
 }
 
+/** Longest time a seconds flag takes, in seconds (the server's limit is in ms). */
+const MAX_SECONDS = MAX_TIMEOUT_MS / 1000;
+
 function secondsFlag(command: string, flag: string, value: unknown, allowZero: boolean) {
   if (value === undefined) return undefined;
   const text = String(value);
-  const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
-  if (!Number.isFinite(n) || (!allowZero && n === 0)) {
+  const n = /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  const least = allowZero ? "0 or more" : "above 0";
+  if (!Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
     throw new UsageError(
-      `--${flag} must be a number of seconds${allowZero ? "" : " above 0"}, received '${text}'`,
+      `--${flag} must be a number of seconds ${least}, received '${text}'`,
+      command,
+    );
+  }
+  if (n > MAX_SECONDS) {
+    throw new UsageError(
+      `--${flag} must be at most ${MAX_SECONDS} seconds (7 days), received ${text}`,
       command,
     );
   }
@@ -209,16 +246,16 @@ const SERVE_FLAGS: Record<string, string> = {
   port: "--port",
   maxLineBytes: "--max-line-bytes",
   outboxBytes: "--outbox-bytes",
-  writeTimeoutMs: "--write-timeout (in ms)",
+  writeTimeoutMs: "--write-timeout",
   rateLimit: "--rate",
   rateBurst: "--burst",
   floodLines: "--flood-lines",
-  aliasTimeoutMs: "--alias-timeout (in ms)",
-  idleTimeoutMs: "--idle-timeout (in ms)",
+  aliasTimeoutMs: "--alias-timeout",
+  idleTimeoutMs: "--idle-timeout",
   maxClients: "--max-clients",
   maxPerAddress: "--max-per-address",
   historySize: "--history",
-  shutdownGraceMs: "--shutdown-grace (in ms)",
+  shutdownGraceMs: "--shutdown-grace",
 };
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];

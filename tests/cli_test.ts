@@ -138,7 +138,7 @@ Deno.test("confab join with an unknown flag exits 2 naming the flag", async () =
 Deno.test("confab serve with a flag missing its value exits 2 naming the flag", async () => {
   assertUsageError(
     await confab(["serve", "--port"]),
-    /option --port needs a value/,
+    /^confab: --port needs a value$/,
     "confab serve",
   );
 });
@@ -146,7 +146,7 @@ Deno.test("confab serve with a flag missing its value exits 2 naming the flag", 
 Deno.test("confab join with a flag missing its value exits 2 naming the flag", async () => {
   assertUsageError(
     await confab(["join", "--alias"]),
-    /option --alias needs a value/,
+    /^confab: --alias needs a value$/,
     "confab join",
   );
 });
@@ -154,7 +154,7 @@ Deno.test("confab join with a flag missing its value exits 2 naming the flag", a
 Deno.test("confab join with a value for a switch exits 2 saying it takes none", async () => {
   assertUsageError(
     await confab(["join", "--alias", "x", "--tls=yes"]),
-    /option --tls takes no value/,
+    /^confab: --tls takes no value$/,
     "confab join",
   );
 });
@@ -283,10 +283,47 @@ Deno.test("confab serve names the flag when a value is out of range", async () =
     /^confab: --outbox-bytes must hold at least two of the longest lines, 2 x \(3 x --max-line-bytes \+ 256\) = 25088 bytes, received 2000$/,
     "confab serve",
   );
+  // In the unit the user typed: seconds.
   assertUsageError(
     await confab(["serve", "--port", "0", "--shutdown-grace", "99999999"]),
-    /^confab: --shutdown-grace \(in ms\) must be at most \d+ \(7 days\), received 99999999000$/,
+    /^confab: --shutdown-grace must be at most 604800 seconds \(7 days\), received 99999999$/,
     "confab serve",
+  );
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--alias-timeout", "999999999"]),
+    /^confab: --alias-timeout must be at most 604800 seconds \(7 days\), received 999999999$/,
+    "confab serve",
+  );
+});
+
+Deno.test("confab serve reads a negative number as a bad value, not a missing one", async () => {
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--history", "-1"]),
+    /^confab: --history must be between 0 and 100000, received -1$/,
+    "confab serve",
+  );
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--shutdown-grace", "-1"]),
+    /^confab: --shutdown-grace must be a number of seconds 0 or more, received '-1'$/,
+    "confab serve",
+  );
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--max-clients", "0"]),
+    /^confab: --max-clients must be 1 or more, received 0$/,
+    "confab serve",
+  );
+});
+
+Deno.test("confab serve and join name a stray argument in one sentence", async () => {
+  assertUsageError(
+    await confab(["serve", "extra"]),
+    /^confab: unexpected argument 'extra': serve takes only options$/,
+    "confab serve",
+  );
+  assertUsageError(
+    await confab(["join", "--alias", "ci", "extra"]),
+    /^confab: unexpected argument 'extra': join takes only options$/,
+    "confab join",
   );
 });
 
