@@ -149,7 +149,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
   log(`listening on ${formatAddress(addr.hostname, addr.port)}${o.cert ? " (TLS)" : ""}`);
 
   const ticker = setInterval(() => {
-    const now = Date.now();
+    const now = o.clock();
     for (const session of sessions) session.tick(now);
   }, sweepPeriod(o));
 

@@ -124,6 +124,13 @@ export interface ServeOptions {
   signal?: AbortSignal;
   /** Where log lines go. Defaults to stderr with a UTC timestamp. */
   log?: Logger;
+  /**
+   * Where the deadline timer reads the time (ms since the epoch); a test can
+   * move it forward to see what deadlines do without waiting.
+   *
+   * @default {Date.now}
+   */
+  clock?: () => number;
 }
 
 /** {@linkcode ServeOptions} with every default filled in and every value checked. */
@@ -178,6 +185,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   const o: ResolvedServeOptions = {
     ...SERVE_DEFAULTS,
     log: stderrLogger,
+    clock: Date.now,
     ...given,
   };
   // Longer lines need a bigger queue: unless one was given, it grows with them.
