@@ -96,7 +96,8 @@ function sendPrivate(ctx: CommandContext, to: Member | string, text: string): vo
   const { room, member } = ctx;
   const target = typeof to === "string" ? room.find(to) : to;
   if (target === undefined || room.find(target.alias) !== target) {
-    ctx.fail(`no one called ${typeof to === "string" ? to : to.alias} is here; /who lists who is`);
+    const name = typeof to === "string" ? sanitize(to) : to.alias;
+    ctx.fail(`no one called ${name} is here; /who lists who is`);
     return;
   }
   if (target === member) {

@@ -13,6 +13,7 @@ import {
   T,
   TestClient,
 } from "./_helpers.ts";
+import { isClean } from "../server/sanitize.ts";
 
 const HISTORY_LINE = /^\[history \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;
 
@@ -448,6 +449,51 @@ Deno.test("/away and /quit cut a reason after escaping it, never inside an escap
     const tail = "x".repeat(199) + "\x1b";
     await carol.send(`/quit ${tail}`);
     assert.match(await nextLine(alice), live(`<-- carol left (${"x".repeat(199)}...)`));
+  } finally {
+    await closeAll(clients);
+  }
+});
+
+/** Every character sanitize() must escape, in one string. */
+const HOSTILE = "\x1b[31m\x1b]0;owned\x07\r\u202e\x9b2J\u2028\x00\x7f";
+const HOSTILE_SHOWN = "^[[31m^[]0;owned^G^M\\u202E\\x9B2J\\u2028^@^?";
+
+Deno.test("every user string that reaches another member arrives escaped, on every path", async () => {
+  await using server = startServer();
+  const clients = await joinAll(server.addr.port, ["alice", "bob", "carol"]);
+  const [alice, bob, carol] = clients as [TestClient, TestClient, TestClient];
+  try {
+    await alice.send(`chat ${HOSTILE}`);
+    assert.match(await nextLine(bob), live(`alice: chat ${HOSTILE_SHOWN}`));
+    await alice.send(`/me acts ${HOSTILE}`);
+    assert.match(await nextLine(bob), live(`* alice acts ${HOSTILE_SHOWN}`));
+    await alice.send(`/msg bob dm ${HOSTILE}`);
+    assert.match(await nextLine(bob), live(`(private) alice: dm ${HOSTILE_SHOWN}`));
+    assert.match(await nextLine(alice), live(`(private to bob) dm ${HOSTILE_SHOWN}`));
+    // An away reason, through /who and through the reply to /msg.
+    await alice.send(`/away ${HOSTILE}`);
+    assert.match(await nextLine(alice), live(`-- you are marked as away: ${HOSTILE_SHOWN}`));
+    await bob.send("/who");
+    assert.match(await nextLine(bob), live("-- 3 online:"));
+    assert.ok((await nextLine(bob)).endsWith(`(away: ${HOSTILE_SHOWN})`));
+    await bob.expect(/--   carol, here \d+s$/);
+    await bob.send("/msg alice are you there?");
+    assert.match(await nextLine(bob), live("(private to alice) are you there?"));
+    assert.match(await nextLine(bob), live(`-- alice is away: ${HOSTILE_SHOWN}`));
+    // A recipient that does not exist, named back to the sender.
+    await bob.send("/msg x\x1b[2J\x9b\x00 hi");
+    assert.equal(await nextLine(bob), "! no one called x^[[2J\\x9B^@ is here; /who lists who is");
+    // A nick with control characters is refused, and the refusal is clean.
+    await carol.send(`/nick c${HOSTILE}`);
+    await carol.expect(/^! an alias is /);
+    // A quit reason, in everyone's left notice.
+    await alice.send(`/quit ${HOSTILE}`);
+    assert.match(await nextLine(bob), live(`<-- alice left (${HOSTILE_SHOWN})`));
+    assert.match(await nextLine(carol), live(`<-- alice left (${HOSTILE_SHOWN})`));
+    // Nothing anyone received held a raw control character.
+    for (const client of clients) {
+      for (const line of client.lines.seen) assert.ok(isClean(line), JSON.stringify(line));
+    }
   } finally {
     await closeAll(clients);
   }
