@@ -354,6 +354,54 @@ Deno.test("serve() replays the last historySize messages to a newcomer before th
   }
 });
 
+Deno.test("serve() with the smallest outbox replays the newest history lines that fit in half of it, then welcomes, and keeps the newcomer", async () => {
+  // 2 x (3 x 4096 + 256): the smallest outbox the default line limit allows.
+  const outboxBytes = 25_088;
+  await using server = startServer({ outboxBytes });
+  const clients = await joinAll(server.addr.port, ["alice", "bob"]);
+  const [alice, bob] = clients as [TestClient, TestClient];
+  try {
+    const said = Array.from(
+      { length: 20 },
+      (_, i) => `${String(i).padStart(2, "0")} ${"x".repeat(4000)}`,
+    );
+    // One at a time: twenty at once would overflow bob's small outbox.
+    for (const line of said) {
+      await alice.send(line);
+      assert.match(await nextLine(bob), live(`alice: ${line}`));
+    }
+    await using carol = await TestClient.connect(server.addr.port);
+    clients.push(carol);
+    await carol.expect(/^\? alias: /);
+    await carol.send("carol");
+    const replayed: string[] = [];
+    let line = await nextLine(carol);
+    while (HISTORY_LINE.test(line)) {
+      replayed.push(line);
+      line = await nextLine(carol);
+    }
+    assert.match(line, live("-- welcome, carol! 2 online: alice, bob"));
+    assert.match(
+      await nextLine(carol),
+      live("-- limits: 5 lines per second, bursts of 20; lines up to 4096 bytes"),
+    );
+    // The newest that fit, in order: each is about 4 KB, the budget half the outbox.
+    const size = (l: string) => new TextEncoder().encode(l).length + 1;
+    const bytes = replayed.reduce((sum, l) => sum + size(l), 0);
+    assert.ok(replayed.length >= 1, "some history was replayed");
+    assert.ok(bytes <= outboxBytes / 2, `replayed ${bytes} bytes`);
+    assert.ok(bytes + size(replayed[0]!) > outboxBytes / 2, `one more line would have fit`);
+    assert.deepEqual(
+      replayed.map((l) => l.replace(HISTORY_LINE, "")),
+      said.slice(-replayed.length).map((l) => `alice: ${l}`),
+    );
+    // And carol stays: the next thing she gets is a live line.
+    await assertNothingBefore(carol, bob, "bob", "welcome, carol");
+  } finally {
+    await closeAll(clients);
+  }
+});
+
 Deno.test("serve() with historySize 0 replays nothing", async () => {
   await using server = startServer({ historySize: 0 });
   const port = server.addr.port;
