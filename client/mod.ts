@@ -73,7 +73,7 @@ export interface JoinOptions {
   /** Leave the room when aborted (Ctrl-C as a signal). */
   signal?: AbortSignal;
   /**
-   * How long to wait for the connection, then for the server's first line (ms).
+   * How long to wait for the connection, TLS handshake included (ms).
    *
    * @default {5000}
    */

@@ -486,16 +486,14 @@ Deno.test("confab join keeps its prompt and the terminal's titles when a server 
   await tmux.run("set-option", "-g", "allow-rename", "on");
   server.proceed();
   await server.sentAll();
-  // Both renames are shown, escaped; the prompt was redrawn before each if it was going to be.
-  const rows = trimmed(
-    await tmux.waitFor(
-      "alice",
-      "the rename lines",
-      (rows) =>
-        rows.some((r) => r.trimEnd().endsWith("alice is now known as ^[]2;pwned^G")) &&
-        rows.some((r) => r.trimEnd().endsWith("alice is now known as ^[kpwned^[\\")) &&
-        lastRow(rows) === "alice>",
-    ),
+  // Both renames are shown, escaped, and the same prompt is drawn after them.
+  await tmux.waitFor(
+    "alice",
+    "the rename lines and the prompt after them",
+    (rows) =>
+      rows.some((r) => r.trimEnd().endsWith("alice is now known as ^[]2;pwned^G")) &&
+      rows.some((r) => r.trimEnd().endsWith("alice is now known as ^[kpwned^[\\")) &&
+      lastRow(rows) === "alice>",
   );
   const titles = await tmux.run(
     "display-message",
