@@ -709,12 +709,14 @@ function chat(
     })();
 
     const fromUser = (async (): Promise<"done" | "failed"> => {
-      // Send nothing until the server has said how fast we may.
+      // The prompt is on screen from here on: what is typed now is kept, but
+      // nothing is sent until the server has said how fast we may.
+      const input = io.lines();
       const waited = new AbortController();
       const gaveUp = AbortSignal.any([signal, waited.signal]);
       await Promise.race([limits, delay(LIMITS_WAIT_MS, gaveUp)]);
       waited.abort();
-      for await (const line of io.lines()) {
+      for await (const line of input) {
         if (line.trim() === "") continue;
         await pacer.wait();
         const quit = /^\/quit(\s|$)/i.test(line);
@@ -807,8 +809,10 @@ function chatPlain(
     })();
 
     const fromUser = (async (): Promise<"done" | "failed"> => {
+      // Typed input is kept from here on, and sent once the alias has gone.
+      const input = io.lines();
       await firstDone;
-      for await (const line of io.lines()) {
+      for await (const line of input) {
         nameWanted = false;
         await send(line + "\n");
         if (o.interactive && !o.json) io.print(prompt + sanitize(line));

@@ -660,6 +660,42 @@ Deno.test("confab join shows a line server that is not confab escaped, and answe
   assert.deepEqual(received, ["alice", "hello"]);
 });
 
+Deno.test("confab join sends a line typed at its prompt before the server has announced its limits", async () => {
+  const received: string[] = [];
+  let typed!: () => void;
+  const lineTyped = new Promise<void>((resolve) => (typed = resolve));
+  await using server = scriptedServer(async (peer) => {
+    await peer.send("? alias: choose an alias\n");
+    received.push(await peer.lines.expect(/\S/));
+    await peer.send("[12:00:00] -- welcome, alice! you are the only one here\n");
+    await withTimeout(lineTyped, WAIT_MS, "the line to be typed");
+    await peer.send("[12:00:00] -- limits: 5 lines per second, bursts of 20\n");
+    received.push(await peer.lines.expect(/\S/));
+  });
+  await using tmux = new Tmux();
+  await tmux.start("anon", ["--port", String(server.port)]);
+  server.go();
+  await tmux.waitFor("anon", "the alias prompt", (rows) => lastRow(rows) === "alias:");
+  await tmux.type("anon", "alice");
+  await tmux.press("anon", "Enter");
+  // The prompt is up once joined; the limits notice has not come yet.
+  await tmux.waitFor("anon", "the chat prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.type("anon", "early bird");
+  await tmux.press("anon", "Enter");
+  await tmux.waitFor("anon", "the line taken", (rows) => lastRow(rows) === "alice>");
+  typed();
+  await tmux.waitFor(
+    "anon",
+    "the own line and the limits",
+    (rows) =>
+      rows.some((r) => /^\d\d:\d\d alice: early bird$/.test(r.trimEnd())) &&
+      rows.some((r) => r.includes("-- limits: ")),
+  );
+  await tmux.press("anon", "C-d");
+  assert.equal(await tmux.exitCode("anon"), 0);
+  assert.deepEqual(received, ["alice", "early bird"]);
+});
+
 /**
  * A slow server: it accepts one connection and sends the alias prompt only
  * when the test calls `greet()` (never, if the connection has ended by then;
