@@ -85,14 +85,18 @@ const JOIN_HELP = `Usage: confab join [options]
 Joins a chat room. On a terminal, type lines to talk, /help for commands,
 Ctrl-D or /quit to leave. With stdin or stdout a pipe or file, every input
 line is sent, room lines are printed plain, and it leaves at the end of the
-input.
+input. A server that is not confab (one that asks 'alias?', or says nothing
+first) is talked to line by line: its lines shown, its name prompt answered
+with --alias, yours sent as typed.
 
 Options:
   --host HOST            server address (default ${DEFAULT_HOST})
   --port PORT            server port (default ${DEFAULT_PORT})
   --alias NAME           your alias (asked for on a terminal if not given)
   --tls                  connect with TLS
-  --ca FILE              PEM certificate to trust for --tls, besides the system's
+  --ca FILE              also trust this PEM certificate for --tls (added to
+                         Deno's roots: its bundled Mozilla set, or the
+                         system's with DENO_TLS_CA_STORE=system)
   --password-file FILE   room password (or set CONFAB_PASSWORD; asked for on a
                          terminal if the room needs one)
   --no-history           do not replay the room's recent messages on joining
@@ -103,8 +107,9 @@ Options:
   -h, --help             show this help
 
 Exit status: 0 left, 1 internal error, 2 bad usage, 3 cannot connect,
-4 connection lost, 5 server shut down, 6 disconnected by the server,
-7 refused at the door (alias or password).
+4 connection lost (or closed by a server that is not confab), 5 server shut
+down, 6 disconnected by the server, 7 refused at the door (server full,
+alias or password), 130 a second Ctrl-C.
 `;
 
 type Flags = Record<string, string | boolean | string[] | undefined>;

@@ -366,7 +366,8 @@ export class TerminalIO implements UserIO {
       } else {
         this.#chatting = true;
       }
-      this.#rl!.prompt();
+      // While a question is asked, its answer ends it and the prompt comes back.
+      if (!this.#asking) this.#rl!.prompt();
     }
     return this.#queue;
   }

@@ -3,6 +3,11 @@
  * tied together, the user's lines to the socket and the socket's lines to the
  * screen. Whichever ends first ends the other, and the exit code says how.
  *
+ * A server that does not open with a confab prompt is talked to as a plain
+ * line server (the classic tutorial chat, `ncat --chat`): its lines are shown
+ * as they come, its first name prompt is answered with the alias, and the
+ * user's lines are sent as typed.
+ *
  * @module
  */
 
@@ -24,15 +29,18 @@ export const EXIT = {
   internal: 1,
   /** Bad command line. */
   usage: 2,
-  /** Could not connect: refused, unreachable, TLS failure, no greeting. */
+  /** Could not connect: refused, unreachable, TLS failure, closed before a word. */
   connect: 3,
-  /** The connection broke without the server saying goodbye. */
+  /** The connection broke without the server saying goodbye (or a plain server closed it). */
   lost: 4,
   /** The server shut down. */
   shutdown: 5,
   /** The server disconnected us and said why (too slow, flooding, idle...). */
   disconnected: 6,
-  /** Refused at the door: alias refused or wrong password, and no one to ask. */
+  /**
+   * Refused at the door: turned away before joining (server full, too many
+   * connections), alias refused or wrong password, and no one to ask.
+   */
   refused: 7,
 } as const;
 
@@ -65,7 +73,7 @@ export interface JoinOptions {
   /** Leave the room when aborted (Ctrl-C as a signal). */
   signal?: AbortSignal;
   /**
-   * How long to wait for the connection, then for the server's first line (ms).
+   * How long to wait for the connection, TLS handshake included (ms).
    *
    * @default {5000}
    */
@@ -83,8 +91,15 @@ class JoinError extends Error {
 const encoder = new TextEncoder();
 /** Longest line accepted from a server (its own lines are far shorter). */
 const SERVER_LINE_BYTES = 256 * 1024;
-/** How long to wait for the connection and for the server's first line. */
+/** How long to wait for the connection (TCP, and the TLS handshake). */
 const GREETING_MS = 5000;
+/**
+ * How long a server has to speak first. A confab server prompts at once; one
+ * that stays silent this long is probed (see {@linkcode opening}).
+ */
+const SPEAK_FIRST_MS = 1000;
+/** After the probe, how long a TLS server has to hang up on it. */
+const PROBE_MS = 500;
 /** After the greeting, how long each answer of the server's may take. */
 const HANDSHAKE_STEP_MS = 15_000;
 /** After we stop sending, how long the server has to close its side. */
@@ -92,7 +107,7 @@ const LEAVE_TIMEOUT_MS = 3000;
 /** How long to wait for the server's `limits:` notice before sending anyway. */
 const LIMITS_WAIT_MS = 2000;
 
-const LIMITS_RE = /^limits: (?:(\d+) lines per second, bursts of (\d+)|no rate limit)/;
+const LIMITS_RE = /^limits: (?:(\d+) lines? per second, bursts? of (\d+)|no rate limit)/;
 const WELCOME_RE = /^welcome, [^!]+! \d+ online: (.*?)(?: and \d+ more)?$/;
 
 function describe(error: unknown): string {
@@ -103,23 +118,92 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Reads server lines from a connection; ends at EOF, throws on errors. */
-async function* serverLines(conn: Deno.Conn): AsyncGenerator<string> {
-  const lines: string[] = [];
-  const reader = new LineReader({
-    maxLineBytes: SERVER_LINE_BYTES,
-    onLine: (line) => lines.push(line),
-    onOverflow: () => lines.push("! (a line from the server was too long and was dropped)"),
-  });
-  const buffer = new Uint8Array(16 * 1024);
-  while (true) {
-    const n = await conn.read(buffer);
-    if (n === null) break;
-    reader.push(buffer.subarray(0, n));
-    yield* lines.splice(0);
+/** Thrown when a plaintext connection gets a TLS record back. */
+class TlsAnswer extends Error {
+  constructor() {
+    super("the server answered with TLS");
+    this.name = "TlsAnswer";
   }
-  reader.end();
-  yield* lines.splice(0);
+}
+
+/** Whether bytes start like a TLS record (handshake or alert, version 3.x). */
+function looksLikeTls(bytes: Uint8Array): boolean {
+  return (bytes[0] === 0x15 || bytes[0] === 0x16) && bytes[1] === 0x03;
+}
+
+/** What {@linkcode ServerLines.within} returns when no line came in time. */
+const SILENT = Symbol("silent");
+
+/**
+ * Server lines from a connection, read on demand: `null` at the end of the
+ * stream, an error thrown on a broken one. A wait for a line can give up
+ * (`within`) without losing it: the next read takes it.
+ */
+class ServerLines {
+  readonly #conn: Deno.Conn;
+  readonly #plain: boolean;
+  readonly #lines: string[] = [];
+  readonly #reader: LineReader;
+  readonly #buffer = new Uint8Array(16 * 1024);
+  #pending: Promise<string | null> | undefined;
+  #first = true;
+  #ended = false;
+
+  /** `plain`: the connection is not TLS, so a TLS record from the server is an error. */
+  constructor(conn: Deno.Conn, plain: boolean) {
+    this.#conn = conn;
+    this.#plain = plain;
+    this.#reader = new LineReader({
+      maxLineBytes: SERVER_LINE_BYTES,
+      onLine: (line) => this.#lines.push(line),
+      onOverflow: () => this.#lines.push("! (a line from the server was too long and was dropped)"),
+    });
+  }
+
+  /** The next line, or `null` at the end of the stream. */
+  next(): Promise<string | null> {
+    const line = this.#pending ?? this.#read();
+    this.#pending = undefined;
+    return line;
+  }
+
+  /** The next line, or {@linkcode SILENT} if none comes within `ms` or `signal` aborts. */
+  async within(ms: number, signal: AbortSignal): Promise<string | null | typeof SILENT> {
+    const pending = this.#pending ??= this.#read();
+    pending.catch(() => {}); // handled by whoever takes it
+    const stop = new AbortController();
+    try {
+      const got = await Promise.race([
+        pending,
+        delay(ms, AbortSignal.any([signal, stop.signal])).then((): typeof SILENT => SILENT),
+      ]);
+      if (got !== SILENT) this.#pending = undefined;
+      return got;
+    } finally {
+      stop.abort();
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<string> {
+    for (let line = await this.next(); line !== null; line = await this.next()) yield line;
+  }
+
+  async #read(): Promise<string | null> {
+    while (this.#lines.length === 0) {
+      if (this.#ended) return null;
+      const n = await this.#conn.read(this.#buffer);
+      if (n === null) {
+        this.#ended = true;
+        this.#reader.end();
+        continue;
+      }
+      const bytes = this.#buffer.subarray(0, n);
+      if (this.#first && this.#plain && looksLikeTls(bytes)) throw new TlsAnswer();
+      this.#first = false;
+      this.#reader.push(bytes);
+    }
+    return this.#lines.shift()!;
+  }
 }
 
 async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
@@ -139,6 +223,27 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", done, { once: true });
   });
+}
+
+/**
+ * Why a TLS handshake failed, with what to do about it: a certificate that
+ * is not trusted is a matter for `--ca`; anything else most likely means the
+ * server does not speak TLS at all.
+ */
+function tlsTrouble(error: unknown, o: JoinOptions): string {
+  const why = describe(error);
+  if (!/certificate|UnknownIssuer|NotValidForName|Expired|BadSignature/i.test(why)) {
+    return `${why} (is the server using TLS?)`;
+  }
+  if (/UnknownIssuer/.test(why)) {
+    return o.caCerts
+      ? `${why} (the certificate given with --ca is not the one that signed the server's)`
+      : `${why} (to trust the CA that signed the server's certificate, add --ca FILE)`;
+  }
+  if (/NotValidForName/.test(why)) {
+    return `${why} (the certificate is not for ${o.hostname}: check --host)`;
+  }
+  return why;
 }
 
 /** Connects (TLS included), giving up after the greeting timeout or on abort. */
@@ -170,12 +275,14 @@ async function connect(o: JoinOptions, signal: AbortSignal): Promise<Deno.Conn> 
     const tls = conn as Deno.TlsConn;
     const shook = await Promise.race([tls.handshake().then(() => true), stopped.then(() => false)])
       .catch((error) => {
-        throw new JoinError(
-          `TLS with ${where} failed: ${describe(error)} (is the server using TLS?)`,
-          EXIT.connect,
-        );
+        throw new JoinError(`TLS with ${where} failed: ${tlsTrouble(error, o)}`, EXIT.connect);
       });
-    if (!shook) throw new Deno.errors.TimedOut("no TLS handshake");
+    if (!shook) {
+      throw new JoinError(
+        `TLS with ${where} got no answer within ${timeout / 1000} s (is the server using TLS?)`,
+        EXIT.connect,
+      );
+    }
     return conn;
   } catch (error) {
     if (conn !== undefined) closeQuietly(conn);
@@ -189,20 +296,21 @@ async function connect(o: JoinOptions, signal: AbortSignal): Promise<Deno.Conn> 
     gaveUp.abort(); // ends the pending delay, and its timer
   }
 }
-
 /**
  * Joins a room and runs until the user leaves or the connection ends.
  * Returns the exit code ({@linkcode EXIT}); never throws for anything the
  * network or the server did.
  */
 export async function runJoin(o: JoinOptions): Promise<number> {
-  const renderer = new Renderer(o);
+  // Pipe mode promises plain text: the bell only ever goes to a terminal.
+  const renderer = new Renderer({ ...o, bell: o.bell && Deno.stdout.isTerminal() });
   const online = new Set<string>();
+  let plain = false;
   // Ends the session: the user's signal, or stdout gone away.
   const leave = new AbortController();
   const io: UserIO = o.interactive
     ? new TerminalIO({
-      completer: (line: string) => complete(line, online),
+      completer: (line: string) => plain ? [[], line] : complete(line, online),
       onClosed: () => leave.abort(),
       wrap: !o.json,
     })
@@ -217,11 +325,18 @@ export async function runJoin(o: JoinOptions): Promise<number> {
       // stderr is gone too; the exit code still says what happened.
     }
   };
+  const session: Session = { o, io, renderer, status, signal: leave.signal };
   let conn: Deno.Conn | undefined;
   try {
     conn = await connect(o, leave.signal);
-    const joined = await handshake(conn, o, io, renderer, leave.signal);
-    return await chat(conn, joined, o, io, renderer, online, status, leave.signal);
+    const lines = new ServerLines(conn, !o.tls);
+    const first = await opening(conn, lines, o, leave.signal);
+    if (first !== undefined && speaksConfab(first)) {
+      const joined = await handshake(conn, first, lines, session);
+      return await chat(conn, joined, online, session);
+    }
+    plain = true;
+    return await chatPlain(conn, first, lines, session);
   } catch (error) {
     if (error instanceof JoinError) {
       if (error.message !== "") status(error.message);
@@ -234,6 +349,78 @@ export async function runJoin(o: JoinOptions): Promise<number> {
     io.close();
     if (conn) closeQuietly(conn);
   }
+}
+
+/** What every stage of a session after connecting works with. */
+interface Session {
+  o: JoinOptions;
+  io: UserIO;
+  renderer: Renderer;
+  /** Prints a diagnostic on stderr. */
+  status: (text: string) => void;
+  /** Aborts when the user leaves (a signal, Ctrl-C, stdout gone). */
+  signal: AbortSignal;
+}
+
+/** Whether the first line a server sent is how a confab server opens. */
+function speaksConfab(line: string): boolean {
+  const kind = parseServerLine(line).kind;
+  return kind === "prompt" || kind === "bye";
+}
+
+/**
+ * The server's first line, or `undefined` if it says nothing first (some
+ * line servers wait for you to speak). Nothing is sent while waiting, with
+ * one exception: a plaintext connection that has heard nothing after
+ * {@linkcode SPEAK_FIRST_MS} sends one blank line. confab and most line
+ * servers ignore it; a TLS server takes it for a broken handshake and hangs
+ * up at once, which tells a TLS port from a quiet one.
+ */
+async function opening(
+  conn: Deno.Conn,
+  lines: ServerLines,
+  o: JoinOptions,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  const where = formatAddress(o.hostname, o.port);
+  const failure = (error: unknown, probed: boolean): JoinError => {
+    if (signal.aborted) return new JoinError("", EXIT.ok);
+    if (error instanceof TlsAnswer) {
+      return new JoinError(`${where} answered in TLS: add --tls`, EXIT.connect);
+    }
+    if (probed) {
+      return new JoinError(
+        `${where} hung up on the first line sent to it, as a TLS server does: if it uses TLS, add --tls`,
+        EXIT.connect,
+      );
+    }
+    return new JoinError(
+      error === undefined
+        ? `${where} closed the connection without a word`
+        : `${where} dropped the connection before saying anything: ${describe(error)}`,
+      EXIT.connect,
+    );
+  };
+  let first: string | null | typeof SILENT;
+  try {
+    first = await lines.within(SPEAK_FIRST_MS, signal);
+  } catch (error) {
+    throw failure(error, false);
+  }
+  if (signal.aborted) throw new JoinError("", EXIT.ok);
+  if (first === null) throw failure(undefined, false);
+  if (first !== SILENT) return first;
+  // The TLS handshake has told us all the probe could.
+  if (o.tls) return undefined;
+  try {
+    await writeAll(conn, "\n");
+    first = await lines.within(PROBE_MS, signal);
+  } catch (error) {
+    throw failure(error, true);
+  }
+  if (signal.aborted) throw new JoinError("", EXIT.ok);
+  if (first === null) throw failure(undefined, true);
+  return first === SILENT ? undefined : first;
 }
 
 function complete(line: string, online: Set<string>): [string[], string] {
@@ -287,46 +474,42 @@ function trackOnline(event: ServerEvent, online: Set<string>): void {
 interface Joined {
   alias: string;
   first: ServerEvent;
-  lines: AsyncGenerator<string>;
+  lines: ServerLines;
 }
 
-/** The exit code for the server's goodbye, by what it said. */
+/** The exit code for the server's goodbye once joined, by what it said. */
 function byeCode(text: string): number {
   if (text === SHUTDOWN_TEXT) return EXIT.shutdown;
   return /password/.test(text) ? EXIT.refused : EXIT.disconnected;
 }
 
 /**
- * Answers the server's prompts (password, alias) until the first line from
- * the room arrives. Asks the user on a terminal; otherwise a refusal ends it.
+ * Answers the server's prompts (password, alias), starting from its first
+ * line, until the first line from the room arrives. Asks the user on a
+ * terminal; otherwise a refusal ends it.
  */
 async function handshake(
   conn: Deno.Conn,
-  o: JoinOptions,
-  io: UserIO,
-  renderer: Renderer,
-  signal: AbortSignal,
+  first: string,
+  lines: ServerLines,
+  { o, io, renderer, signal }: Session,
 ): Promise<Joined> {
   const where = formatAddress(o.hostname, o.port);
-  const lines = serverLines(conn);
   const show = (event: ServerEvent) => io.print(renderer.render(event));
-  const notConfab = `${where} does not speak the confab protocol` +
-    (o.tls ? "" : " (if it uses TLS, add --tls)");
   let alias = o.alias;
   let aliasSent = false;
   let askedToSkipHistory = false;
   let passwordSent = false;
-  let greeted = false;
   // A server that goes quiet is given up on: the socket is closed, which ends
   // the read. So is the session when the user aborts (Ctrl-C, SIGTERM).
-  let silence: "" | "greeting" | "answer" = "";
+  let silent = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const expectAnswer = (ms: number, kind: "greeting" | "answer") => {
+  const expectAnswer = () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
-      silence = kind;
+      silent = true;
       closeQuietly(conn);
-    }, ms);
+    }, HANDSHAKE_STEP_MS);
   };
   const onAbort = () => closeQuietly(conn);
   signal.addEventListener("abort", onAbort, { once: true });
@@ -341,40 +524,18 @@ async function handshake(
   const failure = (error: unknown): JoinError => {
     if (error instanceof JoinError) return error;
     if (signal.aborted) return new JoinError("", EXIT.ok);
-    if (silence === "greeting") {
-      return new JoinError(`no greeting from ${where}; ${notConfab}`, EXIT.connect);
-    }
-    if (silence === "answer") {
-      return new JoinError(`${where} stopped answering during the handshake`, EXIT.lost);
-    }
-    if (!greeted) {
-      return new JoinError(
-        error === undefined
-          ? `${where} closed the connection at once; ${notConfab}`
-          : `${notConfab}: ${describe(error)}`,
-        EXIT.connect,
-      );
-    }
+    if (silent) return new JoinError(`${where} stopped answering before we joined`, EXIT.lost);
     return new JoinError(
       error === undefined
         ? `${where} closed the connection before we joined`
-        : `lost the connection to ${where}: ${describe(error)}`,
+        : `lost the connection to ${where} before we joined: ${describe(error)}`,
       EXIT.lost,
     );
   };
   try {
-    expectAnswer(o.greetingTimeoutMs ?? GREETING_MS, "greeting");
-    // A blank line is ignored by a confab server, but makes a TLS server fail
-    // its handshake at once instead of waiting for us: a fast, clear error.
-    await writeAll(conn, "\n");
-    // Not for-await: leaving that loop early would close the generator.
-    for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    for (let line: string | null = first; line !== null; line = await lines.next()) {
       clearTimeout(timer);
-      greeted = true;
-      const event = parseServerLine(next.value);
-      if (event.kind === "unknown" && !aliasSent && !passwordSent) {
-        throw new JoinError(notConfab, EXIT.connect);
-      }
+      const event = parseServerLine(line);
       if (event.kind === "prompt" && event.prompt === "password") {
         let password = passwordSent ? undefined : o.password;
         if (password === undefined && o.interactive) {
@@ -400,7 +561,7 @@ async function handshake(
             throw new JoinError(`alias ${sanitize(alias ?? "")} was refused`, EXIT.refused);
           }
           if (alias === undefined || aliasSent) {
-            if (!aliasSent) io.print(sanitize(event.text));
+            if (!aliasSent) show(event);
             alias = await askUntilAnswered("alias: ", false);
             if (alias === undefined) throw new JoinError("", EXIT.ok);
           }
@@ -410,21 +571,20 @@ async function handshake(
           aliasSent = true;
           await writeAll(conn, alias + "\n");
         }
-      } else if (event.kind === "error") {
-        show(event);
       } else if (event.kind === "bye") {
+        // Turned away before joining (full, too many connections...): refused
+        // at the door, unless the whole server is going.
         show(event);
         throw new JoinError(
-          `the server closed the connection: ${sanitize(event.text)}`,
-          byeCode(event.text),
+          `${where} closed the connection before we joined: ${sanitize(event.text)}`,
+          event.text === SHUTDOWN_TEXT ? EXIT.shutdown : EXIT.refused,
         );
-      } else if (!aliasSent) {
-        // A room line before we even said who we are: not a confab server.
-        throw new JoinError(notConfab, EXIT.connect);
+      } else if (event.kind === "error" || !aliasSent) {
+        show(event);
       } else {
         return { alias, first: event, lines } as Joined;
       }
-      expectAnswer(HANDSHAKE_STEP_MS, "answer");
+      expectAnswer();
     }
   } catch (error) {
     throw failure(error);
@@ -435,16 +595,66 @@ async function handshake(
   throw failure(undefined);
 }
 
+/**
+ * How a session ends once both loops run: when one side ends, the other is
+ * ended too. When the user is done, sending stops and the server sees the
+ * end of our input and closes its side, so the others see us leave and
+ * nothing queued is lost; after a grace period the socket is closed anyway.
+ * Leaving (Ctrl-C, end of input) must not hang on a server that stopped
+ * reading either: the same grace period ends any write.
+ */
+async function runLoops(
+  conn: Deno.Conn,
+  signal: AbortSignal,
+  io: UserIO,
+  loops: (state: { leaving: boolean }) => {
+    fromServer: Promise<number>;
+    fromUser: Promise<"done" | "failed">;
+  },
+): Promise<number> {
+  const state = { leaving: false };
+  let forceClose: ReturnType<typeof setTimeout> | undefined;
+  const onLeave = () => {
+    state.leaving = true;
+    forceClose ??= setTimeout(() => closeQuietly(conn), LEAVE_TIMEOUT_MS);
+  };
+  if (signal.aborted) onLeave();
+  else signal.addEventListener("abort", onLeave, { once: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const { fromServer, fromUser } = loops(state);
+    const winner = await Promise.race([fromServer, fromUser]);
+    if (typeof winner === "number") {
+      io.close();
+      return winner;
+    }
+    // Sending failed: the connection is gone; the server side says how.
+    if (winner === "failed") return await fromServer;
+    state.leaving = true;
+    try {
+      await conn.closeWrite();
+    } catch {
+      // Already closed by the other side; fromServer will say how.
+    }
+    return await Promise.race([
+      fromServer,
+      new Promise<number>((resolve) => {
+        timer = setTimeout(() => resolve(EXIT.ok), LEAVE_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onLeave);
+    clearTimeout(forceClose);
+  }
+}
+
 /** The two loops, from the first room line until one side ends. */
-async function chat(
+function chat(
   conn: Deno.Conn,
   joined: Joined,
-  o: JoinOptions,
-  io: UserIO,
-  renderer: Renderer,
   online: Set<string>,
-  status: (text: string) => void,
-  signal: AbortSignal,
+  { o, io, renderer, status, signal }: Session,
 ): Promise<number> {
   const where = formatAddress(o.hostname, o.port);
   const show = (event: ServerEvent) => io.print(renderer.render(event));
@@ -454,24 +664,8 @@ async function chat(
   renderer.me = joined.alias.normalize("NFC");
   io.setPrompt(`${sanitize(renderer.me)}> `);
   let quitting = false;
-  let leaving = false;
-  // Leaving (Ctrl-C, end of input) must not hang on a server that stopped
-  // reading: after a grace period the socket is closed, which ends any write.
-  let forceClose: ReturnType<typeof setTimeout> | undefined;
-  const onLeave = () => {
-    leaving = true;
-    forceClose ??= setTimeout(() => closeQuietly(conn), LEAVE_TIMEOUT_MS);
-  };
-  if (signal.aborted) onLeave();
-  else signal.addEventListener("abort", onLeave, { once: true });
-  try {
-    return await talk();
-  } finally {
-    signal.removeEventListener("abort", onLeave);
-    clearTimeout(forceClose);
-  }
 
-  async function talk(): Promise<number> {
+  return runLoops(conn, signal, io, (state) => {
     const onEvent = (event: ServerEvent) => {
       trackOnline(event, online);
       if (event.kind === "nick" && event.from === renderer.me && validAlias(event.to)) {
@@ -502,12 +696,12 @@ async function chat(
             return byeCode(event.text);
           }
         }
-        if (leaving || quitting) return EXIT.ok;
+        if (state.leaving || quitting) return EXIT.ok;
         io.close();
         status(`the connection to ${where} was closed`);
         return EXIT.lost;
       } catch (error) {
-        if (leaving || quitting) return EXIT.ok;
+        if (state.leaving || quitting) return EXIT.ok;
         io.close();
         status(`lost the connection to ${where}: ${describe(error)}`);
         return EXIT.lost;
@@ -515,12 +709,14 @@ async function chat(
     })();
 
     const fromUser = (async (): Promise<"done" | "failed"> => {
-      // Send nothing until the server has said how fast we may.
+      // The prompt is on screen from here on: what is typed now is kept, but
+      // nothing is sent until the server has said how fast we may.
+      const input = io.lines();
       const waited = new AbortController();
       const gaveUp = AbortSignal.any([signal, waited.signal]);
       await Promise.race([limits, delay(LIMITS_WAIT_MS, gaveUp)]);
       waited.abort();
-      for await (const line of io.lines()) {
+      for await (const line of input) {
         if (line.trim() === "") continue;
         await pacer.wait();
         const quit = /^\/quit(\s|$)/i.test(line);
@@ -539,29 +735,91 @@ async function chat(
       return "done";
     })().catch(() => "failed" as const);
 
-    const winner = await Promise.race([fromServer, fromUser]);
-    if (typeof winner === "number") {
-      io.close();
-      return winner;
+    return { fromServer, fromUser };
+  });
+}
+
+/**
+ * A line that asks for a name: `alias?`, `[ENTER YOUR NAME]:`, `Nickname:`,
+ * `Please choose a nick:`, possibly after a sentence of welcome. The whole
+ * line must be the question, so a chat line that mentions names is not one.
+ */
+const NAME_PROMPT_RE =
+  /^(?:.*[.!]\s+)?[\s[(<>*-]*(?:please\s+)?(?:(?:enter|choose|pick|type|give|set)\s+|what(?:'s| is)\s+)?(?:your\s+|an?\s+)?(?:alias|(?:nick|user\s*)?name|nick|handle)[\s\])>*-]*[?:]\s*$/i;
+
+/**
+ * Talks to a server that is not confab: every line it sends is shown (as
+ * `unknown` events in JSON), its first name prompt is answered with the alias
+ * (asked for on a terminal), and every input line is sent as it is, unpaced,
+ * since such a server announces no limits.
+ */
+function chatPlain(
+  conn: Deno.Conn,
+  first: string | undefined,
+  lines: ServerLines,
+  { o, io, renderer, status, signal }: Session,
+): Promise<number> {
+  const where = formatAddress(o.hostname, o.port);
+  const note = `${where} is not a confab server: its lines are shown as they come and yours ` +
+    "are sent as typed, so confab's commands may not apply";
+  if (o.interactive && !o.json) io.print(renderer.renderLocal(note));
+  else status(note);
+  let alias = o.alias;
+  let prompt = alias === undefined ? "> " : `${sanitize(alias)}> `;
+  io.setPrompt(prompt);
+  // Whether a name may still be asked for: until it is given or the user speaks.
+  let nameWanted = true;
+  // One writer on the socket: the alias and the user's lines take turns.
+  let sending = Promise.resolve();
+  const send = (text: string) => (sending = sending.then(() => writeAll(conn, text)));
+
+  /** Shows a server line; answers it if it is the first name prompt. */
+  const onLine = async (line: string) => {
+    io.print(renderer.render({ kind: "unknown", text: line }));
+    if (!nameWanted || !NAME_PROMPT_RE.test(line)) return;
+    nameWanted = false;
+    while (alias === undefined || alias.trim() === "") {
+      const answer = await io.ask("alias: ");
+      if (answer === null) return;
+      alias = answer;
     }
-    // Sending failed: the connection is gone; the server side says how.
-    if (winner === "failed") return await fromServer;
-    // The user is done: stop sending, let the server see the end of our input
-    // and close its side, so the others see us leave and nothing queued is lost.
-    leaving = true;
-    try {
-      await conn.closeWrite();
-    } catch {
-      // Already closed by the other side; fromServer will say how.
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const code = await Promise.race([
-      fromServer,
-      new Promise<number>((resolve) => {
-        timer = setTimeout(() => resolve(EXIT.ok), LEAVE_TIMEOUT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    return code;
-  }
+    alias = alias.trim();
+    prompt = `${sanitize(alias)}> `;
+    io.setPrompt(prompt);
+    await send(alias + "\n");
+  };
+
+  return runLoops(conn, signal, io, (state) => {
+    // The first line is dealt with (a name prompt answered) before any input is sent.
+    const firstDone = first === undefined ? Promise.resolve() : onLine(first);
+    const fromServer = (async (): Promise<number> => {
+      try {
+        await firstDone;
+        for await (const line of lines) await onLine(line);
+        if (state.leaving) return EXIT.ok;
+        io.close();
+        status(`${where} closed the connection`);
+        return EXIT.lost;
+      } catch (error) {
+        if (state.leaving) return EXIT.ok;
+        io.close();
+        status(`lost the connection to ${where}: ${describe(error)}`);
+        return EXIT.lost;
+      }
+    })();
+
+    const fromUser = (async (): Promise<"done" | "failed"> => {
+      // Typed input is kept from here on, and sent once the alias has gone.
+      const input = io.lines();
+      await firstDone;
+      for await (const line of input) {
+        nameWanted = false;
+        await send(line + "\n");
+        if (o.interactive && !o.json) io.print(prompt + sanitize(line));
+      }
+      return "done";
+    })().catch(() => "failed" as const);
+
+    return { fromServer, fromUser };
+  });
 }

@@ -104,6 +104,11 @@ export class Renderer {
     return time + body;
   }
 
+  /** A note from confab itself (not from the server), dimmed like a notice. */
+  renderLocal(text: string): string {
+    return this.#paint(DIM, `-- ${sanitize(text)}`);
+  }
+
   #paint(code: string, text: string): string {
     return this.#o.color ? `${code}${text}${RESET}` : text;
   }

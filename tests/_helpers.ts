@@ -355,3 +355,73 @@ export function spawnConfab(
     },
   };
 }
+
+/** A process other than confab (nc, ncat, python3) with line readers on its output. */
+export interface PeerProcess extends AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly stdout: LineSource;
+  /** Writes one line (LF added) to its stdin. */
+  send(line: string): Promise<void>;
+  /** Closes its stdin. */
+  closeStdin(): Promise<void>;
+}
+
+/** Starts `command ARGS...` with piped stdio; fails clearly if it is not installed. */
+export function spawnPeer(command: string, args: string[]): PeerProcess {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(command, {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(`this test needs the '${command}' command, which is not installed`);
+    }
+    throw error;
+  }
+  const writer = child.stdin.getWriter();
+  let stdinClosed = false;
+  const stdout = new LineSource(child.stdout);
+  const closeStdin = async () => {
+    if (stdinClosed) return;
+    stdinClosed = true;
+    await writer.close().catch(() => {});
+  };
+  return {
+    child,
+    stdout,
+    send: (line) => writer.write(encoder.encode(line + "\n")),
+    closeStdin,
+    async [Symbol.asyncDispose]() {
+      await closeStdin();
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+      await child.status;
+      await stdout.rest(WAIT_MS).catch(() => {});
+    },
+  };
+}
+
+/** Path of the line chat server that is not confab (see the fixture's docstring). */
+export const LINE_CHAT_SERVER = new URL("./fixtures/line_chat_server.py", import.meta.url).pathname;
+
+/**
+ * Starts the fixture's line chat server (`python3`) on a free port with the
+ * given options (`--prompt TEXT`, `--silent`) and waits until it listens.
+ */
+export async function startLineServer(
+  args: string[] = [],
+): Promise<PeerProcess & { port: number }> {
+  const server = spawnPeer("python3", [LINE_CHAT_SERVER, "--port", "0", ...args]);
+  try {
+    const line = await server.stdout.expect(/^listening on 127\.0\.0\.1:\d+$/);
+    return Object.assign(server, { port: Number(line.split(":").at(-1)) });
+  } catch (error) {
+    await server[Symbol.asyncDispose]();
+    throw error;
+  }
+}

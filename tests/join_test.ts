@@ -86,12 +86,18 @@ async function withFakeServer(
       } catch { /* already closed */ }
     }
   })();
+  // The script's failure is reported once the body is done (first, since it
+  // is usually the cause), never as an uncaught error.
+  const scriptFailed = served.then(() => undefined, (error: unknown) => ({ error }));
+  let bodyFailed: { error: unknown } | undefined;
   try {
     await body(port);
-  } finally {
-    listener.close();
-    await served;
+  } catch (error) {
+    bodyFailed = { error };
   }
+  listener.close();
+  const failure = (await scriptFailed) ?? bodyFailed;
+  if (failure) throw failure.error;
 }
 
 /** The fake server's side of a handshake: prompt, the alias, a welcome. */
@@ -199,16 +205,29 @@ Deno.test("confab join escapes control characters even when the server does not"
   }
 });
 
-Deno.test("confab join exits 6 with the reason when the server is full", async () => {
-  await using server = startServer({ maxClients: 1 });
-  await using _bob = await TestClient.join(server.addr.port, "bob");
-  await using ci = join(server.addr.port, "ci");
-  const { code, stdout, stderr } = await finish(ci);
-  assert.equal(code, 6);
-  assert.deepEqual(stdout, ["!! server is full (1 connections)"]);
-  assert.deepEqual(stderr, [
-    "confab: the server closed the connection: server is full (1 connections)",
-  ]);
+Deno.test("confab join exits 7 with the reason when it is turned away before joining", async (t) => {
+  for (
+    const [what, options, reason] of [
+      ["the server is full", { maxClients: 1 }, "server is full (1 connections)"],
+      [
+        "its address has too many connections",
+        { maxPerAddress: 1 },
+        "too many connections from your address (1)",
+      ],
+    ] as const
+  ) {
+    await t.step(what, async () => {
+      await using server = startServer(options);
+      await using _bob = await TestClient.join(server.addr.port, "bob");
+      await using ci = join(server.addr.port, "ci");
+      const { code, stdout, stderr } = await finish(ci);
+      assert.equal(code, 7);
+      assert.deepEqual(stdout, [`!! ${reason}`]);
+      assert.deepEqual(stderr, [
+        `confab: 127.0.0.1:${server.addr.port} closed the connection before we joined: ${reason}`,
+      ]);
+    });
+  }
 });
 
 Deno.test("confab join escapes a goodbye that arrives before it has joined", async () => {
@@ -217,9 +236,36 @@ Deno.test("confab join escapes a goodbye that arrives before it has joined", asy
   }, async (port) => {
     await using ci = join(port, "ci");
     const { code, stdout, stderr } = await finish(ci);
-    assert.equal(code, 6);
+    assert.equal(code, 7);
     assert.deepEqual(stdout, ["!! go^[[2J away^G"]);
-    assert.deepEqual(stderr, ["confab: the server closed the connection: go^[[2J away^G"]);
+    assert.deepEqual(stderr, [
+      `confab: 127.0.0.1:${port} closed the connection before we joined: go^[[2J away^G`,
+    ]);
+  });
+});
+
+Deno.test("confab join never sends a blank line first: its first line answers the server's first prompt", async (t) => {
+  await t.step("the alias prompt", async () => {
+    await withFakeServer(async (peer) => {
+      await peer.send("? alias: choose an alias\n");
+      assert.equal(await peer.lines.next(), "ci");
+      await peer.send("[12:00:00] -- welcome, ci! you are the only one here\n");
+    }, async (port) => {
+      await using ci = join(port, "ci");
+      assert.equal((await finish(ci)).code, 4);
+    });
+  });
+  await t.step("the password prompt", async () => {
+    await withFakeServer(async (peer) => {
+      await peer.send("? password: this room needs a password\n");
+      assert.equal(await peer.lines.next(), "sesame");
+      await peer.send("? alias: choose an alias\n");
+      assert.equal(await peer.lines.next(), "ci");
+      await peer.send("[12:00:00] -- welcome, ci! you are the only one here\n");
+    }, async (port) => {
+      await using ci = join(port, "ci", [], { CONFAB_PASSWORD: "sesame" });
+      assert.equal((await finish(ci)).code, 4);
+    });
   });
 });
 
@@ -290,7 +336,10 @@ Deno.test("confab join exits 3 when the peer closes before saying anything", asy
     // At once, the client sees either the end of the stream or a reset.
     assert.match(
       stderr[0]!,
-      /^confab: 127\.0\.0\.1:\d+ (closed the connection at once; |does not speak the confab)/,
+      new RegExp(
+        `^confab: 127\\.0\\.0\\.1:${port} (closed the connection without a word|` +
+          "dropped the connection before saying anything: connection reset)$",
+      ),
     );
   });
 });
@@ -509,10 +558,21 @@ Deno.test("confab join without --tls exits 3 quickly with a hint when the server
   const took = Date.now() - started;
   assert.equal(code, 3);
   assert.deepEqual(stdout, []);
-  assert.equal(stderr.length, 1, JSON.stringify(stderr));
-  assert.match(stderr[0]!, /^confab: .*add --tls/);
-  // Well under the 5 s greeting timeout: the failure is detected, not waited out.
-  assert.ok(took < 3500, `took ${took} ms`);
+  assert.deepEqual(stderr, [`confab: 127.0.0.1:${server.addr.port} answered in TLS: add --tls`]);
+  // Within 2 s of connecting (deno takes a moment to start): detected, not waited out.
+  assert.ok(took < 2000 + 1000, `took ${took} ms`);
+});
+
+Deno.test("confab join --tls points at --ca, not at plaintext, when the certificate is not trusted", async () => {
+  await using server = tlsServer();
+  await using ci = join(server.addr.port, "ci", ["--tls"]);
+  const { code, stdout, stderr } = await finish(ci);
+  assert.equal(code, 3);
+  assert.deepEqual(stdout, []);
+  assert.deepEqual(stderr, [
+    `confab: TLS with 127.0.0.1:${server.addr.port} failed: invalid peer certificate: ` +
+    "UnknownIssuer (to trust the CA that signed the server's certificate, add --ca FILE)",
+  ]);
 });
 
 Deno.test("confab join --tls exits 3 with a hint when the server does not use TLS", async () => {
@@ -744,4 +804,55 @@ Deno.test({
     assert.ok(took < 2000, `took ${took} ms to leave`);
     assert.equal(await ci.exit(), 0);
   },
+});
+
+Deno.test("confab join --bell rings no bell when stdout is not a terminal", async () => {
+  await using server = startServer();
+  await using ci = join(server.addr.port, "ci", ["--bell", "--no-time"]);
+  await joined(ci);
+  await using bob = await TestClient.join(server.addr.port, "bob");
+  await bob.send("ci, the build is red");
+  assert.equal(await ci.stdout.expect("bob:"), "bob: ci, the build is red");
+  await ci.closeStdin();
+  const { code, stdout } = await finish(ci);
+  assert.equal(code, 0);
+  assertNoControlBytes(stdout);
+});
+
+Deno.test("confab join paces itself to a singular limit: 1 line per second, bursts of 1", async () => {
+  const arrived: number[] = [];
+  await withFakeServer(async (peer) => {
+    await fakeHandshake(peer, "ci");
+    await peer.send(
+      "[12:00:00] -- limits: 1 line per second, bursts of 1; lines up to 4096 bytes\n",
+    );
+    for (const expected of ["one", "two"]) {
+      assert.equal(await peer.lines.next(), expected);
+      arrived.push(Date.now());
+    }
+  }, async (port) => {
+    await using ci = join(port, "ci");
+    await ci.write("one\ntwo\n");
+    await finish(ci);
+  });
+  const gap = arrived[1]! - arrived[0]!;
+  // A client that did not understand the limit would send both in its default burst.
+  assert.ok(gap >= 900, `the second line came ${gap} ms after the first`);
+});
+
+Deno.test("every exit code confab join can return is in join --help and in the README", async () => {
+  const { EXIT } = await import("../client/mod.ts");
+  // 130: a second Ctrl-C (SIGINT), which main.ts turns into an exit at once.
+  const codes = [...Object.values(EXIT), 130];
+  await using help = spawnConfab(["join", "--help"]);
+  assert.equal(await help.exit(), 0);
+  const text = (await help.stdout.rest()).join("\n");
+  const status = text.slice(text.indexOf("Exit status:"));
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const join = readme.slice(readme.indexOf("### `confab join`"));
+  const table = join.slice(join.indexOf("Exit status:"), join.indexOf("`--json` prints"));
+  for (const code of codes) {
+    assert.match(status, new RegExp(`(^|[\\s,])${code} `), `code ${code} in --help:\n${status}`);
+    assert.match(table, new RegExp(`^\\| ${code} +\\| \\S`, "m"), `code ${code} in the README`);
+  }
 });

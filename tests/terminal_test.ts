@@ -217,11 +217,15 @@ Deno.test("confab join keeps a half-typed line intact on the prompt while others
   await tmux.type("alice", "hello wor");
   await tmux.waitFor("alice", "the typed text", (rows) => lastRow(rows) === "alice> hello wor");
   await bob.send("interrupting you");
+  // The line is printed first and the prompt redrawn after it: wait for both.
   const rows = trimmed(
     await tmux.waitFor(
       "alice",
       "bob's line above the prompt",
-      (rows) => rows.some((r) => r.endsWith("bob: interrupting you")),
+      (rows) => {
+        const said = rows.findIndex((r) => r.trimEnd().endsWith("bob: interrupting you"));
+        return said >= 0 && rows[said + 1]?.trimEnd() === "alice> hello wor";
+      },
     ),
   );
   const said = rows.findIndex((r) => r.endsWith("bob: interrupting you"));
@@ -482,17 +486,15 @@ Deno.test("confab join keeps its prompt and the terminal's titles when a server 
   await tmux.run("set-option", "-g", "allow-rename", "on");
   server.proceed();
   await server.sentAll();
-  // Both renames are shown, escaped; the prompt was redrawn before each if it was going to be.
-  const rows = trimmed(
-    await tmux.waitFor(
-      "alice",
-      "the rename lines",
-      (rows) =>
-        rows.some((r) => r.endsWith("alice is now known as ^[]2;pwned^G")) &&
-        rows.some((r) => r.endsWith("alice is now known as ^[kpwned^[\\")),
-    ),
+  // Both renames are shown, escaped, and the same prompt is drawn after them.
+  await tmux.waitFor(
+    "alice",
+    "the rename lines and the prompt after them",
+    (rows) =>
+      rows.some((r) => r.trimEnd().endsWith("alice is now known as ^[]2;pwned^G")) &&
+      rows.some((r) => r.trimEnd().endsWith("alice is now known as ^[kpwned^[\\")) &&
+      lastRow(rows) === "alice>",
   );
-  assert.equal(lastRow(rows), "alice>", rows.join("\n"));
   const titles = await tmux.run(
     "display-message",
     "-p",
@@ -507,13 +509,203 @@ Deno.test("confab join keeps its prompt and the terminal's titles when a server 
 });
 
 /**
- * A slow server: it accepts one connection and sends the alias prompt only
- * `greetAfterMs` later (or never, if the connection has ended by then). The
- * first line that follows is taken as the alias and answered with a welcome
- * and the limits. Every non-blank line the client sends is kept in
- * `received`, until the client closes the connection or the test ends.
+ * A server under the test's control: it accepts one connection, waits for
+ * `go()`, runs `script` on it, and keeps the connection open until disposed.
  */
-function lateGreeter(greetAfterMs: number) {
+function scriptedServer(
+  script: (peer: { lines: LineSource; send(text: string): Promise<void> }) => Promise<void>,
+) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let go!: () => void;
+  const going = new Promise<void>((resolve) => (go = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const served = (async () => {
+    const conn = await listener.accept();
+    const lines = new LineSource(conn.readable);
+    const send = async (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      let offset = 0;
+      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+    };
+    try {
+      await Promise.race([going, released]);
+      await Promise.race([script({ lines, send }), released]);
+      await released;
+    } finally {
+      await lines.cancel();
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+  })();
+  // Seen by the test through what confab join shows; a script error is reported on disposal.
+  const failed = served.then(() => undefined, (error: unknown) => ({ error }));
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    go,
+    async [Symbol.asyncDispose]() {
+      release();
+      listener.close();
+      const failure = await failed;
+      if (failure && !(failure.error instanceof Deno.errors.BadResource)) throw failure.error;
+    },
+  };
+}
+
+/** Escape sequences a hostile server might send: a colour, and a new window title. */
+const EVIL = "\x1b[31mred\x1b]0;title\x07";
+/** How `EVIL` must look on the screen: every control character shown escaped. */
+const EVIL_SHOWN = "^[[31mred^[]0;title^G";
+
+/** Asserts that the screen of `name` has no colour (NO_COLOR is set) and its title is untouched. */
+async function assertNothingRaw(tmux: Tmux, name: string): Promise<void> {
+  const screen = (await tmux.screen(name, true)).join("\n");
+  assert.ok(!screen.includes("\x1b["), `escape codes on the screen:\n${screen}`);
+  const title = await tmux.run("display-message", "-p", "-t", name, "#{pane_title}");
+  assert.ok(!title.includes("title"), `pane title: ${title.trim()}`);
+}
+
+Deno.test("confab join shows a server's prompts, errors, notices and goodbye escaped, never raw", async () => {
+  const received: string[] = [];
+  await using server = scriptedServer(async (peer) => {
+    await peer.send(`? alias: ${EVIL} choose\n`);
+    received.push(await peer.lines.expect(/\S/));
+    await peer.send(`! ${EVIL} is taken\n`);
+    await peer.send(`? alias: again\n`);
+    received.push(await peer.lines.expect(/\S/));
+    await peer.send(`[12:00:00] -- welcome, alice! ${EVIL} notice\n`);
+    await peer.send("[12:00:00] -- limits: 5 lines per second, bursts of 20\n");
+    received.push(await peer.lines.expect(/\S/));
+    await peer.send(`!! ${EVIL} bye\n`);
+  });
+  await using tmux = new Tmux();
+  await tmux.start("anon", ["--port", String(server.port)], { NO_COLOR: "1" });
+  server.go();
+  await tmux.waitFor(
+    "anon",
+    "the server's alias prompt, escaped",
+    (rows) =>
+      rows.some((r) => r.trimEnd() === `${EVIL_SHOWN} choose`) && lastRow(rows) === "alias:",
+  );
+  await assertNothingRaw(tmux, "anon");
+  await tmux.type("anon", "mallory");
+  await tmux.press("anon", "Enter");
+  await tmux.waitFor(
+    "anon",
+    "the server's error, escaped, and the alias asked again",
+    (rows) =>
+      rows.some((r) => r.trimEnd() === `! ${EVIL_SHOWN} is taken`) && lastRow(rows) === "alias:",
+  );
+  await tmux.type("anon", "alice");
+  await tmux.press("anon", "Enter");
+  await tmux.waitFor(
+    "anon",
+    "the server's notice, escaped, and the chat prompt",
+    (rows) =>
+      rows.some((r) => r.trimEnd().endsWith(`-- welcome, alice! ${EVIL_SHOWN} notice`)) &&
+      lastRow(rows) === "alice>",
+  );
+  await assertNothingRaw(tmux, "anon");
+  await tmux.type("anon", "leaving now");
+  await tmux.press("anon", "Enter");
+  assert.equal(await tmux.exitCode("anon"), 6);
+  const rows = trimmed(await tmux.screen("anon"));
+  assert.ok(rows.includes(`!! ${EVIL_SHOWN} bye`), rows.join("\n"));
+  await assertNothingRaw(tmux, "anon");
+  assert.deepEqual(received, ["mallory", "alice", "leaving now"]);
+});
+
+Deno.test("confab join shows a line server that is not confab escaped, and answers its name prompt", async () => {
+  const received: string[] = [];
+  await using server = scriptedServer(async (peer) => {
+    await peer.send(`${EVIL} Welcome to the den.\n`);
+    await peer.send("Your name?\n");
+    received.push(await peer.lines.expect(/\S/));
+    await peer.send(`mal: ${EVIL}\n`);
+    received.push(await peer.lines.expect(/\S/));
+  });
+  await using tmux = new Tmux();
+  await tmux.start("anon", ["--port", String(server.port)], { NO_COLOR: "1" });
+  server.go();
+  const asked = trimmed(
+    await tmux.waitFor(
+      "anon",
+      "the name asked for",
+      (rows) => rows.some((r) => r.trimEnd() === "Your name?") && lastRow(rows) === "alias:",
+    ),
+  );
+  assert.ok(asked.includes(`${EVIL_SHOWN} Welcome to the den.`), asked.join("\n"));
+  assert.ok(
+    asked.some((r) => r.startsWith(`-- 127.0.0.1:${server.port} is not a confab server`)),
+    asked.join("\n"),
+  );
+  await tmux.type("anon", "alice");
+  await tmux.press("anon", "Enter");
+  await tmux.waitFor(
+    "anon",
+    "a line from the server, escaped, and the prompt",
+    (rows) => rows.some((r) => r.trimEnd() === `mal: ${EVIL_SHOWN}`) && lastRow(rows) === "alice>",
+  );
+  await tmux.type("anon", "hello");
+  await tmux.press("anon", "Enter");
+  await tmux.waitFor(
+    "anon",
+    "the line sent, shown as typed",
+    (rows) => rows.some((r) => r.trimEnd() === "alice> hello") && lastRow(rows) === "alice>",
+  );
+  await assertNothingRaw(tmux, "anon");
+  await tmux.press("anon", "C-d");
+  assert.equal(await tmux.exitCode("anon"), 0);
+  assert.deepEqual(received, ["alice", "hello"]);
+});
+
+Deno.test("confab join sends a line typed at its prompt before the server has announced its limits", async () => {
+  const received: string[] = [];
+  let typed!: () => void;
+  const lineTyped = new Promise<void>((resolve) => (typed = resolve));
+  await using server = scriptedServer(async (peer) => {
+    await peer.send("? alias: choose an alias\n");
+    received.push(await peer.lines.expect(/\S/));
+    await peer.send("[12:00:00] -- welcome, alice! you are the only one here\n");
+    await withTimeout(lineTyped, WAIT_MS, "the line to be typed");
+    await peer.send("[12:00:00] -- limits: 5 lines per second, bursts of 20\n");
+    received.push(await peer.lines.expect(/\S/));
+  });
+  await using tmux = new Tmux();
+  await tmux.start("anon", ["--port", String(server.port)]);
+  server.go();
+  await tmux.waitFor("anon", "the alias prompt", (rows) => lastRow(rows) === "alias:");
+  await tmux.type("anon", "alice");
+  await tmux.press("anon", "Enter");
+  // The prompt is up once joined; the limits notice has not come yet.
+  await tmux.waitFor("anon", "the chat prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.type("anon", "early bird");
+  await tmux.press("anon", "Enter");
+  await tmux.waitFor("anon", "the line taken", (rows) => lastRow(rows) === "alice>");
+  typed();
+  await tmux.waitFor(
+    "anon",
+    "the own line and the limits",
+    (rows) =>
+      rows.some((r) => /^\d\d:\d\d alice: early bird$/.test(r.trimEnd())) &&
+      rows.some((r) => r.includes("-- limits: ")),
+  );
+  await tmux.press("anon", "C-d");
+  assert.equal(await tmux.exitCode("anon"), 0);
+  assert.deepEqual(received, ["alice", "early bird"]);
+});
+
+/**
+ * A slow server: it accepts one connection and sends the alias prompt only
+ * when the test calls `greet()` (never, if the connection has ended by then;
+ * a confab client waits a second for it before it takes the server for a
+ * silent line server). The first line that follows is taken as the alias and
+ * answered with a welcome and the limits. Every non-blank line the client
+ * sends is kept in `received`, until the client closes the connection or the
+ * test ends.
+ */
+function lateGreeter() {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const received: string[] = [];
   let greeted = false;
@@ -521,6 +713,8 @@ function lateGreeter(greetAfterMs: number) {
   let onAccepted!: () => void;
   const accepted = new Promise<void>((resolve) => (onAccepted = resolve));
   const waiters: { pattern: string; resolve: () => void }[] = [];
+  let greet!: () => void;
+  const greeting = new Promise<void>((resolve) => (greet = resolve));
   const served = (async () => {
     const conn = await listener.accept();
     onAccepted();
@@ -530,10 +724,12 @@ function lateGreeter(greetAfterMs: number) {
       let offset = 0;
       while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
     };
-    const timer = setTimeout(() => {
+    let ended = false;
+    greeting.then(() => {
+      if (ended) return;
       greeted = true;
       send("? alias: choose an alias\n").catch(() => {});
-    }, greetAfterMs);
+    });
     try {
       while (true) {
         const line = await source.next(60_000);
@@ -549,7 +745,7 @@ function lateGreeter(greetAfterMs: number) {
     } catch {
       // The client reset the connection, or sent nothing for a minute: over either way.
     } finally {
-      clearTimeout(timer);
+      ended = true;
       await source.cancel();
       try {
         conn.close();
@@ -559,6 +755,8 @@ function lateGreeter(greetAfterMs: number) {
   return {
     port: (listener.addr as Deno.NetAddr).port,
     received,
+    /** Sends the alias prompt (once). */
+    greet: () => greet(),
     /** Whether the alias prompt has gone out (or was attempted). */
     get greeted() {
       return greeted;
@@ -584,7 +782,7 @@ function lateGreeter(greetAfterMs: number) {
 }
 
 Deno.test("confab join leaves at once on Ctrl-C while a slow server has not greeted it yet, without joining", async () => {
-  await using server = lateGreeter(1500);
+  await using server = lateGreeter();
   await using tmux = new Tmux();
   await tmux.start("alice", ["--alias", "x", "--port", String(server.port)], {}, { ctrlC: true });
   await server.accepted();
@@ -593,19 +791,19 @@ Deno.test("confab join leaves at once on Ctrl-C while a slow server has not gree
   await server.closed();
   const took = Date.now() - pressed;
   assert.equal(await tmux.exitCode("alice"), 0);
-  assert.deepEqual(server.received, [], "nothing but the opening blank line was sent");
-  assert.equal(server.greeted, false, "the connection was still open when the server greeted");
+  assert.deepEqual(server.received, [], "nothing was sent");
+  assert.equal(server.greeted, false);
   assert.ok(took < 1500, `took ${took} ms to close the connection`);
 });
 
 Deno.test("confab join does not send a line typed and entered before the chat started", async () => {
-  await using server = lateGreeter(1500);
+  await using server = lateGreeter();
   await using tmux = new Tmux();
   await tmux.start("alice", ["--alias", "alice", "--port", String(server.port)]);
   await server.accepted();
   await tmux.type("alice", "typed too early");
   await tmux.press("alice", "Enter");
-  assert.equal(server.greeted, false, "the line was meant to be typed before the greeting");
+  server.greet();
   await tmux.waitFor("alice", "the chat prompt", (rows) => lastRow(rows) === "alice>");
   await tmux.type("alice", "typed in time");
   await tmux.press("alice", "Enter");
@@ -654,11 +852,12 @@ Deno.test("confab join takes a submitted line that exactly fills the window off 
   const rows = trimmed(
     await tmux.waitFor(
       "alice",
-      "the own line, formatted",
-      (rows) => rows.some((r) => /^\d\d:\d\d alice: fills-x+$/.test(r.trimEnd())),
+      "the own line, formatted, and the prompt after it",
+      (rows) =>
+        rows.some((r) => /^\d\d:\d\d alice: fills-x+$/.test(r.trimEnd())) &&
+        lastRow(rows) === "alice>",
     ),
   );
-  assert.equal(lastRow(rows), "alice>", rows.join("\n"));
   assert.deepEqual(
     rows.filter((r) => r.startsWith("alice>")),
     ["alice>"],
