@@ -15,6 +15,7 @@ import {
   TestClient,
   WAIT_MS,
 } from "./_helpers.ts";
+import { formatLogLine } from "../server/log_file.ts";
 
 const SIGHUP_WORKS = Deno.build.os !== "windows";
 
@@ -116,6 +117,66 @@ Deno.test({
       assert.match(line, /^\d{4}-\d\d-\d\dT\S+Z \S/, `a whole line: ${line}`);
     }
   },
+});
+
+Deno.test({
+  name: "confab serve --log keeps the old file when SIGHUP cannot reopen the path",
+  ignore: !SIGHUP_WORKS,
+  fn: async () => {
+    using dir = tempDir();
+    Deno.mkdirSync(`${dir.path}/logs`);
+    const path = `${dir.path}/logs/confab.log`;
+    const moved = `${dir.path}/logs.old/confab.log`;
+    await using proc = await spawnServer(["--log", path]);
+    const clients: TestClient[] = [];
+    try {
+      // The whole directory goes away: there is nowhere to reopen the path.
+      Deno.renameSync(`${dir.path}/logs`, `${dir.path}/logs.old`);
+      proc.child.kill("SIGHUP");
+      await waitForText(
+        moved,
+        /Z cannot reopen --log \S+confab\.log: no such directory; still writing to the old file\n/,
+      );
+      clients.push(await TestClient.join(proc.port, "ann"));
+      await waitForText(moved, / ann: joined/);
+    } finally {
+      await closeAll(clients);
+    }
+    await stop(proc);
+    assert.equal(readOrEmpty(path), "");
+    assert.deepEqual(await proc.stderr.rest(), []);
+  },
+});
+
+Deno.test("formatLogLine() names the peer and alias of a line about one connection", () => {
+  const time = new Date("2026-12-01T10:00:00Z");
+  const json = (line: string) => JSON.parse(formatLogLine(line, "json", time));
+  assert.deepEqual(json("[::1]:4000 zoë: left (idle)"), {
+    time: "2026-12-01T10:00:00.000Z",
+    msg: "[::1]:4000 zoë: left (idle)",
+    peer: "[::1]:4000",
+    alias: "zoë",
+  });
+  assert.deepEqual(json("10.0.0.7:4000 -: refused (server is full (1 connection))"), {
+    time: "2026-12-01T10:00:00.000Z",
+    msg: "10.0.0.7:4000 -: refused (server is full (1 connection))",
+    peer: "10.0.0.7:4000",
+  });
+  assert.equal(json("10.0.0.7:4000: unexpected error: boom").peer, "10.0.0.7:4000");
+  assert.equal(
+    json("10.0.0.7:4000 sent a TLS handshake to a plaintext port").peer,
+    "10.0.0.7:4000",
+  );
+  assert.equal(json("127.0.0.1:4000 sent a TLS handshake to a plaintext port").alias, undefined);
+  assert.deepEqual(json("accept failed: too many open files; retrying every 100 ms"), {
+    time: "2026-12-01T10:00:00.000Z",
+    msg: "accept failed: too many open files; retrying every 100 ms",
+  });
+  assert.deepEqual(json("listening on [::1]:55555"), {
+    time: "2026-12-01T10:00:00.000Z",
+    msg: "listening on [::1]:55555",
+  });
+  assert.equal(formatLogLine("stopped", "text", time), "2026-12-01T10:00:00.000Z stopped\n");
 });
 
 Deno.test("confab serve --log-format json writes one object per line with time, msg, peer and alias", async () => {
