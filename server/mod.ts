@@ -167,11 +167,8 @@ export function serve(options: ServeOptions = {}): ChatServer {
     const maxBytes = Math.min(MOTD_MAX_BYTES, Math.floor(o.outboxBytes / 4));
     const prepared = prepareMotd(lines, maxBytes);
     if (prepared.cut) {
-      log(
-        `motd cut to ${
-          plural(prepared.lines.length, "line")
-        } (${MOTD_MAX_LINES} lines and ${maxBytes} bytes at most)`,
-      );
+      const kept = plural(prepared.lines.length, "line");
+      log(`motd cut to ${kept} (${MOTD_MAX_LINES} lines and ${maxBytes} bytes at most)`);
     }
     motd = prepared.lines;
     return motd.length;
