@@ -524,7 +524,7 @@ Deno.test("every user string that reaches another member arrives escaped, on eve
     await bob.send("/who");
     assert.match(await nextLine(bob), live("-- 3 online:"));
     assert.ok((await nextLine(bob)).endsWith(`(away: ${HOSTILE_SHOWN})`));
-    await bob.expect(/--   carol, here \d+s$/);
+    await bob.expect(/-- {3}carol, here \d+s$/);
     await bob.send("/msg alice are you there?");
     assert.match(await nextLine(bob), live("(private to alice) are you there?"));
     assert.match(await nextLine(bob), live(`-- alice is away: ${HOSTILE_SHOWN}`));
