@@ -8,13 +8,21 @@
 
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
-import { serve, SERVE_DEFAULTS, type ServeOptions } from "./server/mod.ts";
+import { type ChatServer, serve, SERVE_DEFAULTS, type ServeOptions } from "./server/mod.ts";
 import { EXIT, type JoinOptions, runJoin } from "./client/mod.ts";
 import { checkAlias } from "./server/alias.ts";
 import { formatAddress, writeAllSync } from "./server/io_util.ts";
-import { definedOnly, MAX_TIMEOUT_MS } from "./server/options.ts";
+import { definedOnly, type Logger, MAX_TIMEOUT_MS } from "./server/options.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./server/address.ts";
-import { DEFAULT_HOST, DEFAULT_PORT } from "./server/protocol.ts";
+import { DEFAULT_HOST, DEFAULT_PORT, plural } from "./server/protocol.ts";
+import {
+  describeOpenError,
+  formatLogLine,
+  LOG_FORMATS,
+  LogFile,
+  type LogFormat,
+} from "./server/log_file.ts";
+import { MOTD_MAX_BYTES, MOTD_MAX_LINES, motdLines } from "./server/motd.ts";
 
 /** The version, from deno.json: the one place it is written. */
 export const VERSION: string = denoJson.version;
@@ -44,7 +52,8 @@ Run 'confab serve --help' or 'confab join --help' for their options.
 const SERVE_HELP = `Usage: confab serve [options]
 
 Runs a chat room. Anyone who can reach the port can join, with 'confab join',
-nc or telnet. Ctrl-C (or SIGTERM) tells everyone and stops it.
+nc or telnet. Ctrl-C (or SIGTERM) tells everyone and stops it. With --log or
+--motd, SIGHUP reopens the log and re-reads the message of the day.
 
 Options:
   --host HOST            address to listen on (default ${D.hostname})
@@ -77,6 +86,11 @@ Options:
   --shutdown-grace SECS  on shutdown, time to deliver what is queued (default ${
   seconds(D.shutdownGraceMs)
 })
+  --log FILE             append the log to FILE instead of stderr (needs
+                         --allow-write under deno run)
+  --log-format FORMAT    text or json, one object per line (default text)
+  --motd FILE            message of the day shown to newcomers (at most
+                         ${MOTD_MAX_LINES} lines, ${MOTD_MAX_BYTES} bytes)
   -h, --help             show this help
 `;
 
@@ -323,6 +337,71 @@ function abortOnSignals(controller: AbortController): () => void {
   return () => handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h));
 }
 
+/** `--log-format`'s value, checked. */
+function logFormatFlag(command: string, value: unknown): LogFormat {
+  if (value === undefined) return "text";
+  const format = LOG_FORMATS.find((f) => f === value);
+  if (format === undefined) {
+    throw new UsageError(`--log-format must be text or json, received '${value}'`, command);
+  }
+  return format;
+}
+
+/** Opens `--log FILE`; a log that cannot be opened stops the start (exit 1). */
+function openLog(path: string): LogFile {
+  try {
+    return LogFile.open(path);
+  } catch (error) {
+    throw new Error(`cannot open --log ${path}: ${describeOpenError(error)}`);
+  }
+}
+
+/** The server's log: to `file` or stderr, as `format`; a failed write is dropped. */
+function makeLogger(file: LogFile | undefined, format: LogFormat): Logger {
+  return (line) => {
+    const text = formatLogLine(line, format);
+    if (file !== undefined) return file.write(text);
+    try {
+      writeAllSync(Deno.stderr, text);
+    } catch {
+      // Nowhere left to report it.
+    }
+  };
+}
+
+/**
+ * Calls `reload` on every SIGHUP (what logrotate sends); returns a function
+ * that stops listening. Windows has no SIGHUP, so nothing is registered there.
+ */
+function reloadOnHangup(reload: () => void): () => void {
+  if (Deno.build.os === "windows") return () => {};
+  Deno.addSignalListener("SIGHUP", reload);
+  return () => Deno.removeSignalListener("SIGHUP", reload);
+}
+
+/** Reopens the log by its path; if that fails, says why and keeps the old file. */
+function reopenLog(file: LogFile, log: Logger): void {
+  try {
+    file.reopen();
+    log("log reopened");
+  } catch (error) {
+    const why = describeOpenError(error);
+    log(`cannot reopen --log ${file.path}: ${why}; still writing to the old file`);
+  }
+}
+
+/** Reads the message of the day again; one that cannot be read leaves the old one. */
+function reloadMotd(server: ChatServer, read: () => string[], log: Logger): void {
+  let lines: string[];
+  try {
+    lines = read();
+  } catch (error) {
+    log(`motd not reloaded: ${(error as Error).message}; keeping the old one`);
+    return;
+  }
+  log(`motd reloaded (${plural(server.setMotd(lines), "line")})`);
+}
+
 async function runServe(args: string[]): Promise<number> {
   const flags = parse("serve", args, {
     help: { type: "boolean", short: "h" },
@@ -344,6 +423,9 @@ async function runServe(args: string[]): Promise<number> {
     "max-per-address": { type: "string" },
     exempt: { type: "string", multiple: true },
     "shutdown-grace": { type: "string" },
+    log: { type: "string" },
+    "log-format": { type: "string" },
+    motd: { type: "string" },
   });
   if (flags.help) {
     print(SERVE_HELP);
@@ -355,6 +437,9 @@ async function runServe(args: string[]): Promise<number> {
     throw new UsageError("--tls-cert and --tls-key go together", cmd);
   }
   const controller = new AbortController();
+  const logFormat = logFormatFlag(cmd, flags["log-format"]);
+  const motdPath = typeof flags.motd === "string" ? flags.motd : undefined;
+  const readMotd = (path: string) => motdLines(readTextFile(cmd, "--motd", path));
   const options: ServeOptions = definedOnly({
     hostname: typeof flags.host === "string" ? flags.host : undefined,
     port: integer(cmd, "port", flags.port, 0, 65535),
@@ -378,8 +463,12 @@ async function runServe(args: string[]): Promise<number> {
     maxPerAddress: integer(cmd, "max-per-address", flags["max-per-address"], 1, big),
     exemptAddresses: exemptFlag(cmd, flags.exempt),
     shutdownGraceMs: secondsFlag(cmd, "shutdown-grace", flags["shutdown-grace"], true),
+    motd: motdPath === undefined ? undefined : readMotd(motdPath),
     signal: controller.signal,
   });
+  const logFile = typeof flags.log === "string" ? openLog(flags.log) : undefined;
+  const log = makeLogger(logFile, logFormat);
+  options.log = log;
   let server;
   try {
     server = serve(options);
@@ -394,6 +483,12 @@ async function runServe(args: string[]): Promise<number> {
   // Handle signals before saying where it listens: whoever reads that line
   // may stop the server right away, and must get a clean shutdown.
   const stopSignals = abortOnSignals(controller);
+  const stopReloading = logFile === undefined && motdPath === undefined
+    ? () => {}
+    : reloadOnHangup(() => {
+      if (logFile !== undefined) reopenLog(logFile, log);
+      if (motdPath !== undefined) reloadMotd(server, () => readMotd(motdPath), log);
+    });
   const proto = server.tls ? " (TLS)" : "";
   print(
     `confab ${VERSION} listening on ${
@@ -402,6 +497,8 @@ async function runServe(args: string[]): Promise<number> {
   );
   await server.finished;
   stopSignals();
+  stopReloading();
+  logFile?.close();
   return 0;
 }
 

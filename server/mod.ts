@@ -24,6 +24,7 @@ import { Session, type SessionContext } from "./session.ts";
 import { formatBye, plural } from "./protocol.ts";
 import { closeQuietly, formatAddress } from "./io_util.ts";
 import { AddressSet } from "./address.ts";
+import { MOTD_MAX_BYTES, MOTD_MAX_LINES, prepareMotd } from "./motd.ts";
 
 export type { ServeOptions } from "./options.ts";
 export { SERVE_DEFAULTS } from "./options.ts";
@@ -45,6 +46,11 @@ export interface ChatServer extends AsyncDisposable {
    * (at most the grace time) for queued lines to go out, closes everything.
    */
   shutdown(): Promise<void>;
+  /**
+   * Replaces the message of the day shown to newcomers from now on (escaped
+   * and capped as `ServeOptions.motd` is); returns how many lines were kept.
+   */
+  setMotd(lines: readonly string[]): number;
 }
 
 /** The server could not start listening; the message says why, for people. */
@@ -137,7 +143,15 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const addr = listener.addr as Deno.NetAddr;
   // Replayed history may fill at most half a newcomer's queue.
   const room = new LocalRoom({ historySize: o.historySize, historyBytes: o.outboxBytes / 2 });
-  const ctx: SessionContext = { room, options: o, log };
+  let motd: readonly string[] = [];
+  const ctx: SessionContext = {
+    room,
+    options: o,
+    log,
+    get motd() {
+      return motd;
+    },
+  };
   const sessions = new Set<Session>();
   const tasks = new Set<Promise<void>>();
   const perAddress = new Map<string, number>();
@@ -147,6 +161,19 @@ export function serve(options: ServeOptions = {}): ChatServer {
   let wakeBackoff: (() => void) | undefined;
 
   log(`listening on ${formatAddress(addr.hostname, addr.port)}${o.cert ? " (TLS)" : ""}`);
+
+  function setMotd(lines: readonly string[]): number {
+    // Room for it in any newcomer's queue, next to history (half of it).
+    const maxBytes = Math.min(MOTD_MAX_BYTES, Math.floor(o.outboxBytes / 4));
+    const prepared = prepareMotd(lines, maxBytes);
+    if (prepared.cut) {
+      const kept = plural(prepared.lines.length, "line");
+      log(`motd cut to ${kept} (${MOTD_MAX_LINES} lines and ${maxBytes} bytes at most)`);
+    }
+    motd = prepared.lines;
+    return motd.length;
+  }
+  if (o.motd !== undefined) setMotd(o.motd);
 
   const ticker = setInterval(() => {
     const now = o.clock();
@@ -302,6 +329,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
     room,
     finished,
     shutdown,
+    setMotd,
     [Symbol.asyncDispose]: shutdown,
   };
   return server;

@@ -120,6 +120,14 @@ export interface ServeOptions {
    * @default {2000}
    */
   shutdownGraceMs?: number;
+  /**
+   * Message of the day: lines shown to each newcomer as notices, after the
+   * welcome and limits. They are escaped and cut to 20 lines and 4096 bytes
+   * (or a quarter of `outboxBytes`); `ChatServer.setMotd()` replaces them.
+   *
+   * @default {[]}
+   */
+  motd?: readonly string[];
   /** Stops the server when aborted. */
   signal?: AbortSignal;
   /** Where log lines go. Defaults to stderr with a UTC timestamp. */
@@ -135,8 +143,8 @@ export interface ServeOptions {
 
 /** {@linkcode ServeOptions} with every default filled in and every value checked. */
 export type ResolvedServeOptions =
-  & Required<Omit<ServeOptions, "cert" | "key" | "password" | "signal">>
-  & Pick<ServeOptions, "cert" | "key" | "password" | "signal">;
+  & Required<Omit<ServeOptions, "cert" | "key" | "password" | "signal" | "motd">>
+  & Pick<ServeOptions, "cert" | "key" | "password" | "signal" | "motd">;
 
 /** The defaults, one place for the code, the help text and the README. */
 export const SERVE_DEFAULTS = {

@@ -30,6 +30,8 @@ export interface SessionContext {
   readonly options: ResolvedServeOptions;
   /** Where log lines go. */
   readonly log: Logger;
+  /** The message of the day, escaped and capped, shown after the limits. */
+  readonly motd?: readonly string[];
 }
 
 /** Wrong passwords allowed before the connection is closed. */
@@ -350,6 +352,7 @@ export class Session implements Member {
       ? `${o.rateLimit} lines per second, bursts of ${o.rateBurst}`
       : "no rate limit";
     this.#tell(formatNotice(Date.now(), `limits: ${rate}; lines up to ${o.maxLineBytes} bytes`));
+    for (const text of this.#ctx.motd ?? []) this.#tell(formatNotice(Date.now(), text));
     this.#ctx.log(`${this.peer} ${this.alias}: joined (${this.#ctx.room.size} online)`);
   }
 

@@ -283,6 +283,33 @@ export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 /** Permissions confab runs with, as in deno.json's tasks. */
 export const RUN_FLAGS = ["run", "--allow-net", "--allow-read", "--allow-env"];
 
+/** Permissions `confab serve --log` needs: those of {@linkcode RUN_FLAGS} and writing. */
+export const SERVE_WRITE_COMMAND = [Deno.execPath(), ...RUN_FLAGS, "--allow-write", MAIN];
+
+/**
+ * Starts `confab serve --port 0 ARGS...` (by default allowed to write, for
+ * `--log`) and waits for it to say where it listens; its signal handlers are
+ * in place by then.
+ */
+export async function spawnServer(
+  args: string[],
+  command: string[] = SERVE_WRITE_COMMAND,
+): Promise<ConfabProcess & { port: number }> {
+  const proc = spawnConfab(["serve", "--port", "0", ...args], { command });
+  try {
+    const first = await proc.stdout.next(15_000);
+    const port = Number(/^confab \S+ listening on 127\.0\.0\.1:(\d+)$/.exec(first ?? "")?.[1]);
+    if (!port) {
+      const stderr = await proc.stderr.rest().catch(() => proc.stderr.seen);
+      throw new Error(`first line ${first}; stderr: ${stderr.join("\n")}`);
+    }
+    return Object.assign(proc, { port });
+  } catch (error) {
+    await proc[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
 /** A confab subprocess with piped stdio and line readers on its output. */
 export interface ConfabProcess extends AsyncDisposable {
   readonly child: Deno.ChildProcess;

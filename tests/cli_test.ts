@@ -22,10 +22,10 @@ const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 /** Runs `confab ARGS...` to completion (killed after `timeoutMs`), stdin empty. */
 async function confab(
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; allow?: string[] } = {},
 ): Promise<Outcome> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: [...RUN_FLAGS, MAIN, ...args],
+    args: [...RUN_FLAGS, ...options.allow ?? [], MAIN, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -92,7 +92,16 @@ Deno.test("confab serve --help exits 0 and lists the server's options", async ()
   assert.equal(out.code, 0, out.stderr);
   assert.equal(out.stderr, "");
   assert.match(out.stdout, /^Usage: confab serve \[options\]/);
-  for (const flag of ["--port", "--tls-cert", "--password-file", "--history", "--rate"]) {
+  const flags = [
+    "--port",
+    "--tls-cert",
+    "--password-file",
+    "--history",
+    "--rate",
+    "--log",
+    "--motd",
+  ];
+  for (const flag of [...flags, "--log-format"]) {
     assert.ok(out.stdout.includes(flag), `help mentions ${flag}`);
   }
 });
@@ -245,6 +254,61 @@ Deno.test("confab serve exits 2 when --password-file does not exist", async () =
     );
   } finally {
     Deno.removeSync(missing.replace(/\/nope\.txt$/, ""), { recursive: true });
+  }
+});
+
+Deno.test("confab serve exits 2 when --motd cannot be read", async () => {
+  const missing = `${FIXTURES}no_such_file`;
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--motd", missing]),
+    new RegExp(`^confab: cannot read --motd ${literal(missing)}: no such file$`),
+    "confab serve",
+  );
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--motd", FIXTURES]),
+    new RegExp(`^confab: cannot read --motd ${literal(FIXTURES)}: it is a directory$`),
+    "confab serve",
+  );
+});
+
+Deno.test("confab serve exits 2 when --log-format is neither text nor json", async () => {
+  assertUsageError(
+    await confab(["serve", "--port", "0", "--log-format", "xml"]),
+    /^confab: --log-format must be text or json, received 'xml'$/,
+    "confab serve",
+  );
+});
+
+Deno.test("confab serve exits 1 with one line when --log cannot be opened", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const inMissingDir = `${dir}/no/such/dir/confab.log`;
+    let out = await confab(["serve", "--port", "0", "--log", inMissingDir], {
+      allow: ["--allow-write"],
+    });
+    assertOneLineFailure(
+      out,
+      1,
+      new RegExp(`^confab: cannot open --log ${literal(inMissingDir)}: no such directory$`),
+    );
+    assert.equal(out.stdout, "", "no 'listening' line");
+    out = await confab(["serve", "--port", "0", "--log", dir], { allow: ["--allow-write"] });
+    assertOneLineFailure(
+      out,
+      1,
+      new RegExp(`^confab: cannot open --log ${literal(dir)}: it is a directory$`),
+    );
+    // Without the permission to write, it says which one it needs.
+    const file = `${dir}/confab.log`;
+    out = await confab(["serve", "--port", "0", "--log", file]);
+    const why = "not allowed (run with --allow-write)";
+    assertOneLineFailure(
+      out,
+      1,
+      new RegExp(`^confab: cannot open --log ${literal(file)}: ${literal(why)}$`),
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
   }
 });
 
