@@ -47,6 +47,13 @@ const READ_MIN = 1024;
 const READ_MAX = 64 * 1024;
 /** Consecutive small reads after which a grown read buffer shrinks back. */
 const SHRINK_AFTER = 8;
+/**
+ * A blank first line that comes before the first prompt is out, or this soon
+ * after, is not an answer to it (no one reads a prompt and presses Enter that
+ * fast): it is a client finding out early whether it is talking to a TLS
+ * port by mistake, as `confab join` does, and it is ignored.
+ */
+const PROBE_MS = 500;
 
 type State = "password" | "alias" | "joined" | "closing";
 
@@ -106,6 +113,9 @@ export class Session implements Member {
   #passwordTries = 0;
   #wantHistory = true;
   #lastInput: number = this.connectedAt;
+  #lines = 0;
+  /** When the first prompt was written out; 0 until then. */
+  #promptedAt = 0;
   /** Whether the client was told it is being slowed down since it last rested. */
   #throttled = false;
   /** Whether the reader has just waited for the rate limit. */
@@ -163,6 +173,7 @@ export class Session implements Member {
   async run(): Promise<void> {
     if (this.#state === "password") this.#promptPassword("");
     else this.#promptAlias("");
+    this.#outbox.drained().then(() => (this.#promptedAt = Date.now()));
     let buffer = new Uint8Array(READ_MIN);
     let small = 0;
     let first = true;
@@ -337,12 +348,23 @@ export class Session implements Member {
 
   #onLine(line: string): boolean {
     if (this.#state === "closing") return true;
+    const first = this.#lines++ === 0;
     // Every line costs a token, blank ones too: the server reads at most the
     // rate, whatever the lines hold.
     this.#spend();
-    // Blank lines are ignored everywhere; a client may send one first to find
-    // out early whether it is talking to a TLS port by mistake.
-    if (!NOT_BLANK.test(line)) return this.#mayGoOn();
+    if (!NOT_BLANK.test(line)) {
+      // Blank lines are ignored once joined. Before, they are answered, so
+      // someone at a bare prompt sees that the server is there.
+      if (this.#state === "joined") return this.#mayGoOn();
+      if (first && (this.#promptedAt === 0 || Date.now() - this.#promptedAt < PROBE_MS)) {
+        return this.#mayGoOn();
+      }
+      this.#tell(formatError(
+        this.#state === "alias" ? "an alias cannot be empty" : "the password cannot be empty",
+      ));
+      this.#promptAgain();
+      return this.#mayGoOn();
+    }
     switch (this.#state) {
       case "password":
         this.#onPassword(line);
