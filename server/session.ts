@@ -26,6 +26,7 @@ import { formatBye, formatError, formatNotice, formatPrompt, SHUTDOWN_TEXT } fro
 import { RateLimiter } from "./rate_limit.ts";
 import { encodeLine, type Member, type Room } from "./room.ts";
 import { sanitize } from "./sanitize.ts";
+import { type TelnetCommand, TelnetFilter } from "./telnet.ts";
 
 /** What all sessions of one server share. */
 export interface SessionContext {
@@ -108,6 +109,7 @@ export class Session implements Member {
   readonly #ctx: SessionContext;
   readonly #outbox: Outbox;
   readonly #reader: LineReader;
+  readonly #telnet = new TelnetFilter();
   #limiter: RateLimiter;
   #state: State;
   #passwordTries = 0;
@@ -211,15 +213,21 @@ export class Session implements Member {
   }
 
   /**
-   * Hands what one read returned to the line reader, waiting whenever the
-   * rate limit says the next line must wait. `bytes` is not read into
-   * meanwhile, so it is all that is held.
+   * Hands what one read returned to the line reader, telnet commands taken
+   * out, waiting whenever the rate limit says the next line must wait.
+   * `bytes` is not read into meanwhile, so it is all that is held.
    */
   async #take(bytes: Uint8Array): Promise<void> {
-    let unread = bytes;
-    while (unread.length > 0 && !this.#closed) {
-      await this.#pace();
-      unread = unread.subarray(this.#reader.push(unread));
+    let rest = bytes;
+    while (rest.length > 0 && !this.#closed) {
+      const { data, used, command } = this.#telnet.filter(rest);
+      let unread = data;
+      while (unread.length > 0 && !this.#closed) {
+        await this.#pace();
+        unread = unread.subarray(this.#reader.push(unread));
+      }
+      if (command !== undefined && !this.#closed) this.#onTelnet(command);
+      rest = rest.subarray(used);
     }
   }
 
@@ -259,6 +267,15 @@ export class Session implements Member {
     if (!this.#waited && limiter.full(now)) this.#throttled = false;
     this.#waited = false;
     limiter.take(now);
+  }
+
+  #onTelnet(command: TelnetCommand): void {
+    if (this.#state === "closing") return;
+    if (command === "are-you-there") {
+      this.#tell(formatNotice(Date.now(), "[yes]"));
+    } else {
+      this.#finish("", "bye", true, `telnet ${command}`);
+    }
   }
 
   /** Enforces deadlines; called by the server's timer with the current time. */

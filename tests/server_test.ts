@@ -314,6 +314,7 @@ Deno.test("serve() replaces invalid UTF-8 and keeps the connection", async () =>
   await alice.expect(live("--> bob joined"));
   const bad = new Uint8Array([
     ...encoder.encode("bad "),
+    0xff, // IAC IAC, the telnet way of sending the byte 0xFF
     0xff,
     0xfe,
     0xc3, // a truncated two-byte sequence
