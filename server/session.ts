@@ -52,7 +52,7 @@ const SHRINK_AFTER = 8;
  * A blank first line that comes before the first prompt is out, or this soon
  * after, is not an answer to it (no one reads a prompt and presses Enter that
  * fast): it is a client finding out early whether it is talking to a TLS
- * port by mistake, as `confab join` does, and it is ignored.
+ * port by mistake, as `confab join` 0.1 does, and it is ignored.
  */
 const PROBE_MS = 500;
 

@@ -81,7 +81,7 @@ Deno.test("serve() answers a blank line at the prompts with the reason and the p
     await assertNothingBefore(client, bob, "bob", "after the blank");
   });
 
-  await t.step("except for a blank first line sent at once, as confab join does", async () => {
+  await t.step("except for a blank first line sent at once, as confab join 0.1 does", async () => {
     await using server = startServer();
     await using client = await TestClient.connect(server.addr.port);
     await client.send("");
