@@ -70,8 +70,6 @@ Options:
                          (default ${seconds(D.writeTimeoutMs)})
   --rate N               lines per second per client, 0 for no limit (default ${D.rateLimit})
   --burst N              lines a client may send at once (default ${D.rateBurst})
-  --flood-lines N        lines over the limit before a client is dropped for
-                         flooding (default ${D.floodLines})
   --alias-timeout SECS   time a newcomer has to choose an alias (default ${
   seconds(D.aliasTimeoutMs)
 })
@@ -268,7 +266,6 @@ const SERVE_FLAGS: Record<string, string> = {
   writeTimeoutMs: "--write-timeout",
   rateLimit: "--rate",
   rateBurst: "--burst",
-  floodLines: "--flood-lines",
   aliasTimeoutMs: "--alias-timeout",
   idleTimeoutMs: "--idle-timeout",
   maxClients: "--max-clients",
@@ -416,7 +413,6 @@ async function runServe(args: string[]): Promise<number> {
     "write-timeout": { type: "string" },
     rate: { type: "string" },
     burst: { type: "string" },
-    "flood-lines": { type: "string" },
     "alias-timeout": { type: "string" },
     "idle-timeout": { type: "string" },
     "max-clients": { type: "string" },
@@ -456,7 +452,6 @@ async function runServe(args: string[]): Promise<number> {
     writeTimeoutMs: secondsFlag(cmd, "write-timeout", flags["write-timeout"], false),
     rateLimit: integer(cmd, "rate", flags.rate, 0, big),
     rateBurst: integer(cmd, "burst", flags.burst, 1, big),
-    floodLines: integer(cmd, "flood-lines", flags["flood-lines"], 1, big),
     aliasTimeoutMs: secondsFlag(cmd, "alias-timeout", flags["alias-timeout"], false),
     idleTimeoutMs: secondsFlag(cmd, "idle-timeout", flags["idle-timeout"], true),
     maxClients: integer(cmd, "max-clients", flags["max-clients"], 1, big),

@@ -28,20 +28,27 @@ export interface LineReaderOptions {
    * @default {4096}
    */
   maxLineBytes?: number;
-  /** Called with each complete line, decoded, without its line ending. */
-  onLine: (line: string) => void;
+  /**
+   * Called with each complete line, decoded, without its line ending.
+   * Returning `false` (exactly) stops {@linkcode LineReader.push} right after this
+   * line (see there).
+   */
+  onLine: (line: string) => unknown;
   /**
    * Called once for each line that was longer than `maxLineBytes`, when its
    * end is reached, with its length in bytes (not counting its LF or CRLF).
-   * Its bytes were dropped as they arrived.
+   * Its bytes were dropped as they arrived. Returning `false` (exactly) stops
+   * {@linkcode LineReader.push} as `onLine` does.
    */
-  onOverflow?: (bytes: number) => void;
+  onOverflow?: (bytes: number) => unknown;
 }
 
 /**
  * A capped, push-driven line splitter: feed it chunks as they are read; it
  * calls back synchronously for each line, so a chunk of many lines is handled
- * in one go without a promise per line.
+ * in one go without a promise per line. A callback that returns `false`
+ * pauses it: `push()` returns how much of the chunk it used, and the caller
+ * pushes the rest when it is ready for more lines.
  *
  * @example Usage
  * ```ts
@@ -59,8 +66,8 @@ export interface LineReaderOptions {
  */
 export class LineReader {
   readonly #max: number;
-  readonly #onLine: (line: string) => void;
-  readonly #onOverflow: (bytes: number) => void;
+  readonly #onLine: (line: string) => unknown;
+  readonly #onOverflow: (bytes: number) => unknown;
   #pending: Uint8Array | undefined;
   #pendingLength = 0;
   /** Bytes dropped so far of the over-long line being skipped, or -1. */
@@ -85,51 +92,53 @@ export class LineReader {
   }
 
   /**
-   * Feeds one chunk. The chunk may be reused by the caller once this returns:
-   * whatever is kept is copied.
+   * Feeds one chunk and returns how many of its bytes were used: all of
+   * them, unless a callback returned `false`; then the bytes after the line
+   * it was called for are left for a later `push()`. The chunk may be reused
+   * by the caller once this returns: whatever is kept is copied.
    */
-  push(chunk: Uint8Array): void {
+  push(chunk: Uint8Array): number {
     let start = 0;
     const end = chunk.length;
     while (start < end) {
       const lf = chunk.indexOf(LF, start);
+      let more: unknown;
       if (this.#skipped >= 0) {
         // Dropping an over-long line until its end.
         if (lf < 0) {
           this.#skipped += end - start;
           this.#skippedCr = chunk[end - 1] === CR;
-          return;
+          return end;
         }
         // A CR right before the LF is part of the line ending, not the line.
         const cr = lf > start ? chunk[lf - 1] === CR : this.#skippedCr;
         const total = this.#skipped + (lf - start) - (cr ? 1 : 0);
         this.#skipped = -1;
-        this.#onOverflow(total);
-        start = lf + 1;
-        continue;
-      }
-      if (lf < 0) {
+        more = this.#onOverflow(total);
+      } else if (lf < 0) {
         this.#keep(chunk, start, end);
-        return;
-      }
-      if (this.#pendingLength === 0) {
-        this.#emit(chunk, start, lf);
+        return end;
+      } else if (this.#pendingLength === 0) {
+        more = this.#emit(chunk, start, lf);
       } else {
         this.#keep(chunk, start, lf);
         if (this.#skipped < 0) {
           const pending = this.#pending!;
           const length = this.#pendingLength;
           this.#pendingLength = 0;
-          this.#emit(pending, 0, length);
+          more = this.#emit(pending, 0, length);
           this.#release();
         } else {
           // #keep found the line too long: finish skipping at this LF.
-          this.#onOverflow(this.#skipped - (this.#skippedCr ? 1 : 0));
+          const total = this.#skipped - (this.#skippedCr ? 1 : 0);
           this.#skipped = -1;
+          more = this.#onOverflow(total);
         }
       }
       start = lf + 1;
+      if (more === false) return start;
     }
+    return end;
   }
 
   /**
@@ -149,13 +158,10 @@ export class LineReader {
     this.#pending = undefined;
   }
 
-  #emit(bytes: Uint8Array, start: number, end: number): void {
+  #emit(bytes: Uint8Array, start: number, end: number): unknown {
     if (end > start && bytes[end - 1] === CR) end--;
-    if (end - start > this.#max) {
-      this.#onOverflow(end - start);
-      return;
-    }
-    this.#onLine(decoder.decode(bytes.subarray(start, end)));
+    if (end - start > this.#max) return this.#onOverflow(end - start);
+    return this.#onLine(decoder.decode(bytes.subarray(start, end)));
   }
 
   /** Appends bytes to the partial line, or starts skipping if it grows too long. */

@@ -56,7 +56,9 @@ export interface ServeOptions {
    */
   writeTimeoutMs?: number;
   /**
-   * Lines per second a client may send, sustained; 0 turns flood control off.
+   * Lines per second read from a client, sustained; 0 turns flood control
+   * off. A client that sends faster is read more slowly: its lines are
+   * delayed, never dropped.
    *
    * @default {5}
    */
@@ -67,13 +69,6 @@ export interface ServeOptions {
    * @default {20}
    */
   rateBurst?: number;
-  /**
-   * Lines refused for speed (forgotten at the rate limit per second) after
-   * which a client is disconnected for flooding.
-   *
-   * @default {100}
-   */
-  floodLines?: number;
   /**
    * Time (ms) a new connection has to choose an alias (and give the password).
    *
@@ -155,7 +150,6 @@ export const SERVE_DEFAULTS = {
   writeTimeoutMs: 30_000,
   rateLimit: 5,
   rateBurst: 20,
-  floodLines: 100,
   aliasTimeoutMs: 60_000,
   idleTimeoutMs: 0,
   maxClients: 10_000,
@@ -219,7 +213,6 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
     "outboxBytes",
     "writeTimeoutMs",
     "rateBurst",
-    "floodLines",
     "aliasTimeoutMs",
     "maxClients",
     "maxPerAddress",

@@ -1,8 +1,8 @@
 /**
- * Per-client flood control: a token bucket with a burst allowance, and a
- * second, leaky counter of refused lines that tells a client who is merely
- * over the limit (throttled) from one who keeps flooding far past it
- * (disconnected).
+ * Per-client flood control: a token bucket with a burst allowance. It never
+ * refuses a line; it says how long the next one has to wait, and the session
+ * stops reading that client's socket for that long, so a fast sender is
+ * slowed down by TCP itself and nothing it sent is lost.
  *
  * @module
  */
@@ -13,44 +13,36 @@ export interface RateLimitOptions {
   rate: number;
   /** Lines that may arrive at once after a quiet spell. */
   burst: number;
-  /**
-   * Refused lines (leaking away at `rate` per second) after which the client
-   * counts as flooding.
-   */
-  floodLines: number;
 }
 
-/** The verdict on one line: pass it on, drop it, or drop the client. */
-export type RateVerdict = "ok" | "throttled" | "flood";
-
 /**
- * Decides, line by line, whether a client is within its rate.
+ * A token bucket, consulted line by line: {@linkcode RateLimiter.take} spends
+ * a token for a line that passes, {@linkcode RateLimiter.delay} says how long
+ * until the next line may.
  *
  * @example Usage
  * ```ts
  * import { RateLimiter } from "./rate_limit.ts";
  * import assert from "node:assert/strict";
  *
- * const limiter = new RateLimiter({ rate: 1, burst: 2, floodLines: 3 });
- * assert.equal(limiter.check(0), "ok");
- * assert.equal(limiter.check(0), "ok");
- * assert.equal(limiter.check(0), "throttled");
- * assert.equal(limiter.check(1000), "ok"); // one token back after a second
+ * const limiter = new RateLimiter({ rate: 2, burst: 2 });
+ * limiter.take(0);
+ * assert.equal(limiter.delay(0), 0);
+ * limiter.take(0);
+ * assert.equal(limiter.delay(0), 500); // the bucket is empty: one token in half a second
+ * assert.equal(limiter.delay(500), 0);
  * ```
  */
 export class RateLimiter {
   readonly #rate: number;
   readonly #burst: number;
-  readonly #floodLines: number;
   #tokens: number;
-  #refused = 0;
   #last = -1;
 
   /** Makes a limiter that starts with a full bucket. */
   constructor(options: RateLimitOptions) {
     this.#rate = options.rate;
     this.#burst = options.burst;
-    this.#floodLines = options.floodLines;
     this.#tokens = options.burst;
   }
 
@@ -59,20 +51,38 @@ export class RateLimiter {
     return this.#rate > 0;
   }
 
-  /** Judges one line arriving at `now` (ms). */
-  check(now: number): RateVerdict {
-    if (this.#rate <= 0) return "ok";
+  /**
+   * Whether the bucket is full at `now` (ms): the client has been quiet long
+   * enough to earn back its whole burst.
+   */
+  full(now: number): boolean {
+    this.#refill(now);
+    return this.#rate <= 0 || this.#tokens >= this.#burst;
+  }
+
+  /**
+   * Spends a token for a line passing at `now` (ms). Call it only when
+   * {@linkcode RateLimiter.delay} is 0; a line spent early is owed.
+   */
+  take(now: number): void {
+    if (this.#rate <= 0) return;
+    this.#refill(now);
+    this.#tokens -= 1;
+  }
+
+  /** How long (ms, a whole number) from `now` until the next line may pass; 0 if now. */
+  delay(now: number): number {
+    if (this.#rate <= 0) return 0;
+    this.#refill(now);
+    if (this.#tokens >= 1) return 0;
+    return Math.max(1, Math.ceil(((1 - this.#tokens) / this.#rate) * 1000));
+  }
+
+  #refill(now: number): void {
     if (this.#last >= 0 && now > this.#last) {
       const earned = ((now - this.#last) / 1000) * this.#rate;
       this.#tokens = Math.min(this.#burst, this.#tokens + earned);
-      this.#refused = Math.max(0, this.#refused - earned);
     }
     this.#last = Math.max(this.#last, now);
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
-      return "ok";
-    }
-    this.#refused += 1;
-    return this.#refused > this.#floodLines ? "flood" : "throttled";
   }
 }

@@ -7,6 +7,11 @@
  * The server calls {@linkcode Session.tick} on a timer to enforce deadlines,
  * and the room calls {@linkcode Session.deliver} to queue lines.
  *
+ * Flood control paces the reader: a client over its rate is not cut off,
+ * its socket is just not read until its next line may pass. What it sent
+ * waits in the kernel's buffers and TCP slows the sender down, so nothing
+ * is lost and the server never holds more than one read buffer of it.
+ *
  * @module
  */
 
@@ -21,6 +26,7 @@ import { formatBye, formatError, formatNotice, formatPrompt, SHUTDOWN_TEXT } fro
 import { RateLimiter } from "./rate_limit.ts";
 import { encodeLine, type Member, type Room } from "./room.ts";
 import { sanitize } from "./sanitize.ts";
+import { type TelnetCommand, TelnetFilter } from "./telnet.ts";
 
 /** What all sessions of one server share. */
 export interface SessionContext {
@@ -44,11 +50,23 @@ const READ_MIN = 1024;
 const READ_MAX = 64 * 1024;
 /** Consecutive small reads after which a grown read buffer shrinks back. */
 const SHRINK_AFTER = 8;
+/**
+ * A blank first line that comes before the first prompt is out, or this soon
+ * after, is not an answer to it (no one reads a prompt and presses Enter that
+ * fast): it is a client finding out early whether it is talking to a TLS
+ * port by mistake, as `confab join` 0.1 does, and it is ignored.
+ */
+const PROBE_MS = 500;
 
 type State = "password" | "alias" | "joined" | "closing";
 
 /** Matches a line with anything but white space in it. */
 const NOT_BLANK = /\S/;
+
+/** "1 line", "5 lines", "0.5 lines". */
+function lines(count: number): string {
+  return count === 1 ? "1 line" : `${count} lines`;
+}
 
 function digest(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
@@ -93,12 +111,22 @@ export class Session implements Member {
   readonly #ctx: SessionContext;
   readonly #outbox: Outbox;
   readonly #reader: LineReader;
+  readonly #telnet = new TelnetFilter();
   #limiter: RateLimiter;
   #state: State;
   #passwordTries = 0;
   #wantHistory = true;
   #lastInput: number = this.connectedAt;
+  #lines = 0;
+  /** When the first prompt was written out; 0 until then. */
+  #promptedAt = 0;
+  /** Whether the client was told it is being slowed down since it last rested. */
   #throttled = false;
+  /** Whether the reader has just waited for the rate limit. */
+  #waited = false;
+  /** While the reader waits for a token: ends the wait early (on close). */
+  #wake: (() => void) | undefined;
+  #pauseTimer: ReturnType<typeof setTimeout> | undefined;
   #closeAt = 0;
   #closed = false;
   readonly #done: Promise<void>;
@@ -149,6 +177,7 @@ export class Session implements Member {
   async run(): Promise<void> {
     if (this.#state === "password") this.#promptPassword("");
     else this.#promptAlias("");
+    this.#outbox.drained().then(() => (this.#promptedAt = Date.now()));
     let buffer = new Uint8Array(READ_MIN);
     let small = 0;
     let first = true;
@@ -167,7 +196,7 @@ export class Session implements Member {
             break;
           }
         }
-        this.#reader.push(buffer.subarray(0, n));
+        await this.#take(buffer.subarray(0, n));
         if (n === buffer.length && buffer.length < READ_MAX) {
           buffer = new Uint8Array(buffer.length * 4);
           small = 0;
@@ -176,12 +205,79 @@ export class Session implements Member {
           small = 0;
         }
       }
+      if (this.#reader.pendingBytes > 0) await this.#pace();
       if (!this.#closed) this.#reader.end();
     } catch (error) {
       if (!(this.#closed && isClosedError(error))) reason = describeError(error);
     }
     this.#finish(reason, undefined, true);
     await this.#done;
+  }
+
+  /**
+   * Hands what one read returned to the line reader, telnet commands taken
+   * out, waiting whenever the rate limit says the next line must wait.
+   * `bytes` is not read into meanwhile, so it is all that is held.
+   */
+  async #take(bytes: Uint8Array): Promise<void> {
+    let rest = bytes;
+    while (rest.length > 0 && !this.#closed) {
+      const { data, used, command } = this.#telnet.filter(rest);
+      let unread = data;
+      while (unread.length > 0 && !this.#closed) {
+        await this.#pace();
+        unread = unread.subarray(this.#reader.push(unread));
+      }
+      if (command !== undefined && !this.#closed) this.#onTelnet(command);
+      rest = rest.subarray(used);
+    }
+  }
+
+  /**
+   * Waits, if the rate limit says so, until the next line may pass; the
+   * first wait since the client last rested tells it why.
+   */
+  async #pace(): Promise<void> {
+    const o = this.#ctx.options;
+    const wait = this.#limiter.delay(Date.now());
+    if (wait === 0 || this.#state === "closing") return;
+    if (!this.#throttled) {
+      this.#throttled = true;
+      this.#tell(formatNotice(
+        Date.now(),
+        `slow down: at most ${lines(o.rateLimit)} per second (bursts of ${o.rateBurst}); ` +
+          "your lines are being delayed, none are lost",
+      ));
+    }
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      this.#pauseTimer = setTimeout(resolve, wait);
+    });
+    this.#wake = undefined;
+    this.#waited = true;
+    // Waiting on us is not being idle.
+    this.#lastInput = Date.now();
+  }
+
+  /** Spends a line's token. */
+  #spend(): void {
+    const limiter = this.#limiter;
+    if (!limiter.enabled) return;
+    const now = Date.now();
+    // A client that earned back its whole burst without being made to wait
+    // has rested: next time it is told again.
+    if (!this.#waited && limiter.full(now)) this.#throttled = false;
+    this.#waited = false;
+    limiter.take(now);
+  }
+
+  #onTelnet(command: TelnetCommand): void {
+    if (this.#state === "closing") return;
+    if (command === "are-you-there") {
+      this.#tell(formatNotice(Date.now(), "[yes]"));
+    } else {
+      this.#finish("", "bye", true, `telnet ${command}`);
+    }
   }
 
   /** Enforces deadlines; called by the server's timer with the current time. */
@@ -199,7 +295,8 @@ export class Session implements Member {
     } else if (this.#state !== "joined" && now - this.connectedAt >= o.aliasTimeoutMs) {
       this.#finish("no alias in time", "too long without choosing an alias", true);
     } else if (
-      this.#state === "joined" && o.idleTimeoutMs > 0 && now - this.#lastInput >= o.idleTimeoutMs
+      this.#state === "joined" && o.idleTimeoutMs > 0 && this.#wake === undefined &&
+      now - this.#lastInput >= o.idleTimeoutMs
     ) {
       this.#finish("idle", "idle for too long", true);
     }
@@ -248,53 +345,57 @@ export class Session implements Member {
     this.#tell(formatPrompt("password", `${before}this room needs a password`));
   }
 
-  #onOverflow(): void {
-    if (this.#state === "closing" || !this.#allowed()) return;
+  #onOverflow(): boolean {
+    if (this.#state === "closing") return true;
+    this.#spend();
     const max = this.#ctx.options.maxLineBytes;
     this.#tell(formatError(`line too long: at most ${max} bytes; it was not delivered`));
+    this.#promptAgain();
+    return this.#mayGoOn();
+  }
+
+  /** Prompts again, if still in the handshake, after an error about the answer. */
+  #promptAgain(): void {
     if (this.#state === "alias") this.#promptAlias("");
     if (this.#state === "password") this.#promptPassword("");
   }
 
-  /** Applies the rate limit to one line; false means drop it. */
-  #allowed(): boolean {
-    if (!this.#limiter.enabled) return true;
-    const verdict = this.#limiter.check(Date.now());
-    if (verdict === "ok") {
-      this.#throttled = false;
-      return true;
-    }
-    const o = this.#ctx.options;
-    if (verdict === "flood") {
-      this.#finish(
-        "flooding",
-        `disconnected: flooding (far over ${o.rateLimit} lines per second)`,
-        true,
-      );
-    } else if (!this.#throttled) {
-      this.#throttled = true;
-      this.#tell(formatError(
-        `slow down: at most ${o.rateLimit} lines per second (bursts of ${o.rateBurst}); ` +
-          "lines are being dropped",
-      ));
-    }
-    return false;
+  /** Whether the next line may be read now (see {@linkcode LineReader.push}). */
+  #mayGoOn(): boolean {
+    return this.#state === "closing" || this.#limiter.delay(Date.now()) === 0;
   }
 
-  #onLine(line: string): void {
-    if (this.#state === "closing") return;
-    // Blank lines are ignored everywhere; a client may send one first to find
-    // out early whether it is talking to a TLS port by mistake.
-    if (!NOT_BLANK.test(line)) return;
-    if (!this.#allowed()) return;
+  #onLine(line: string): boolean {
+    if (this.#state === "closing") return true;
+    const first = this.#lines++ === 0;
+    // Every line costs a token, blank ones too: the server reads at most the
+    // rate, whatever the lines hold.
+    this.#spend();
+    if (!NOT_BLANK.test(line)) {
+      // Blank lines are ignored once joined. Before, they are answered, so
+      // someone at a bare prompt sees that the server is there.
+      if (this.#state === "joined") return this.#mayGoOn();
+      if (first && (this.#promptedAt === 0 || Date.now() - this.#promptedAt < PROBE_MS)) {
+        return this.#mayGoOn();
+      }
+      this.#tell(formatError(
+        this.#state === "alias" ? "an alias cannot be empty" : "the password cannot be empty",
+      ));
+      this.#promptAgain();
+      return this.#mayGoOn();
+    }
     switch (this.#state) {
       case "password":
-        return this.#onPassword(line);
+        this.#onPassword(line);
+        break;
       case "alias":
-        return this.#onAlias(line);
+        this.#onAlias(line);
+        break;
       case "joined":
-        return this.#onChat(line);
+        this.#onChat(line);
+        break;
     }
+    return this.#mayGoOn();
   }
 
   #onPassword(line: string): void {
@@ -349,7 +450,7 @@ export class Session implements Member {
     this.#limiter = this.#newLimiter();
     const o = this.#ctx.options;
     const rate = o.rateLimit > 0
-      ? `${o.rateLimit} lines per second, bursts of ${o.rateBurst}`
+      ? `${lines(o.rateLimit)} per second, bursts of ${o.rateBurst}`
       : "no rate limit";
     this.#tell(formatNotice(Date.now(), `limits: ${rate}; lines up to ${o.maxLineBytes} bytes`));
     for (const text of this.#ctx.motd ?? []) this.#tell(formatNotice(Date.now(), text));
@@ -409,12 +510,15 @@ export class Session implements Member {
 
   #newLimiter(): RateLimiter {
     const o = this.#ctx.options;
-    return new RateLimiter({ rate: o.rateLimit, burst: o.rateBurst, floodLines: o.floodLines });
+    return new RateLimiter({ rate: o.rateLimit, burst: o.rateBurst });
   }
 
   #closeConn(): void {
     if (this.#closed) return;
     this.#closed = true;
+    // A reader waiting out the rate limit stops waiting.
+    clearTimeout(this.#pauseTimer);
+    this.#wake?.();
     this.#outbox.close();
     closeQuietly(this.#conn);
     this.#resolveDone();

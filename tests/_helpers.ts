@@ -452,3 +452,192 @@ export async function startLineServer(
     throw error;
   }
 }
+
+/** How often `Tmux.waitFor` looks at the screen. */
+const POLL_MS = 50;
+
+/** Quotes one word for `sh -c`. */
+const shellQuote = (word: string) => `'${word.replaceAll("'", `'"'"'`)}'`;
+
+/** The environment tmux and the panes get: nothing inherited but the basics. */
+function tmuxEnv(): Record<string, string> {
+  const env: Record<string, string> = { SHELL: "/bin/sh", TERM: "xterm-256color", LANG: "C.UTF-8" };
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+/**
+ * One private tmux server, on its own socket, killed by `dispose`: programs
+ * on a real terminal (a pseudo-terminal 100x30 unless told otherwise), typed
+ * into with `send-keys` and read with `capture-pane`.
+ */
+export class Tmux implements AsyncDisposable {
+  readonly socket = `confab-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  #started = false;
+  /** Where sessions started with `ctrlC` write confab's exit status. */
+  #statusDir: string | undefined;
+  readonly #statusFiles = new Map<string, string>();
+
+  /** Runs `tmux -L SOCKET ARGS...` and returns its stdout; throws if it fails. */
+  async run(...args: string[]): Promise<string> {
+    let output: Deno.CommandOutput;
+    try {
+      output = await new Deno.Command("tmux", {
+        args: ["-L", this.socket, "-f", "/dev/null", ...args],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        clearEnv: true,
+        env: tmuxEnv(),
+        signal: AbortSignal.timeout(WAIT_MS),
+      }).output();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Error(
+          "these tests need the 'tmux' command, which is not installed; " +
+            "install it (e.g. apt-get install tmux) to run these tests",
+        );
+      }
+      throw error;
+    }
+    if (!output.success) {
+      throw new Error(`tmux ${args.join(" ")} failed: ${decoder.decode(output.stderr).trim()}`);
+    }
+    return decoder.decode(output.stdout);
+  }
+
+  /**
+   * Starts `confab join ARGS...` in a new detached session named `name`, in a
+   * window `columns` wide. With `ctrlC`, Ctrl-C may be pressed there: Ctrl-C
+   * signals every process of the terminal, which kills sh (dash) at once, so
+   * confab runs under bash, which waits for confab and carries on if it
+   * survives; its exit status goes to a file rather than to the screen.
+   */
+  async start(
+    name: string,
+    args: string[],
+    env: Record<string, string> = {},
+    options: { columns?: number; ctrlC?: boolean } = {},
+  ): Promise<void> {
+    await this.startCommand(
+      name,
+      [Deno.execPath(), ...RUN_FLAGS, MAIN, "join", ...args],
+      env,
+      options,
+    );
+  }
+
+  /** Like {@linkcode Tmux.start}, for any command (`argv`), not only `confab join`. */
+  async startCommand(
+    name: string,
+    argv: string[],
+    env: Record<string, string> = {},
+    options: { columns?: number; ctrlC?: boolean } = {},
+  ): Promise<void> {
+    const assignments = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`);
+    const join = ["env", ...assignments, ...argv.map(shellQuote)].join(" ");
+    let command: string;
+    if (options.ctrlC) {
+      this.#statusDir ??= await Deno.makeTempDir({ prefix: "confab-tmux-" });
+      const file = `${this.#statusDir}/${name}`;
+      this.#statusFiles.set(name, file);
+      command = `exec bash -c ${shellQuote(`${join}; echo "$?" > ${shellQuote(file)}`)}`;
+    } else {
+      // The shell stays to print the exit status where the screen shows it.
+      command = `${join}; echo "[exited $?]"`;
+    }
+    const first = this.#started
+      ? []
+      : ["start-server", ";", "set-option", "-g", "remain-on-exit", "on", ";"];
+    this.#started = true;
+    const columns = String(options.columns ?? 100);
+    await this.run(...first, "new-session", "-d", "-s", name, "-x", columns, "-y", "30", command);
+  }
+
+  /**
+   * The screen of session `name`, one string per row; `escapes` keeps colours
+   * as SGR codes, `joined` puts rows the terminal wrapped back together.
+   */
+  async screen(name: string, escapes = false, joined = false): Promise<string[]> {
+    const args = [
+      "capture-pane",
+      "-p",
+      "-t",
+      name,
+      ...(escapes ? ["-e"] : []),
+      ...(joined ? ["-J"] : []),
+    ];
+    return (await this.run(...args)).split("\n");
+  }
+
+  /** Types literal text into session `name`. */
+  async type(name: string, text: string): Promise<void> {
+    await this.run("send-keys", "-t", name, "-l", text);
+  }
+
+  /** Presses keys (tmux key names such as Enter, Tab, C-d) in session `name`. */
+  async press(name: string, ...keys: string[]): Promise<void> {
+    await this.run("send-keys", "-t", name, ...keys);
+  }
+
+  /**
+   * Polls the screen of `name` until `check` accepts it, at most `timeoutMs`
+   * and a bounded number of captures; returns the rows it accepted.
+   */
+  async waitFor(
+    name: string,
+    what: string,
+    check: (rows: string[]) => boolean,
+    options: { escapes?: boolean; joined?: boolean; timeoutMs?: number } = {},
+  ): Promise<string[]> {
+    const timeoutMs = options.timeoutMs ?? WAIT_MS;
+    const deadline = Date.now() + timeoutMs;
+    let rows: string[] = [];
+    for (let attempt = 0; attempt < Math.ceil(timeoutMs / POLL_MS) + 1; attempt++) {
+      rows = await this.screen(name, options.escapes, options.joined);
+      if (check(rows)) return rows;
+      if (Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    throw new Error(`timed out waiting for ${what}; screen:\n${rows.join("\n")}`);
+  }
+
+  /** Waits until `confab join` in session `name` has exited; returns its exit code. */
+  async exitCode(name: string): Promise<number> {
+    const file = this.#statusFiles.get(name);
+    if (file !== undefined) return await this.#statusFileCode(name, file);
+    const marker = /\[exited (\d+)\]/;
+    const rows = await this.waitFor(
+      name,
+      "confab join to exit",
+      (rows) => rows.some((r) => marker.test(r)),
+    );
+    return Number(marker.exec(rows.find((r) => marker.test(r))!)![1]);
+  }
+
+  /** Waits for the exit status that session `name` writes to `file`. */
+  async #statusFileCode(name: string, file: string): Promise<number> {
+    const deadline = Date.now() + WAIT_MS;
+    for (let attempt = 0; attempt < Math.ceil(WAIT_MS / POLL_MS) + 1; attempt++) {
+      const text = await Deno.readTextFile(file).catch(() => "");
+      if (/^\d+\n$/.test(text)) return Number(text);
+      if (Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    throw new Error(
+      `timed out waiting for confab join to exit; screen:\n${(await this.screen(name)).join("\n")}`,
+    );
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#started) return;
+    const path = (await this.run("display-message", "-p", "#{socket_path}").catch(() => "")).trim();
+    await this.run("kill-server").catch(() => {});
+    // tmux leaves its socket file behind when killed.
+    if (path !== "") await Deno.remove(path).catch(() => {});
+    if (this.#statusDir !== undefined) await Deno.remove(this.#statusDir, { recursive: true });
+  }
+}

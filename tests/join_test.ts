@@ -650,7 +650,7 @@ Deno.test("confab join paces 50 piped lines to the default rate limit and all ar
 
 Deno.test("confab join adopts the limits the server announces, tighter than the defaults", async () => {
   // A client pacing itself by the default burst (20) would lose lines here.
-  await using server = startServer({ rateLimit: 20, rateBurst: 4, floodLines: 1000 });
+  await using server = startServer({ rateLimit: 20, rateBurst: 4 });
   await pipeLines(server, 40, 6_000);
 });
 

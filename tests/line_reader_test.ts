@@ -257,3 +257,64 @@ Deno.test("LineReader without onOverflow still drops over-long lines", () => {
   reader.end();
   assert.deepEqual(seen, ["ok"]);
 });
+
+Deno.test("LineReader.push() stops after a callback returns false and goes on from there", async (t) => {
+  const text = "one\ntoo long!\r\ntwo\r\nthree\nfour";
+  const bytes = encoder.encode(text);
+  const expected: Event[] = [
+    { line: "one" },
+    { overflow: 9 },
+    { line: "two" },
+    { line: "three" },
+    { line: "four" },
+  ];
+  /**
+   * Feeds `chunks`; every callback asks to stop, so each push delivers at
+   * most one event, and the rest of the chunk is pushed again. Returns the
+   * events and how many pushes it took.
+   */
+  const paused = (chunks: Uint8Array[]) => {
+    const events: Event[] = [];
+    const reader = new LineReader({
+      maxLineBytes: 8,
+      onLine: (line) => events.push({ line }) < 0,
+      onOverflow: (bytes) => events.push({ overflow: bytes }) < 0,
+    });
+    let pushes = 0;
+    for (const chunk of chunks) {
+      let rest = chunk;
+      // Each push uses at least one byte, so this ends.
+      for (let i = 0; i <= chunk.length && rest.length > 0; i++) {
+        const before = events.length;
+        const used = reader.push(rest);
+        pushes++;
+        assert.ok(used > 0 && used <= rest.length, `push used ${used} of ${rest.length}`);
+        assert.ok(events.length - before <= 1, "more than one event after a stop");
+        if (used < rest.length) assert.equal(events.length - before, 1, "stopped for nothing");
+        rest = rest.subarray(used);
+      }
+      assert.equal(rest.length, 0);
+    }
+    reader.end();
+    return { events, pushes };
+  };
+
+  await t.step("all in one chunk: one push per line, and one for the unfinished last", () => {
+    const { events, pushes } = paused([bytes]);
+    assert.deepEqual(events, expected);
+    assert.equal(pushes, 5);
+  });
+
+  await t.step("split at every position", () => {
+    for (let i = 0; i <= bytes.length; i++) {
+      assert.deepEqual(paused(cut(bytes, [i])).events, expected, `split at ${i}`);
+    }
+  });
+
+  await t.step("a callback that returns anything else does not stop it", () => {
+    const seen: string[] = [];
+    const reader = new LineReader({ onLine: (line) => seen.push(line) });
+    assert.equal(reader.push(bytes), bytes.length);
+    assert.deepEqual(seen, ["one", "too long!", "two", "three"]);
+  });
+});

@@ -1,79 +1,73 @@
 import assert from "node:assert/strict";
-import { RateLimiter, type RateVerdict } from "../server/rate_limit.ts";
+import { RateLimiter } from "../server/rate_limit.ts";
 
-/** Verdicts for `count` lines all arriving at `now`. */
-function burst(limiter: RateLimiter, now: number, count: number): RateVerdict[] {
-  return Array.from({ length: count }, () => limiter.check(now));
+/** Spends `count` tokens at `now`, each only once `delay()` allows it. */
+function spend(limiter: RateLimiter, now: number, count: number): void {
+  for (let i = 0; i < count; i++) {
+    assert.equal(limiter.delay(now), 0, `line ${i} may not pass yet`);
+    limiter.take(now);
+  }
 }
 
-Deno.test("RateLimiter.check() allows a burst, then throttles", () => {
-  const limiter = new RateLimiter({ rate: 2, burst: 5, floodLines: 100 });
+Deno.test("RateLimiter lets a burst through at once, then says how long the next line waits", () => {
+  const limiter = new RateLimiter({ rate: 2, burst: 5 });
   assert.equal(limiter.enabled, true);
-  assert.deepEqual(burst(limiter, 1000, 5), ["ok", "ok", "ok", "ok", "ok"]);
-  assert.deepEqual(burst(limiter, 1000, 3), ["throttled", "throttled", "throttled"]);
+  assert.equal(limiter.full(1000), true);
+  spend(limiter, 1000, 5);
+  assert.equal(limiter.full(1000), false);
+  // Two lines per second: the sixth waits half a second.
+  assert.equal(limiter.delay(1000), 500);
+  assert.equal(limiter.delay(1200), 300);
+  assert.equal(limiter.delay(1500), 0);
 });
 
-Deno.test("RateLimiter.check() refills at `rate` lines per second", () => {
-  const limiter = new RateLimiter({ rate: 2, burst: 3, floodLines: 100 });
-  const t0 = 50_000;
-  assert.deepEqual(burst(limiter, t0, 3), ["ok", "ok", "ok"]);
-  assert.equal(limiter.check(t0), "throttled");
-  // Half a token after a quarter second: still nothing.
-  assert.equal(limiter.check(t0 + 250), "throttled");
-  // One token after half a second.
-  assert.equal(limiter.check(t0 + 500), "ok");
-  assert.equal(limiter.check(t0 + 500), "throttled");
-  // Two tokens one second later.
-  assert.deepEqual(burst(limiter, t0 + 1500, 3), ["ok", "ok", "throttled"]);
+Deno.test("RateLimiter paces lines that wait their turn to exactly `rate` per second", () => {
+  const rate = 50;
+  const burst = 10;
+  const limiter = new RateLimiter({ rate, burst });
+  let now = 0;
+  spend(limiter, now, burst);
+  // 190 more lines, each let through the moment delay() allows it.
+  for (let i = 0; i < 190; i++) {
+    now += limiter.delay(now);
+    spend(limiter, now, 1);
+  }
+  // (200 - 10) / 50 = 3.8 s, give or take the rounding up of each wait.
+  assert.ok(now >= 3800 && now <= 3800 + 190, `200 lines took ${now} ms`);
 });
 
-Deno.test("RateLimiter.check() never refills beyond the burst", () => {
-  const limiter = new RateLimiter({ rate: 10, burst: 4, floodLines: 100 });
-  assert.deepEqual(burst(limiter, 0, 4), ["ok", "ok", "ok", "ok"]);
+Deno.test("RateLimiter never refills beyond the burst", () => {
+  const limiter = new RateLimiter({ rate: 10, burst: 4 });
+  spend(limiter, 0, 4);
   // An hour of quiet earns 36000 tokens, capped at 4.
-  assert.deepEqual(burst(limiter, 3_600_000, 5), ["ok", "ok", "ok", "ok", "throttled"]);
+  assert.equal(limiter.full(3_600_000), true);
+  spend(limiter, 3_600_000, 4);
+  assert.equal(limiter.delay(3_600_000), 100);
 });
 
-Deno.test("RateLimiter.check() earns nothing when the clock goes backwards", () => {
-  const limiter = new RateLimiter({ rate: 1, burst: 1, floodLines: 100 });
-  assert.equal(limiter.check(10_000), "ok");
-  assert.equal(limiter.check(5_000), "throttled");
+Deno.test("RateLimiter earns nothing when the clock goes backwards", () => {
+  const limiter = new RateLimiter({ rate: 1, burst: 1 });
+  spend(limiter, 10_000, 1);
   // Time is measured from the latest instant seen, 10 s, not from 5 s.
-  assert.equal(limiter.check(10_500), "throttled");
-  assert.equal(limiter.check(11_000), "ok");
+  assert.equal(limiter.delay(5_000), 1000);
+  assert.equal(limiter.delay(10_500), 500);
+  assert.equal(limiter.delay(11_000), 0);
 });
 
-Deno.test("RateLimiter.check() says flood after more than floodLines refusals", () => {
-  const limiter = new RateLimiter({ rate: 1, burst: 2, floodLines: 3 });
-  assert.deepEqual(burst(limiter, 0, 2), ["ok", "ok"]);
-  assert.deepEqual(burst(limiter, 0, 3), ["throttled", "throttled", "throttled"]);
-  assert.equal(limiter.check(0), "flood");
-  assert.equal(limiter.check(0), "flood");
+Deno.test("RateLimiter.delay() is a whole number of ms, at least 1 while the bucket is short", () => {
+  const limiter = new RateLimiter({ rate: 3, burst: 1 });
+  spend(limiter, 0, 1);
+  // A third of a second is 333.33... ms: rounded up, so waiting it is enough.
+  const wait = limiter.delay(0);
+  assert.equal(wait, 334);
+  assert.equal(limiter.delay(wait - 1), 1);
+  assert.equal(limiter.delay(wait), 0);
 });
 
-Deno.test("RateLimiter.check() lets refused lines leak away over time", async (t) => {
-  await t.step("partly, at `rate` per second", () => {
-    const limiter = new RateLimiter({ rate: 1, burst: 1, floodLines: 3 });
-    assert.equal(limiter.check(0), "ok");
-    assert.deepEqual(burst(limiter, 0, 3), ["throttled", "throttled", "throttled"]);
-    // Two seconds leak two refusals and earn a token (the bucket holds one).
-    assert.equal(limiter.check(2000), "ok");
-    // One refusal is left: two more are throttled, the third floods.
-    assert.deepEqual(burst(limiter, 2000, 3), ["throttled", "throttled", "flood"]);
-  });
-
-  await t.step("completely after a long pause", () => {
-    const limiter = new RateLimiter({ rate: 1, burst: 1, floodLines: 3 });
-    assert.equal(limiter.check(0), "ok");
-    assert.deepEqual(burst(limiter, 0, 3), ["throttled", "throttled", "throttled"]);
-    assert.equal(limiter.check(60_000), "ok");
-    assert.deepEqual(burst(limiter, 60_000, 4), ["throttled", "throttled", "throttled", "flood"]);
-  });
-});
-
-Deno.test("RateLimiter with rate 0 is disabled and allows everything", () => {
-  const limiter = new RateLimiter({ rate: 0, burst: 1, floodLines: 1 });
+Deno.test("RateLimiter with rate 0 is disabled and never makes a line wait", () => {
+  const limiter = new RateLimiter({ rate: 0, burst: 1 });
   assert.equal(limiter.enabled, false);
-  const verdicts = new Set(burst(limiter, 0, 10_000));
-  assert.deepEqual([...verdicts], ["ok"]);
+  for (let i = 0; i < 10_000; i++) limiter.take(0);
+  assert.equal(limiter.delay(0), 0);
+  assert.equal(limiter.full(0), true);
 });

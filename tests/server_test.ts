@@ -47,18 +47,64 @@ Deno.test("serve() answers each invalid alias with one reason and the prompt aga
     assert.equal(await nextLine(client), reason, `for alias ${JSON.stringify(alias)}`);
     assert.equal(await nextLine(client), PROMPT, `prompt again after ${JSON.stringify(alias)}`);
   }
-  // An empty alias is a blank line, which the server ignores without a reply
-  // (clients send one to detect a TLS port): the next reply is for "x y".
-  await client.send("");
-  await client.send("   ");
-  await client.send("x y");
-  assert.equal(await nextLine(client), `! an alias is ${ALIAS_RULE}`);
-  assert.equal(await nextLine(client), PROMPT);
+  // A blank answer gets a reply too, so someone at the prompt sees the
+  // server is there.
+  for (const blank of ["", "   ", "\t\r"]) {
+    await client.send(blank);
+    assert.equal(await nextLine(client), "! an alias cannot be empty");
+    assert.equal(await nextLine(client), PROMPT);
+  }
   // 32 characters is the longest allowed, and the same connection can still join.
   const longest = "b".repeat(32);
   await client.send(longest);
   assert.match(await nextLine(client), live(`-- welcome, ${longest}! you are the only one here`));
   assert.equal(server.room.size, 1);
+});
+
+Deno.test("serve() answers a blank line at the prompts with the reason and the prompt again", async (t) => {
+  await t.step("at the alias prompt, as someone with nc presses Enter", async () => {
+    await using server = startServer();
+    await using client = await TestClient.connect(server.addr.port);
+    assert.equal(await nextLine(client), PROMPT);
+    // A person takes longer than half a second to read the prompt and press
+    // Enter; a blank line sooner is a client's TLS probe (next step).
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await client.send("");
+    assert.equal(await nextLine(client), "! an alias cannot be empty");
+    assert.equal(await nextLine(client), PROMPT);
+    await client.send("alice");
+    assert.match(await nextLine(client), live("-- welcome, alice! you are the only one here"));
+    // Once joined, a blank line is ignored: the next line is bob's.
+    await using bob = await TestClient.join(server.addr.port, "bob");
+    await client.expect(live("--> bob joined"));
+    await client.send("");
+    await assertNothingBefore(client, bob, "bob", "after the blank");
+  });
+
+  await t.step("except for a blank first line sent at once, as confab join 0.1 does", async () => {
+    await using server = startServer();
+    await using client = await TestClient.connect(server.addr.port);
+    await client.send("");
+    assert.equal(await nextLine(client), PROMPT);
+    await client.send("x y");
+    assert.equal(await nextLine(client), `! an alias is ${ALIAS_RULE}`);
+  });
+
+  await t.step("at the password prompt, without counting as a wrong password", async () => {
+    await using server = startServer({ password: "sesame" });
+    await using client = await TestClient.connect(server.addr.port);
+    const prompt = "? password: this room needs a password";
+    assert.equal(await nextLine(client), prompt);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    for (const answer of ["", "wrong", " ", "wrong"]) {
+      await client.send(answer);
+      const reason = answer.trim() === "" ? "! the password cannot be empty" : "! wrong password";
+      assert.equal(await nextLine(client), reason);
+      assert.equal(await nextLine(client), prompt);
+    }
+    await client.send("sesame");
+    assert.equal(await nextLine(client), PROMPT);
+  });
 });
 
 Deno.test("serve() refuses an alias taken in any case and lets the same connection retry", async () => {
@@ -268,6 +314,7 @@ Deno.test("serve() replaces invalid UTF-8 and keeps the connection", async () =>
   await alice.expect(live("--> bob joined"));
   const bad = new Uint8Array([
     ...encoder.encode("bad "),
+    0xff, // IAC IAC, the telnet way of sending the byte 0xFF
     0xff,
     0xfe,
     0xc3, // a truncated two-byte sequence
