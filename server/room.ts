@@ -29,7 +29,7 @@ import {
 const MAX_NOTICE_DELAY_MS = 250;
 /** Gathered notices are sent early once they reach this many bytes. */
 const NOTICE_FLUSH_BYTES = 64 * 1024;
-/** Welcome lines list at most this many of the others online by name. */
+/** Welcome lines name at most this many of those online. */
 const WELCOME_NAMES = 20;
 
 const encoder = new TextEncoder();
@@ -357,15 +357,21 @@ export class LocalRoom implements Room {
     }
   }
 
+  /**
+   * The welcome for `member`, who is not in the room yet: everyone online
+   * counted and named in the order they came, the newcomer last, as `/who`
+   * lists them.
+   */
   #welcome(member: Member): string {
-    const others = this.#members.size;
-    if (others === 0) return `welcome, ${member.alias}! you are the only one here`;
+    const online = this.#members.size + 1;
+    if (online === 1) return `welcome, ${member.alias}! you are the only one here`;
     const names: string[] = [];
     for (const other of this.#members.values()) {
       if (names.length === WELCOME_NAMES) break;
       names.push(other.alias);
     }
-    const more = others > names.length ? ` and ${others - names.length} more` : "";
-    return `welcome, ${member.alias}! ${others} online: ${names.join(", ")}${more}`;
+    if (names.length < WELCOME_NAMES) names.push(member.alias);
+    const more = online > names.length ? ` and ${online - names.length} more` : "";
+    return `welcome, ${member.alias}! ${online} online: ${names.join(", ")}${more}`;
   }
 }

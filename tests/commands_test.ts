@@ -341,7 +341,7 @@ Deno.test("serve() replays the last historySize messages to a newcomer before th
       "alice: message 4",
       "* bob nods",
     ]);
-    assert.match(lines.at(-1)!, live("-- welcome, carol! 2 online: alice, bob"));
+    assert.match(lines.at(-1)!, live("-- welcome, carol! 3 online: alice, bob, carol"));
     // The stamp is today's date in UTC (allowing for a midnight in between).
     const day = /^\[history (\d{4}-\d\d-\d\d) /.exec(history[0]!)![1]!;
     const now = Date.now();
@@ -380,7 +380,7 @@ Deno.test("serve() with the smallest outbox replays the newest history lines tha
       replayed.push(line);
       line = await nextLine(carol);
     }
-    assert.match(line, live("-- welcome, carol! 2 online: alice, bob"));
+    assert.match(line, live("-- welcome, carol! 3 online: alice, bob, carol"));
     assert.match(
       await nextLine(carol),
       live("-- limits: 5 lines per second, bursts of 20; lines up to 4096 bytes"),
@@ -413,7 +413,7 @@ Deno.test("serve() with historySize 0 replays nothing", async () => {
     const { client: carol, lines } = await joinAndCollect(port, "carol");
     await using _carol = carol;
     assert.equal(lines.length, 1, JSON.stringify(lines));
-    assert.match(lines[0]!, live("-- welcome, carol! 2 online: alice, bob"));
+    assert.match(lines[0]!, live("-- welcome, carol! 3 online: alice, bob, carol"));
   } finally {
     await closeAll(clients);
   }
@@ -434,7 +434,7 @@ Deno.test("/nohistory at the alias prompt skips the history replay", async () =>
     await quiet.send("/nohistory");
     assert.match(await nextLine(quiet), /^\? alias: history replay off; choose an alias: /);
     await quiet.send("carol");
-    assert.match(await nextLine(quiet), live("-- welcome, carol! 2 online: alice, bob"));
+    assert.match(await nextLine(quiet), live("-- welcome, carol! 3 online: alice, bob, carol"));
 
     // Without /nohistory the same line is replayed.
     const { client: dave, lines } = await joinAndCollect(port, "dave");

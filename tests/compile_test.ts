@@ -133,7 +133,7 @@ Deno.test({
       await using ci = spawnConfab(["join", "--alias", "ci", "--port", port], {
         command: [binary],
       });
-      await ci.stdout.expect(/-- welcome, ci! 1 online: bob$/);
+      await ci.stdout.expect(/-- welcome, ci! 2 online: bob, ci$/);
       await ci.write("built and running\n");
       await bob.expect(live("ci: built and running"));
       await bob.send("nice");

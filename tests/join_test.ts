@@ -467,10 +467,13 @@ Deno.test("confab join --no-history skips the replay that a plain join shows", a
     await withHistory.stdout.next() ?? "",
     /^\[history \d{4}-\d\d-\d\d \d\d:\d\d\] bob: said before you came$/,
   );
-  assert.match(await withHistory.stdout.next() ?? "", /-- welcome, hist! 1 online: bob$/);
+  assert.match(await withHistory.stdout.next() ?? "", /-- welcome, hist! 2 online: bob, hist$/);
 
   await using without = join(server.addr.port, "nohist", ["--no-history"]);
-  assert.match(await without.stdout.next() ?? "", /-- welcome, nohist! 2 online: bob, hist$/);
+  assert.match(
+    await without.stdout.next() ?? "",
+    /-- welcome, nohist! 3 online: bob, hist, nohist$/,
+  );
 
   await withHistory.closeStdin();
   await without.closeStdin();

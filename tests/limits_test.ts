@@ -740,7 +740,7 @@ Deno.test("serve() gives a client its full burst after joining, whatever it sent
   assert.equal(await nextLine(alice), "! BOB is taken; choose another");
   await alice.expect(/^\? alias: /);
   await alice.send("alice");
-  await alice.expect(live("-- welcome, alice! 1 online: bob"));
+  await alice.expect(live("-- welcome, alice! 2 online: bob, alice"));
   assert.match(
     await nextLine(alice),
     live("-- limits: 0.2 lines per second, bursts of 5; lines up to 4096 bytes"),

@@ -43,7 +43,7 @@ Deno.test("netcat joins by answering the alias prompt and chats with confab join
     await ncOut.expect(/-- limits: /);
 
     await using ci = spawnConfab(["join", "--alias", "ci", "--port", String(port)]);
-    await ci.stdout.expect(/-- welcome, ci! 1 online: natty$/);
+    await ci.stdout.expect(/-- welcome, ci! 2 online: natty, ci$/);
     await ncOut.expect(live("--> ci joined"));
 
     await say("hello from netcat");

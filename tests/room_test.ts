@@ -91,25 +91,25 @@ Deno.test("LocalRoom.join() welcomes with the others online, in joining order", 
   const { room } = roomWith("alice", "bob");
   const carol = new FakeMember("carol");
   room.join(carol, { history: false });
-  assert.equal(noticeText(carol.events[0]), "welcome, carol! 2 online: alice, bob");
+  assert.equal(noticeText(carol.events[0]), "welcome, carol! 3 online: alice, bob, carol");
 });
 
-Deno.test("LocalRoom.join() lists at most 20 names, then 'and N more'", () => {
+Deno.test("LocalRoom.join() counts everyone, newcomer included, and names at most 20, then 'and N more'", () => {
   const aliases = Array.from({ length: 25 }, (_, i) => `m${String(i).padStart(2, "0")}`);
   const { room } = roomWith(...aliases);
   const late = new FakeMember("late");
   room.join(late, { history: false });
   const text = noticeText(late.events[0]);
-  assert.equal(text, `welcome, late! 25 online: ${aliases.slice(0, 20).join(", ")} and 5 more`);
+  assert.equal(text, `welcome, late! 26 online: ${aliases.slice(0, 20).join(", ")} and 6 more`);
   assert.ok(!text.includes("m20"));
 
-  // Exactly 20 others: all named, no "more".
-  const { room: full } = roomWith(...aliases.slice(0, 20));
+  // 19 others and the newcomer: all named, no "more".
+  const { room: full } = roomWith(...aliases.slice(0, 19));
   const next = new FakeMember("next");
   full.join(next, { history: false });
   assert.equal(
     noticeText(next.events[0]),
-    `welcome, next! 20 online: ${aliases.slice(0, 20).join(", ")}`,
+    `welcome, next! 20 online: ${aliases.slice(0, 19).join(", ")}, next`,
   );
 });
 

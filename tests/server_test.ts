@@ -118,7 +118,7 @@ Deno.test("serve() refuses an alias taken in any case and lets the same connecti
     assert.equal(await nextLine(other), PROMPT);
   }
   await other.send("alice2");
-  assert.match(await nextLine(other), live("-- welcome, alice2! 1 online: Alice"));
+  assert.match(await nextLine(other), live("-- welcome, alice2! 2 online: Alice, alice2"));
   await alice.expect(live("--> alice2 joined"));
   assert.equal(server.room.size, 2);
 });
@@ -135,7 +135,7 @@ Deno.test("serve() welcomes a newcomer with who is online", async () => {
   await using carol = await TestClient.connect(port);
   await carol.expect(/^\? alias: /);
   await carol.send("carol");
-  assert.match(await nextLine(carol), live("-- welcome, carol! 2 online: alice, bob"));
+  assert.match(await nextLine(carol), live("-- welcome, carol! 3 online: alice, bob, carol"));
   assert.match(
     await nextLine(carol),
     live("-- limits: 5 lines per second, bursts of 20; lines up to 4096 bytes"),
@@ -300,7 +300,7 @@ Deno.test("serve() accepts CRLF line endings for the alias and for chat", async 
   await using bob = await TestClient.connect(server.addr.port);
   await bob.expect(/^\? alias: /);
   await bob.write(encoder.encode("bob\r\n"));
-  assert.match(await nextLine(bob), live("-- welcome, bob! 1 online: alice"));
+  assert.match(await nextLine(bob), live("-- welcome, bob! 2 online: alice, bob"));
   assert.match(await nextLine(alice), live("--> bob joined"));
   await bob.write(encoder.encode("hello\r\nsecond\r\n"));
   assert.equal((await nextLine(alice)).replace(new RegExp(`^${T}`), ""), "bob: hello");

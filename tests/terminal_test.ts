@@ -715,7 +715,7 @@ Deno.test("confab join keeps the lines above when a hidden password longer than 
   );
   assert.equal(rows[0], "password:", rows.join("\n"));
   assert.ok(rows.some((r) => r.trimEnd() === "! wrong password"), rows.join("\n"));
-  assert.ok(rows.some((r) => /-- welcome, alice! 1 online: bob$/.test(r)), rows.join("\n"));
+  assert.ok(rows.some((r) => /-- welcome, alice! 2 online: bob, alice$/.test(r)), rows.join("\n"));
   assert.ok(!rows.some((r) => r.includes("ppp") || r.includes("guess")), rows.join("\n"));
 });
 
