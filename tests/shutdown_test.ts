@@ -14,9 +14,11 @@ import {
   spawnConfab,
   startServer,
   TestClient,
+  Tmux,
 } from "./_helpers.ts";
 
 const BYE = "!! server shutting down";
+const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
 
 async function stopsOnSignal(signal: Deno.Signal): Promise<void> {
   await using proc = spawnConfab(["serve", "--port", "0"]);
@@ -117,38 +119,27 @@ Deno.test("server.shutdown() with clients that keep up does not wait out the gra
   }
 });
 
+/** Flags that let one client's queue hold far more than loopback's socket buffers. */
+const BIG_QUEUE_FLAGS = [
+  "--rate",
+  "0",
+  "--max-line-bytes",
+  "65536",
+  "--outbox-bytes",
+  String(256 * 1024 * 1024),
+];
+
 /**
- * Runs `confab serve` with a client that never reads and 32 MB queued for
- * it, so that a graceful shutdown has to wait out the whole grace time, and
- * calls `fn` while that is so.
+ * Joins three clients to the server on `port`, one of which never reads, and
+ * queues 32 MB for that one (more than loopback's socket buffers hold), so
+ * that a graceful shutdown has to wait out the whole grace time. Returns the
+ * clients, for the caller to close.
  */
-async function withHeldUpShutdown(
-  graceSeconds: number,
-  fn: (proc: ConfabProcess) => Promise<void>,
-): Promise<void> {
-  // A big outbox: the stuck client's queue can only drain if it reads, which
-  // it never does.
-  await using proc = spawnConfab([
-    "serve",
-    "--port",
-    "0",
-    "--rate",
-    "0",
-    "--max-line-bytes",
-    "65536",
-    "--outbox-bytes",
-    String(256 * 1024 * 1024),
-    "--shutdown-grace",
-    String(graceSeconds),
-  ]);
-  const first = await proc.stdout.next(30_000);
-  const port = Number(/listening on 127\.0\.0\.1:(\d+)$/.exec(first ?? "")?.[1]);
-  assert.ok(port, `unexpected first line: ${first}`);
+async function holdUpShutdown(port: number): Promise<TestClient[]> {
   const clients = await joinAll(port, ["stuck", "talker", "watcher"]);
   // clients[0] is the stuck one: it never reads.
   const [, talker, watcher] = clients as [TestClient, TestClient, TestClient];
   try {
-    // 32 MB for the stuck client: more than loopback's socket buffers hold.
     const line = "x".repeat(60_000);
     const lines = 530;
     const sending = (async () => {
@@ -156,7 +147,34 @@ async function withHeldUpShutdown(
     })();
     for (let i = 0; i < lines; i++) await watcher.expect(`talker: ${i} x`, 10_000);
     await sending;
-    // Everything said is now queued for the stuck client, which reads nothing.
+    return clients;
+  } catch (error) {
+    await closeAll(clients);
+    throw error;
+  }
+}
+
+/**
+ * Runs `confab serve` with a shutdown held up by a stuck client (see
+ * {@linkcode holdUpShutdown}) and calls `fn` while that is so.
+ */
+async function withHeldUpShutdown(
+  graceSeconds: number,
+  fn: (proc: ConfabProcess) => Promise<void>,
+): Promise<void> {
+  await using proc = spawnConfab([
+    "serve",
+    "--port",
+    "0",
+    ...BIG_QUEUE_FLAGS,
+    "--shutdown-grace",
+    String(graceSeconds),
+  ]);
+  const first = await proc.stdout.next(30_000);
+  const port = Number(/listening on 127\.0\.0\.1:(\d+)$/.exec(first ?? "")?.[1]);
+  assert.ok(port, `unexpected first line: ${first}`);
+  const clients = await holdUpShutdown(port);
+  try {
     await fn(proc);
   } finally {
     await closeAll(clients);
@@ -214,3 +232,83 @@ async function exitedWithin(proc: ConfabProcess, ms: number): Promise<number | u
   clearTimeout(timer);
   return code;
 }
+
+Deno.test({
+  name: "deno task serve in a terminal: one Ctrl-C with clients connected is a graceful exit 0",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await using tmux = new Tmux();
+    // deno task passes the terminal's Ctrl-C on to confab, which also gets it
+    // from the terminal: the same press twice.
+    await tmux.startCommand(
+      "serve",
+      [
+        Deno.execPath(),
+        "task",
+        "--config",
+        DENO_JSON,
+        "serve",
+        "--port",
+        "0",
+        ...BIG_QUEUE_FLAGS,
+        "--shutdown-grace",
+        "1",
+      ],
+      {},
+      { ctrlC: true, columns: 160 },
+    );
+    const listening = /confab \S+ listening on 127\.0\.0\.1:(\d+)/;
+    const rows = await tmux.waitFor(
+      "serve",
+      "the listening line",
+      (rows) => rows.some((r) => listening.test(r)),
+      { timeoutMs: 30_000 },
+    );
+    const port = Number(listening.exec(rows.find((r) => listening.test(r))!)![1]);
+    const clients = await holdUpShutdown(port);
+    try {
+      await tmux.press("serve", "C-c");
+      const [, talker, watcher] = clients as [TestClient, TestClient, TestClient];
+      for (const client of [talker, watcher]) await client.expect(BYE, 10_000);
+      assert.equal(await tmux.exitCode("serve"), 0);
+      const screen = (await tmux.screen("serve", false, true)).join("\n");
+      assert.match(screen, / stopped$/m);
+      assert.doesNotMatch(screen, /second SIGINT/);
+    } finally {
+      await closeAll(clients);
+    }
+  },
+});
+
+Deno.test({
+  name: "deno task join in a terminal: one Ctrl-C leaves cleanly with exit 0",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await using server = startServer();
+    await using bob = await TestClient.join(server.addr.port, "bob");
+    await using tmux = new Tmux();
+    await tmux.startCommand(
+      "alice",
+      [
+        Deno.execPath(),
+        "task",
+        "--config",
+        DENO_JSON,
+        "join",
+        "--alias",
+        "alice",
+        "--port",
+        String(server.addr.port),
+      ],
+      {},
+      { ctrlC: true },
+    );
+    await bob.expect(live("--> alice joined"), 30_000);
+    await tmux.waitFor("alice", "the prompt", (rows) => rows.some((r) => r.startsWith("alice>")));
+    await tmux.press("alice", "C-c");
+    await bob.expect(live("<-- alice left"));
+    assert.equal(await tmux.exitCode("alice"), 0);
+    const screen = (await tmux.screen("alice", false, true)).join("\n");
+    assert.doesNotMatch(screen, /second SIGINT/);
+  },
+});
