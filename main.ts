@@ -10,11 +10,11 @@ import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { type ChatServer, serve, SERVE_DEFAULTS, type ServeOptions } from "./server/mod.ts";
 import { EXIT, type JoinOptions, runJoin } from "./client/mod.ts";
-import { checkAlias } from "./server/alias.ts";
-import { formatAddress, writeAllSync } from "./server/io_util.ts";
+import { checkAlias } from "./protocol/alias.ts";
+import { formatAddress, writeAllSync } from "./protocol/io_util.ts";
 import { definedOnly, type Logger, MAX_TIMEOUT_MS } from "./server/options.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./server/address.ts";
-import { DEFAULT_HOST, DEFAULT_PORT, plural } from "./server/protocol.ts";
+import { DEFAULT_HOST, DEFAULT_PORT, plural } from "./protocol/wire.ts";
 import {
   describeOpenError,
   formatLogLine,

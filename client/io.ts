@@ -11,8 +11,8 @@
 
 import * as readline from "node:readline";
 import process from "node:process";
-import { LineReader } from "../server/line_reader.ts";
-import { writeAllSync } from "../server/io_util.ts";
+import { LineReader } from "../protocol/line_reader.ts";
+import { writeAllSync } from "../protocol/io_util.ts";
 import { charWidth, displayWidth } from "./width.ts";
 
 /** What the join client needs from wherever the user is. */

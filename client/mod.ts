@@ -11,12 +11,18 @@
  * @module
  */
 
-import { checkAlias } from "../server/alias.ts";
-import { COMMAND_NAMES } from "../server/commands.ts";
-import { closeQuietly, formatAddress, writeAllSync } from "../server/io_util.ts";
-import { LineReader } from "../server/line_reader.ts";
-import { parseServerLine, type ServerEvent, SHUTDOWN_TEXT } from "../server/protocol.ts";
-import { sanitize } from "../server/sanitize.ts";
+import { checkAlias } from "../protocol/alias.ts";
+import { COMMAND_NAMES, isQuit } from "../protocol/commands.ts";
+import { closeQuietly, formatAddress, writeAllSync } from "../protocol/io_util.ts";
+import { LineReader } from "../protocol/line_reader.ts";
+import {
+  parseLimits,
+  parseServerLine,
+  parseWelcome,
+  type ServerEvent,
+  SHUTDOWN_TEXT,
+} from "../protocol/wire.ts";
+import { sanitize } from "../protocol/sanitize.ts";
 import { PipeIO, TerminalIO, type UserIO } from "./io.ts";
 import { Pacer } from "./pacer.ts";
 import { Renderer } from "./render.ts";
@@ -106,9 +112,6 @@ const HANDSHAKE_STEP_MS = 15_000;
 const LEAVE_TIMEOUT_MS = 3000;
 /** How long to wait for the server's `limits:` notice before sending anyway. */
 const LIMITS_WAIT_MS = 2000;
-
-const LIMITS_RE = /^limits: (?:(\d+) lines? per second, bursts? of (\d+)|no rate limit)/;
-const WELCOME_RE = /^welcome, [^!]+! \d+ online: (.*?)(?: and \d+ more)?$/;
 
 function describe(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";
@@ -463,8 +466,7 @@ function trackOnline(event: ServerEvent, online: Set<string>): void {
       if (!event.history) add(event.from);
       break;
     case "notice": {
-      const names = WELCOME_RE.exec(event.text)?.[1];
-      if (names) names.split(", ").forEach(add);
+      parseWelcome(event.text)?.names.forEach(add);
       break;
     }
   }
@@ -567,7 +569,7 @@ async function handshake(
           }
           alias = alias.trim();
           // "/quit" at the alias prompt: leave without joining.
-          if (/^\/quit(\s|$)/i.test(alias)) throw new JoinError("", EXIT.ok);
+          if (isQuit(alias)) throw new JoinError("", EXIT.ok);
           aliasSent = true;
           await writeAll(conn, alias + "\n");
         }
@@ -673,9 +675,9 @@ function chat(
         io.setPrompt(`${renderer.me}> `);
       }
       if (event.kind === "notice") {
-        const found = LIMITS_RE.exec(event.text);
-        if (found) {
-          pacer.set(Number(found[1] ?? 0), Number(found[2] ?? 0));
+        const limits = parseLimits(event.text);
+        if (limits) {
+          pacer.set(limits.rate, limits.burst);
           limitsKnown();
         }
       }
@@ -719,7 +721,7 @@ function chat(
       for await (const line of input) {
         if (line.trim() === "") continue;
         await pacer.wait();
-        const quit = /^\/quit(\s|$)/i.test(line);
+        const quit = isQuit(line);
         if (quit) quitting = true;
         await writeAll(conn, line + "\n");
         if (o.interactive && !o.json) {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { SERVE_DEFAULTS } from "../server/options.ts";
+import { DEFAULT_BURST, DEFAULT_RATE } from "../protocol/wire.ts";
 
 /** Fraction of the server's rate the client allows itself, for jitter. */
 const MARGIN = 0.9;
@@ -23,8 +23,8 @@ const MARGIN = 0.9;
  * ```
  */
 export class Pacer {
-  #rate = SERVE_DEFAULTS.rateLimit * MARGIN;
-  #burst = SERVE_DEFAULTS.rateBurst - 1;
+  #rate = DEFAULT_RATE * MARGIN;
+  #burst = DEFAULT_BURST - 1;
   #tokens = this.#burst;
   #last = Date.now();
 

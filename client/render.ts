@@ -8,9 +8,9 @@
  * @module
  */
 
-import { aliasKey } from "../server/alias.ts";
-import type { ServerEvent } from "../server/protocol.ts";
-import { sanitize, UNSAFE_CHAR } from "../server/sanitize.ts";
+import { aliasKey } from "../protocol/alias.ts";
+import type { ServerEvent } from "../protocol/wire.ts";
+import { sanitize, UNSAFE_CHAR } from "../protocol/sanitize.ts";
 
 /** Options for {@linkcode Renderer}. */
 export interface RenderOptions {

@@ -9,9 +9,9 @@
  * @module
  */
 
-import { checkAlias } from "./alias.ts";
+import { checkAlias } from "../protocol/alias.ts";
 import type { Member, Room } from "./room.ts";
-import { sanitize } from "./sanitize.ts";
+import { sanitize } from "../protocol/sanitize.ts";
 
 /** `/who` lists at most this many members by name... */
 const WHO_LIMIT = 200;
@@ -259,8 +259,8 @@ function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === key || c.aliases?.includes(key));
 }
 
-/** Every command name and alias, with its slash, for completion. */
-export const COMMAND_NAMES: readonly string[] = COMMANDS.flatMap((c) => [
+/** The server's commands, as the shared vocabulary names them. */
+export const SERVER_COMMAND_NAMES: readonly string[] = COMMANDS.flatMap((c) => [
   `/${c.name}`,
   ...(c.aliases ?? []).map((a) => `/${a}`),
 ]);

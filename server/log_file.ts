@@ -6,7 +6,7 @@
  * @module
  */
 
-import { writeAllSync } from "./io_util.ts";
+import { writeAllSync } from "../protocol/io_util.ts";
 
 /** How each log line is written: `text` (time, then the line) or `json`. */
 export type LogFormat = "text" | "json";

@@ -21,8 +21,8 @@ import {
   type ServeOptions,
 } from "./options.ts";
 import { Session, type SessionContext } from "./session.ts";
-import { formatBye, plural } from "./protocol.ts";
-import { closeQuietly, formatAddress } from "./io_util.ts";
+import { formatBye, plural } from "../protocol/wire.ts";
+import { closeQuietly, formatAddress } from "../protocol/io_util.ts";
 import { AddressSet } from "./address.ts";
 import { MOTD_MAX_BYTES, MOTD_MAX_LINES, prepareMotd } from "./motd.ts";
 

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { formatNotice } from "./protocol.ts";
-import { sanitize } from "./sanitize.ts";
+import { formatNotice } from "../protocol/wire.ts";
+import { sanitize } from "../protocol/sanitize.ts";
 
 /** Most lines of a message of the day; more are cut off. */
 export const MOTD_MAX_LINES = 20;

@@ -5,10 +5,16 @@
  * @module
  */
 
-import { DEFAULT_HOST, DEFAULT_PORT, MAX_LINE_BYTES } from "./protocol.ts";
+import {
+  DEFAULT_BURST,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_RATE,
+  MAX_LINE_BYTES,
+} from "../protocol/wire.ts";
 import { OUTBOX_BYTES } from "./outbox.ts";
-import { writeAllSync } from "./io_util.ts";
-import { MAX_EXPANSION } from "./sanitize.ts";
+import { writeAllSync } from "../protocol/io_util.ts";
+import { MAX_EXPANSION } from "../protocol/sanitize.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./address.ts";
 
 /** Receives one line of server log (no trailing newline). */
@@ -148,8 +154,8 @@ export const SERVE_DEFAULTS = {
   maxLineBytes: MAX_LINE_BYTES,
   outboxBytes: OUTBOX_BYTES,
   writeTimeoutMs: 30_000,
-  rateLimit: 5,
-  rateBurst: 20,
+  rateLimit: DEFAULT_RATE,
+  rateBurst: DEFAULT_BURST,
   aliasTimeoutMs: 60_000,
   idleTimeoutMs: 0,
   maxClients: 10_000,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { aliasKey } from "./alias.ts";
+import { aliasKey } from "../protocol/alias.ts";
 import { History } from "./history.ts";
 import {
   formatAction,
@@ -23,7 +23,8 @@ import {
   formatNotice,
   formatPrivateIn,
   formatPrivateOut,
-} from "./protocol.ts";
+  formatWelcome,
+} from "../protocol/wire.ts";
 
 /** The longest notices are gathered, however big the room. */
 const MAX_NOTICE_DELAY_MS = 250;
@@ -363,15 +364,12 @@ export class LocalRoom implements Room {
    * lists them.
    */
   #welcome(member: Member): string {
-    const online = this.#members.size + 1;
-    if (online === 1) return `welcome, ${member.alias}! you are the only one here`;
     const names: string[] = [];
     for (const other of this.#members.values()) {
       if (names.length === WELCOME_NAMES) break;
       names.push(other.alias);
     }
     if (names.length < WELCOME_NAMES) names.push(member.alias);
-    const more = online > names.length ? ` and ${online - names.length} more` : "";
-    return `welcome, ${member.alias}! ${online} online: ${names.join(", ")}${more}`;
+    return formatWelcome(member.alias, this.#members.size + 1, names);
   }
 }

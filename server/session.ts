@@ -16,16 +16,25 @@
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ALIAS_RULE, checkAlias } from "./alias.ts";
-import { closeQuietly } from "./io_util.ts";
+import { ALIAS_RULE, checkAlias } from "../protocol/alias.ts";
+import { closeQuietly } from "../protocol/io_util.ts";
 import { runCommand } from "./commands.ts";
-import { LineReader } from "./line_reader.ts";
+import { LineReader } from "../protocol/line_reader.ts";
 import type { Logger, ResolvedServeOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
-import { formatBye, formatError, formatNotice, formatPrompt, SHUTDOWN_TEXT } from "./protocol.ts";
+import {
+  formatBye,
+  formatError,
+  formatLimits,
+  formatNotice,
+  formatPrompt,
+  plural,
+  SHUTDOWN_TEXT,
+} from "../protocol/wire.ts";
+import { isQuit } from "../protocol/commands.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { encodeLine, type Member, type Room } from "./room.ts";
-import { sanitize } from "./sanitize.ts";
+import { sanitize } from "../protocol/sanitize.ts";
 import { type TelnetCommand, TelnetFilter } from "./telnet.ts";
 
 /** What all sessions of one server share. */
@@ -62,11 +71,6 @@ type State = "password" | "alias" | "joined" | "closing";
 
 /** Matches a line with anything but white space in it. */
 const NOT_BLANK = /\S/;
-
-/** "1 line", "5 lines", "0.5 lines". */
-function lines(count: number): string {
-  return count === 1 ? "1 line" : `${count} lines`;
-}
 
 function digest(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
@@ -245,7 +249,9 @@ export class Session implements Member {
       this.#throttled = true;
       this.#tell(formatNotice(
         Date.now(),
-        `slow down: at most ${lines(o.rateLimit)} per second (bursts of ${o.rateBurst}); ` +
+        `slow down: at most ${
+          plural(o.rateLimit, "line")
+        } per second (bursts of ${o.rateBurst}); ` +
           "your lines are being delayed, none are lost",
       ));
     }
@@ -419,7 +425,7 @@ export class Session implements Member {
     const wanted = line.trim();
     if (wanted.startsWith("/")) {
       const command = wanted.toLowerCase();
-      if (command === "/quit" || command.startsWith("/quit ")) {
+      if (isQuit(command)) {
         this.#finish("", "bye", true);
       } else if (command === "/nohistory") {
         this.#wantHistory = false;
@@ -449,10 +455,8 @@ export class Session implements Member {
     // count against the chat rate the client is told about next.
     this.#limiter = this.#newLimiter();
     const o = this.#ctx.options;
-    const rate = o.rateLimit > 0
-      ? `${lines(o.rateLimit)} per second, bursts of ${o.rateBurst}`
-      : "no rate limit";
-    this.#tell(formatNotice(Date.now(), `limits: ${rate}; lines up to ${o.maxLineBytes} bytes`));
+    const limits = { rate: o.rateLimit, burst: o.rateBurst, maxLineBytes: o.maxLineBytes };
+    this.#tell(formatNotice(Date.now(), formatLimits(limits)));
     for (const text of this.#ctx.motd ?? []) this.#tell(formatNotice(Date.now(), text));
     this.#ctx.log(`${this.peer} ${this.alias}: joined (${this.#ctx.room.size} online)`);
   }

@@ -13,7 +13,7 @@ import {
   T,
   TestClient,
 } from "./_helpers.ts";
-import { isClean } from "../server/sanitize.ts";
+import { isClean } from "../protocol/sanitize.ts";
 
 const HISTORY_LINE = /^\[history \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;
 

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import { ALIAS_RULE } from "../server/alias.ts";
+import { ALIAS_RULE } from "../protocol/alias.ts";
 import {
   assertNothingBefore,
   closeAll,

@@ -8,15 +8,21 @@ import {
   formatHistory,
   formatJoin,
   formatLeave,
+  formatLimits,
   formatMessage,
   formatNick,
   formatNotice,
   formatPrivateIn,
   formatPrivateOut,
   formatPrompt,
+  formatWelcome,
+  parseLimits,
   parseServerLine,
+  parseWelcome,
   type ServerEvent,
-} from "../server/protocol.ts";
+} from "../protocol/wire.ts";
+import { COMMAND_NAMES } from "../protocol/commands.ts";
+import { SERVER_COMMAND_NAMES } from "../server/commands.ts";
 
 /** 2026-11-26 09:05:07 UTC. */
 const MS = Date.UTC(2026, 10, 26, 9, 5, 7);
@@ -297,4 +303,40 @@ Deno.test("parseServerLine() returns unknown, with the whole line, for anything 
   for (const line of odd) {
     assert.deepEqual(parseServerLine(line), { kind: "unknown", text: line }, line);
   }
+});
+
+Deno.test("formatLimits() and parseLimits() agree, singular and plural, with and without a limit", () => {
+  for (
+    const limits of [
+      { rate: 5, burst: 20, maxLineBytes: 4096 },
+      { rate: 1, burst: 1, maxLineBytes: 16 },
+      { rate: 0, burst: 0, maxLineBytes: 65536 },
+    ]
+  ) {
+    assert.deepEqual(parseLimits(formatLimits(limits)), limits);
+  }
+  assert.equal(
+    formatLimits({ rate: 1, burst: 1, maxLineBytes: 16 }),
+    "limits: 1 line per second, bursts of 1; lines up to 16 bytes",
+  );
+  assert.equal(parseLimits("welcome, bob! you are the only one here"), undefined);
+});
+
+Deno.test("formatWelcome() and parseWelcome() agree on the count and the names", () => {
+  assert.deepEqual(parseWelcome(formatWelcome("bob", 1, ["bob"])), {
+    alias: "bob",
+    online: 1,
+    names: ["bob"],
+  });
+  assert.equal(formatWelcome("bob", 1, ["bob"]), "welcome, bob! you are the only one here");
+  assert.deepEqual(parseWelcome(formatWelcome("bob", 30, ["alice", "carol", "bob"])), {
+    alias: "bob",
+    online: 30,
+    names: ["alice", "carol", "bob"],
+  });
+  assert.equal(parseWelcome("limits: no rate limit; lines up to 4096 bytes"), undefined);
+});
+
+Deno.test("COMMAND_NAMES, shared with clients, are exactly the server's commands", () => {
+  assert.deepEqual([...COMMAND_NAMES].sort(), [...SERVER_COMMAND_NAMES].sort());
 });

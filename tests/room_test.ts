@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatHistory, parseServerLine, type ServerEvent } from "../server/protocol.ts";
+import { formatHistory, parseServerLine, type ServerEvent } from "../protocol/wire.ts";
 import { encodeLine, LocalRoom, type LocalRoomOptions, type Member } from "../server/room.ts";
 
 const decoder = new TextDecoder();

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import { ALIAS_RULE } from "../server/alias.ts";
+import { ALIAS_RULE } from "../protocol/alias.ts";
 import { type ChatServer, serve } from "../server/mod.ts";
 import {
   assertNothingBefore,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { MAX_LINE_BYTES } from "./protocol.ts";
+import { MAX_LINE_BYTES } from "./wire.ts";
 
 const LF = 0x0a;
 const CR = 0x0d;

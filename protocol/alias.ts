@@ -4,7 +4,7 @@
  * @module
  */
 
-import { MAX_ALIAS_LENGTH, RESERVED_ALIASES } from "./protocol.ts";
+import { MAX_ALIAS_LENGTH, RESERVED_ALIASES } from "./wire.ts";
 
 /** The rule, in the words the server uses when it prompts for an alias. */
 export const ALIAS_RULE = `1 to ${MAX_ALIAS_LENGTH} letters (any script), digits, '_', '-' or '.'`;

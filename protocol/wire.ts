@@ -16,7 +16,7 @@
  *
  * @example Usage
  * ```ts
- * import { formatMessage, parseServerLine } from "./protocol.ts";
+ * import { formatMessage, parseServerLine } from "./wire.ts";
  * import assert from "node:assert/strict";
  *
  * const line = formatMessage(Date.UTC(2026, 10, 26, 9, 5, 7), "alice", "hello");
@@ -45,6 +45,12 @@ export const DEFAULT_HOST = "127.0.0.1";
  * a peer's partial line never costs much memory.
  */
 export const MAX_LINE_BYTES = 4096;
+
+/** Lines per second a server reads from each client unless told otherwise. */
+export const DEFAULT_RATE = 5;
+
+/** Lines a client may send at once, after a quiet spell, unless told otherwise. */
+export const DEFAULT_BURST = 20;
 
 /** Longest alias, in characters. */
 export const MAX_ALIAS_LENGTH = 32;
@@ -116,7 +122,7 @@ function stamp(ms: number): string {
  *
  * @example Usage
  * ```ts
- * import { plural } from "./protocol.ts";
+ * import { plural } from "./wire.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(plural(1, "connection"), "1 connection");
@@ -215,7 +221,7 @@ const NICK_RE = new RegExp(`^--- (${ALIAS}) is now known as (${ALIAS})$`);
  *
  * @example Usage
  * ```ts
- * import { parseServerLine } from "./protocol.ts";
+ * import { parseServerLine } from "./wire.ts";
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(parseServerLine("[10:00:00] <-- bob left (quit: bye)"), {
@@ -259,4 +265,82 @@ export function parseServerLine(line: string): ServerEvent {
     return { kind: "message", time, history, from: m[1]!, text: m[2]! };
   }
   return { kind: "unknown", text: line };
+}
+
+/** What a server allows each client, as its `limits:` notice says. */
+export interface Limits {
+  /** Lines per second, sustained; 0 means no limit. */
+  rate: number;
+  /** Lines at once after a quiet spell (0 when there is no limit). */
+  burst: number;
+  /** Longest line accepted, in bytes. */
+  maxLineBytes: number;
+}
+
+/**
+ * The text of the notice that tells a newcomer its limits, which the `join`
+ * client reads back with {@linkcode parseLimits} to pace itself.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatLimits, parseLimits } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const text = formatLimits({ rate: 1, burst: 20, maxLineBytes: 4096 });
+ * assert.equal(text, "limits: 1 line per second, bursts of 20; lines up to 4096 bytes");
+ * assert.deepEqual(parseLimits(text), { rate: 1, burst: 20, maxLineBytes: 4096 });
+ * ```
+ */
+export function formatLimits(limits: Limits): string {
+  const rate = limits.rate > 0
+    ? `${plural(limits.rate, "line")} per second, bursts of ${limits.burst}`
+    : "no rate limit";
+  return `limits: ${rate}; lines up to ${limits.maxLineBytes} bytes`;
+}
+
+const LIMITS_RE =
+  /^limits: (?:(\d+) lines? per second, bursts? of (\d+)|no rate limit)(?:; lines up to (\d+) bytes)?/;
+
+/** Reads a notice written by {@linkcode formatLimits}; undefined for any other text. */
+export function parseLimits(text: string): Limits | undefined {
+  const found = LIMITS_RE.exec(text);
+  if (!found) return undefined;
+  return {
+    rate: Number(found[1] ?? 0),
+    burst: Number(found[2] ?? 0),
+    maxLineBytes: Number(found[3] ?? MAX_LINE_BYTES),
+  };
+}
+
+/**
+ * The welcome for `alias`: `online` people counted, you included, and
+ * `names` (at most a screenful of them) in the order they came.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatWelcome, parseWelcome } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const text = formatWelcome("bob", 3, ["alice", "bob"]);
+ * assert.equal(text, "welcome, bob! 3 online: alice, bob and 1 more");
+ * assert.deepEqual(parseWelcome(text), { alias: "bob", online: 3, names: ["alice", "bob"] });
+ * ```
+ */
+export function formatWelcome(alias: string, online: number, names: readonly string[]): string {
+  if (online <= 1) return `welcome, ${alias}! you are the only one here`;
+  const more = online > names.length ? ` and ${online - names.length} more` : "";
+  return `welcome, ${alias}! ${online} online: ${names.join(", ")}${more}`;
+}
+
+const WELCOME_RE =
+  /^welcome, ([^!]+)! (?:(\d+) online: (.*?)(?: and \d+ more)?|you are the only one here)$/;
+
+/** Reads a notice written by {@linkcode formatWelcome}; undefined for any other text. */
+export function parseWelcome(
+  text: string,
+): { alias: string; online: number; names: string[] } | undefined {
+  const found = WELCOME_RE.exec(text);
+  if (!found) return undefined;
+  if (found[2] === undefined) return { alias: found[1]!, online: 1, names: [found[1]!] };
+  return { alias: found[1]!, online: Number(found[2]), names: found[3]!.split(", ") };
 }
