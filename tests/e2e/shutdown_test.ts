@@ -15,10 +15,10 @@ import {
   startServer,
   TestClient,
   Tmux,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const BYE = "!! server shutting down";
-const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
+const DENO_JSON = new URL("../../deno.json", import.meta.url).pathname;
 
 async function stopsOnSignal(signal: Deno.Signal): Promise<void> {
   await using proc = spawnConfab(["serve", "--port", "0"]);

@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { wrap } from "../client/io.ts";
-import { charWidth, displayWidth } from "../client/width.ts";
+import { wrap } from "../../client/io.ts";
+import { charWidth, displayWidth } from "../../client/width.ts";
 
 // deno-lint-ignore no-control-regex -- colour codes are what is being removed
 const SGR = /\x1b\[[0-9;]*m/g;

@@ -13,7 +13,7 @@ import {
   Tmux,
   WAIT_MS,
   withTimeout,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 /** Rows of the screen without trailing blanks (tmux pads every row to the width). */
 const trimmed = (rows: string[]) => rows.map((r) => r.trimEnd());

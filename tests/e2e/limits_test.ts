@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import { ALIAS_RULE } from "../protocol/alias.ts";
+import { ALIAS_RULE } from "../../protocol/alias.ts";
 import {
   assertNothingBefore,
   closeAll,
@@ -19,7 +19,7 @@ import {
   TestClient,
   WAIT_MS,
   withTimeout,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 

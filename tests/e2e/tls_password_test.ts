@@ -12,10 +12,10 @@ import {
   TestClient,
   WAIT_MS,
   withTimeout,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const fixture = (name: string) =>
-  Deno.readTextFileSync(new URL(`./fixtures/${name}`, import.meta.url));
+  Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
 const CERT = fixture("test_only_server_cert.pem");
 const KEY = fixture("test_only_server_key.pem");
 const CA = fixture("test_only_ca.pem");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isClean, MAX_EXPANSION, sanitize } from "../protocol/sanitize.ts";
+import { isClean, MAX_EXPANSION, sanitize } from "../../protocol/sanitize.ts";
 
 const hex = (code: number) => code.toString(16).toUpperCase().padStart(4, "0");
 

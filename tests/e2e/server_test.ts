@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import { ALIAS_RULE } from "../protocol/alias.ts";
-import { type ChatServer, serve } from "../server/mod.ts";
+import { ALIAS_RULE } from "../../protocol/alias.ts";
+import { type ChatServer, serve } from "../../server/mod.ts";
 import {
   assertNothingBefore,
   live,
@@ -16,7 +16,7 @@ import {
   TestClient,
   WAIT_MS,
   withTimeout,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 

@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import denoJson from "../deno.json" with { type: "json" };
-import { MAIN, RUN_FLAGS, spawnConfab, TestClient } from "./_helpers.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { MAIN, RUN_FLAGS, spawnConfab, TestClient } from "../_helpers.ts";
 
 interface Outcome {
   code: number;
@@ -14,7 +14,7 @@ interface Outcome {
 }
 
 const decoder = new TextDecoder();
-const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
+const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 
 /** `text` as a RegExp source that matches it literally. */
 const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

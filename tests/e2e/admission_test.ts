@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { AddressSet, LOOPBACK_RANGES } from "../server/address.ts";
-import { serve } from "../server/mod.ts";
+import { AddressSet, LOOPBACK_RANGES } from "../../server/address.ts";
+import { serve } from "../../server/mod.ts";
 import {
   closeAll,
   LineSource,
@@ -14,7 +14,7 @@ import {
   startServer,
   TestClient,
   WAIT_MS,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 Deno.test("AddressSet.has() matches addresses and CIDR ranges of both families", async (t) => {
   await t.step("loopback, the default exemption", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { aliasKey, checkAlias } from "../protocol/alias.ts";
-import { MAX_ALIAS_LENGTH, RESERVED_ALIASES } from "../protocol/wire.ts";
+import { aliasKey, checkAlias } from "../../protocol/alias.ts";
+import { MAX_ALIAS_LENGTH, RESERVED_ALIASES } from "../../protocol/wire.ts";
 
 function refused(input: string): string {
   const check = checkAlias(input);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { History } from "../server/history.ts";
+import { History } from "../../server/history.ts";
 
 Deno.test("History iterates oldest first before it is full", () => {
   const history = new History<string>(5);

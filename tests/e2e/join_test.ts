@@ -14,9 +14,9 @@ import {
   TestClient,
   WAIT_MS,
   withTimeout,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
-const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
+const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 const CA = `${FIXTURES}test_only_ca.pem`;
 const encoder = new TextEncoder();
 
@@ -845,14 +845,14 @@ Deno.test("confab join paces itself to a singular limit: 1 line per second, burs
 });
 
 Deno.test("every exit code confab join can return is in join --help and in the README", async () => {
-  const { EXIT } = await import("../client/mod.ts");
+  const { EXIT } = await import("../../client/mod.ts");
   // 130: a second Ctrl-C (SIGINT), which main.ts turns into an exit at once.
   const codes = [...Object.values(EXIT), 130];
   await using help = spawnConfab(["join", "--help"]);
   assert.equal(await help.exit(), 0);
   const text = (await help.stdout.rest()).join("\n");
   const status = text.slice(text.indexOf("Exit status:"));
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
   const join = readme.slice(readme.indexOf("### `confab join`"));
   const table = join.slice(join.indexOf("Exit status:"), join.indexOf("`--json` prints"));
   for (const code of codes) {

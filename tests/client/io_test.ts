@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { wrap } from "../client/io.ts";
+import { wrap } from "../../client/io.ts";
 
 const RED = "\x1b[31m";
 const BOLD = "\x1b[1m";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ByteSink, Outbox } from "../server/outbox.ts";
+import { type ByteSink, Outbox } from "../../server/outbox.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { formatHistory, parseServerLine, type ServerEvent } from "../protocol/wire.ts";
-import { encodeLine, LocalRoom, type LocalRoomOptions, type Member } from "../server/room.ts";
+import { formatHistory, parseServerLine, type ServerEvent } from "../../protocol/wire.ts";
+import { encodeLine, LocalRoom, type LocalRoomOptions, type Member } from "../../server/room.ts";
 
 const decoder = new TextDecoder();
 const STAMP = /^\[\d\d:\d\d:\d\d\] /;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { LineReader } from "../protocol/line_reader.ts";
-import { MAX_LINE_BYTES } from "../protocol/wire.ts";
+import { LineReader } from "../../protocol/line_reader.ts";
+import { MAX_LINE_BYTES } from "../../protocol/wire.ts";
 
 const encoder = new TextEncoder();
 

@@ -10,8 +10,8 @@
  */
 
 import assert from "node:assert/strict";
-import denoJson from "../deno.json" with { type: "json" };
-import { live, MAIN, spawnConfab, TestClient } from "./_helpers.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { live, MAIN, spawnConfab, TestClient } from "../_helpers.ts";
 
 const COMPILE_TIMEOUT_MS = 60_000;
 const decoder = new TextDecoder();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { aliasColor, eventDate, Renderer, type RenderOptions } from "../client/render.ts";
-import type { ServerEvent } from "../protocol/wire.ts";
-import { isClean } from "../protocol/sanitize.ts";
+import { aliasColor, eventDate, Renderer, type RenderOptions } from "../../client/render.ts";
+import type { ServerEvent } from "../../protocol/wire.ts";
+import { isClean } from "../../protocol/sanitize.ts";
 
 /** 2026-11-26 12:00:00 UTC, the "now" of every rendering here. */
 const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RateLimiter } from "../server/rate_limit.ts";
+import { RateLimiter } from "../../server/rate_limit.ts";
 
 /** Spends `count` tokens at `now`, each only once `delay()` allows it. */
 function spend(limiter: RateLimiter, now: number, count: number): void {

@@ -20,9 +20,9 @@ import {
   parseServerLine,
   parseWelcome,
   type ServerEvent,
-} from "../protocol/wire.ts";
-import { COMMAND_NAMES } from "../protocol/commands.ts";
-import { SERVER_COMMAND_NAMES } from "../server/commands.ts";
+} from "../../protocol/wire.ts";
+import { COMMAND_NAMES } from "../../protocol/commands.ts";
+import { SERVER_COMMAND_NAMES } from "../../server/commands.ts";
 
 /** 2026-11-26 09:05:07 UTC. */
 const MS = Date.UTC(2026, 10, 26, 9, 5, 7);

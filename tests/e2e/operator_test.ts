@@ -14,8 +14,8 @@ import {
   startServer,
   TestClient,
   WAIT_MS,
-} from "./_helpers.ts";
-import { formatLogLine } from "../server/log_file.ts";
+} from "../_helpers.ts";
+import { formatLogLine } from "../../server/log_file.ts";
 
 const SIGHUP_WORKS = Deno.build.os !== "windows";
 

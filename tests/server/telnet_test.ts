@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MAX_SUBNEGOTIATION_BYTES, type TelnetCommand, TelnetFilter } from "../server/telnet.ts";
+import { MAX_SUBNEGOTIATION_BYTES, type TelnetCommand, TelnetFilter } from "../../server/telnet.ts";
 import {
   closeAll,
   joinAll,
@@ -14,7 +14,7 @@ import {
   startServer,
   TestClient,
   Tmux,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 

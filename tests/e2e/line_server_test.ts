@@ -15,7 +15,7 @@ import {
   startLineServer,
   WAIT_MS,
   withTimeout,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 

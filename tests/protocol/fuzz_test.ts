@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { LineReader } from "../protocol/line_reader.ts";
-import { sanitize } from "../protocol/sanitize.ts";
+import { LineReader } from "../../protocol/line_reader.ts";
+import { sanitize } from "../../protocol/sanitize.ts";
 
 const DEFAULT_SEED = 0x5eed_c0fe;
 const SEED = (Number.parseInt(Deno.env.get("CONFAB_FUZZ_SEED") ?? "", 0) || DEFAULT_SEED) >>> 0;

@@ -12,8 +12,8 @@ import {
   startServer,
   T,
   TestClient,
-} from "./_helpers.ts";
-import { isClean } from "../protocol/sanitize.ts";
+} from "../_helpers.ts";
+import { isClean } from "../../protocol/sanitize.ts";
 
 const HISTORY_LINE = /^\[history \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;
 

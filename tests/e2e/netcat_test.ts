@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { LineSource, live, spawnConfab, startServer, WAIT_MS } from "./_helpers.ts";
+import { LineSource, live, spawnConfab, startServer, WAIT_MS } from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 
