@@ -432,12 +432,18 @@ export async function runJoin(o: JoinOptions): Promise<number> {
     if (first === undefined) {
       noted = true;
       notePlain(session);
-      if (!o.interactive) {
-        first = await lateWords(lines, leave.signal);
-        if (leave.signal.aborted) return EXIT.ok;
-        if (first !== undefined && speaksConfab(first)) {
-          status(`${formatAddress(o.hostname, o.port)} prompted late: it is a confab server`);
-        }
+      // On a terminal, a line typed after the notice ends the wait: it is
+      // meant for this server, whatever it turns out to be.
+      const typing = new AbortController();
+      if (o.interactive) {
+        io.setPrompt(o.alias === undefined ? "> " : `${sanitize(o.alias)}> `);
+        const typed = session.typed = io.lines().next();
+        typed.then(() => typing.abort());
+      }
+      first = await lateWords(lines, AbortSignal.any([leave.signal, typing.signal]));
+      if (leave.signal.aborted) return EXIT.ok;
+      if (first !== undefined && speaksConfab(first)) {
+        status(`${formatAddress(o.hostname, o.port)} prompted late: it is a confab server`);
       }
     }
     if (first !== undefined && speaksConfab(first)) {
@@ -471,6 +477,21 @@ interface Session {
   status: (text: string) => void;
   /** Aborts when the user leaves (a signal, Ctrl-C, stdout gone). */
   signal: AbortSignal;
+  /** The user's next line, if it was asked for before the chat began. */
+  typed?: Promise<IteratorResult<string>> | undefined;
+}
+
+/** The user's lines: the one already asked for (`typed`), then the rest of `input`. */
+async function* typedFirst(
+  typed: Promise<IteratorResult<string>> | undefined,
+  input: AsyncIterableIterator<string>,
+): AsyncGenerator<string> {
+  if (typed !== undefined) {
+    const first = await typed;
+    if (first.done) return;
+    yield first.value;
+  }
+  yield* input;
 }
 
 /** Whether the first line a server sent is how a confab server opens. */
@@ -536,10 +557,11 @@ async function opening(
 }
 
 /**
- * In pipe mode, waits up to {@linkcode LATE_PROMPT_MS} for the first words of
- * a server that said nothing even to the probe: a confab server behind a slow
- * link prompts late, and the input it would have answered must not have gone
- * out as chat. `undefined` if it stays silent (or closes: plain mode says so).
+ * Waits up to {@linkcode LATE_PROMPT_MS} (or until `signal` aborts) for the
+ * first words of a server that said nothing even to the probe: a confab
+ * server behind a slow link prompts late, and the input it would have
+ * answered must not have gone out as chat. `undefined` if it stays silent
+ * (or closes: plain mode says so).
  */
 async function lateWords(
   lines: ServerLines,
@@ -794,7 +816,7 @@ function chat(
   conn: Deno.Conn,
   joined: Joined,
   online: Set<string>,
-  { o, io, renderer, status, signal }: Session,
+  { o, io, renderer, status, signal, typed }: Session,
 ): Promise<number> {
   const where = formatAddress(o.hostname, o.port);
   const show = (event: ServerEvent) => io.print(renderer.render(event));
@@ -851,7 +873,7 @@ function chat(
     const fromUser = (async (): Promise<"done" | "failed"> => {
       // The prompt is on screen from here on: what is typed now is kept, but
       // nothing is sent until the server has said how fast we may.
-      const input = io.lines();
+      const input = typedFirst(typed, io.lines());
       const waited = new AbortController();
       const gaveUp = AbortSignal.any([signal, waited.signal]);
       await Promise.race([limits, delay(LIMITS_WAIT_MS, gaveUp)]);
@@ -900,7 +922,7 @@ function chatPlain(
   conn: Deno.Conn,
   first: string | undefined,
   lines: ServerLines,
-  { o, io, renderer, status, signal }: Session,
+  { o, io, renderer, status, signal, typed }: Session,
 ): Promise<number> {
   const where = formatAddress(o.hostname, o.port);
   let alias = o.alias;
@@ -979,7 +1001,7 @@ function chatPlain(
 
     const fromUser = (async (): Promise<"done" | "failed"> => {
       // Typed input is kept from here on, and sent once the alias has gone.
-      const input = io.lines();
+      const input = typedFirst(typed, io.lines());
       await firstDone;
       await settled();
       for await (const line of input) {
