@@ -24,6 +24,7 @@ import {
 } from "../protocol/wire.ts";
 import { sanitize } from "../protocol/sanitize.ts";
 import { PipeIO, TerminalIO, type UserIO } from "./io.ts";
+import { isNamePrompt } from "./name_prompt.ts";
 import { Pacer } from "./pacer.ts";
 import { Renderer } from "./render.ts";
 
@@ -103,9 +104,31 @@ const GREETING_MS = 5000;
  * How long a server has to speak first. A confab server prompts at once; one
  * that stays silent this long is probed (see {@linkcode opening}).
  */
-const SPEAK_FIRST_MS = 1000;
+export const SPEAK_FIRST_MS = 1000;
+/**
+ * What a silent plaintext server is sent: five blank lines. A TLS server
+ * hangs up on it, since five bytes are a whole record header, which servers
+ * built on OpenSSL wait for; confab ignores blank lines before its prompt is
+ * answered, and a line server sees blank lines.
+ */
+export const PROBE = "\n".repeat(5);
 /** After the probe, how long a TLS server has to hang up on it. */
 const PROBE_MS = 500;
+/**
+ * How long reads must stay quiet before the unfinished end of a line is taken
+ * as it is: a name prompt that ends in `": "` and no newline.
+ */
+const QUIET_MS = 200;
+/**
+ * In pipe mode, how long input is held for a server that said nothing even to
+ * the probe, in case it is a confab server slow to prompt.
+ */
+const LATE_PROMPT_MS = 5000;
+/**
+ * In pipe mode, how long a line server must stay quiet after its last bytes
+ * before input is sent with no name prompt answered.
+ */
+const SETTLE_MS = 500;
 /** After the greeting, how long each answer of the server's may take. */
 const HANDSHAKE_STEP_MS = 15_000;
 /** After we stop sending, how long the server has to close its side. */
@@ -146,17 +169,34 @@ class ServerLines {
   readonly #conn: Deno.Conn;
   readonly #plain: boolean;
   readonly #lines: string[] = [];
-  readonly #reader: LineReader;
+  #reader: LineReader;
   readonly #buffer = new Uint8Array(16 * 1024);
   #pending: Promise<string | null> | undefined;
+  #reading: Promise<number | null> | undefined;
+  /** The bytes after the last newline, up to {@linkcode TAIL_BYTES}. */
+  #tail = new Uint8Array(0);
+  #tailTooLong = false;
   #first = true;
   #ended = false;
+  /**
+   * Whether the unfinished end of a line is taken as a line once reads have
+   * been quiet for {@linkcode QUIET_MS} (a name prompt without a newline).
+   */
+  tails = false;
+  /** Whether {@linkcode PROBE} was sent. */
+  probed = false;
+  /** When the last bytes came (`performance.now()`), or `undefined` before any. */
+  lastBytesAt: number | undefined;
 
   /** `plain`: the connection is not TLS, so a TLS record from the server is an error. */
   constructor(conn: Deno.Conn, plain: boolean) {
     this.#conn = conn;
     this.#plain = plain;
-    this.#reader = new LineReader({
+    this.#reader = this.#newReader();
+  }
+
+  #newReader(): LineReader {
+    return new LineReader({
       maxLineBytes: SERVER_LINE_BYTES,
       onLine: (line) => this.#lines.push(line),
       onOverflow: () => this.#lines.push("! (a line from the server was too long and was dropped)"),
@@ -194,7 +234,16 @@ class ServerLines {
   async #read(): Promise<string | null> {
     while (this.#lines.length === 0) {
       if (this.#ended) return null;
-      const n = await this.#conn.read(this.#buffer);
+      if (this.#reading === undefined) {
+        this.#reading = this.#conn.read(this.#buffer);
+        this.#reading.catch(() => {}); // handled by whoever awaits it
+      }
+      const reading = this.#reading;
+      const n = this.tails && this.#tail.length > 0 && !this.#tailTooLong
+        ? await this.#quietOr(reading)
+        : await reading;
+      if (n === SILENT) return this.#takeTail();
+      this.#reading = undefined;
       if (n === null) {
         this.#ended = true;
         this.#reader.end();
@@ -203,11 +252,54 @@ class ServerLines {
       const bytes = this.#buffer.subarray(0, n);
       if (this.#first && this.#plain && looksLikeTls(bytes)) throw new TlsAnswer();
       this.#first = false;
+      this.lastBytesAt = performance.now();
       this.#reader.push(bytes);
+      this.#keepTail(bytes);
     }
     return this.#lines.shift()!;
   }
+
+  /** The read, or {@linkcode SILENT} if it takes longer than {@linkcode QUIET_MS}. */
+  async #quietOr(reading: Promise<number | null>): Promise<number | null | typeof SILENT> {
+    const stop = new AbortController();
+    try {
+      return await Promise.race([
+        reading,
+        delay(QUIET_MS, stop.signal).then((): typeof SILENT => SILENT),
+      ]);
+    } finally {
+      stop.abort();
+    }
+  }
+
+  #keepTail(bytes: Uint8Array): void {
+    const newline = bytes.lastIndexOf(0x0a);
+    if (newline >= 0) {
+      this.#tail = bytes.slice(newline + 1);
+      this.#tailTooLong = false;
+    } else if (!this.#tailTooLong) {
+      const tail = new Uint8Array(this.#tail.length + bytes.length);
+      tail.set(this.#tail);
+      tail.set(bytes, this.#tail.length);
+      this.#tail = tail;
+    }
+    if (this.#tail.length > TAIL_BYTES) {
+      this.#tailTooLong = true;
+      this.#tail = new Uint8Array(0);
+    }
+  }
+
+  /** The unfinished line as it stands; what comes after it starts a new line. */
+  #takeTail(): string {
+    const text = new TextDecoder().decode(this.#tail);
+    this.#tail = new Uint8Array(0);
+    this.#reader = this.#newReader();
+    return text;
+  }
 }
+
+/** Longest unfinished line taken as it is (a name prompt is far shorter). */
+const TAIL_BYTES = 1024;
 
 async function writeAll(conn: Deno.Conn, text: string): Promise<void> {
   const bytes = encoder.encode(text);
@@ -321,9 +413,11 @@ export async function runJoin(o: JoinOptions): Promise<number> {
   const onSignal = () => leave.abort();
   o.signal?.addEventListener("abort", onSignal, { once: true });
   leave.signal.addEventListener("abort", () => io.close(), { once: true });
+  // Error messages can carry the server's words (a TLS error names its
+  // certificate): every line is shown escaped.
   const status = (text: string) => {
     try {
-      writeAllSync(Deno.stderr, `confab: ${text}\n`);
+      writeAllSync(Deno.stderr, `confab: ${text.split("\n").map(sanitize).join("\n")}\n`);
     } catch {
       // stderr is gone too; the exit code still says what happened.
     }
@@ -333,12 +427,32 @@ export async function runJoin(o: JoinOptions): Promise<number> {
   try {
     conn = await connect(o, leave.signal);
     const lines = new ServerLines(conn, !o.tls);
-    const first = await opening(conn, lines, o, leave.signal);
+    let first = await opening(conn, lines, o, leave.signal);
+    let noted = false;
+    if (first === undefined) {
+      noted = true;
+      notePlain(session);
+      // On a terminal, a line typed after the notice ends the wait: it is
+      // meant for this server, whatever it turns out to be.
+      const typing = new AbortController();
+      if (o.interactive) {
+        io.setPrompt(o.alias === undefined ? "> " : `${sanitize(o.alias)}> `);
+        const typed = session.typed = io.lines().next();
+        typed.then(() => typing.abort());
+      }
+      first = await lateWords(lines, AbortSignal.any([leave.signal, typing.signal]));
+      if (leave.signal.aborted) return EXIT.ok;
+      if (first !== undefined && speaksConfab(first)) {
+        status(`${formatAddress(o.hostname, o.port)} prompted late: it is a confab server`);
+      }
+    }
     if (first !== undefined && speaksConfab(first)) {
+      lines.tails = false;
       const joined = await handshake(conn, first, lines, session);
       return await chat(conn, joined, online, session);
     }
     plain = true;
+    if (!noted) notePlain(session);
     return await chatPlain(conn, first, lines, session);
   } catch (error) {
     if (error instanceof JoinError) {
@@ -363,6 +477,21 @@ interface Session {
   status: (text: string) => void;
   /** Aborts when the user leaves (a signal, Ctrl-C, stdout gone). */
   signal: AbortSignal;
+  /** The user's next line, if it was asked for before the chat began. */
+  typed?: Promise<IteratorResult<string>> | undefined;
+}
+
+/** The user's lines: the one already asked for (`typed`), then the rest of `input`. */
+async function* typedFirst(
+  typed: Promise<IteratorResult<string>> | undefined,
+  input: AsyncIterableIterator<string>,
+): AsyncGenerator<string> {
+  if (typed !== undefined) {
+    const first = await typed;
+    if (first.done) return;
+    yield first.value;
+  }
+  yield* input;
 }
 
 /** Whether the first line a server sent is how a confab server opens. */
@@ -373,11 +502,12 @@ function speaksConfab(line: string): boolean {
 
 /**
  * The server's first line, or `undefined` if it says nothing first (some
- * line servers wait for you to speak). Nothing is sent while waiting, with
- * one exception: a plaintext connection that has heard nothing after
- * {@linkcode SPEAK_FIRST_MS} sends one blank line. confab and most line
- * servers ignore it; a TLS server takes it for a broken handshake and hangs
- * up at once, which tells a TLS port from a quiet one.
+ * line servers wait for you to speak). A name prompt without a newline
+ * counts as a line once the server has gone quiet after it. Nothing is sent
+ * while waiting, with one exception: a plaintext connection that has heard
+ * not one byte after {@linkcode SPEAK_FIRST_MS} sends {@linkcode PROBE}.
+ * confab and most line servers ignore it; a TLS server takes it for a broken
+ * handshake and hangs up at once, which tells a TLS port from a quiet one.
  */
 async function opening(
   conn: Deno.Conn,
@@ -405,25 +535,46 @@ async function opening(
     );
   };
   let first: string | null | typeof SILENT;
+  let probed = false;
+  lines.tails = true;
   try {
     first = await lines.within(SPEAK_FIRST_MS, signal);
+    // Some bytes came: their line (or prompt) is on its way, and no probe may follow them.
+    if (first === SILENT && lines.lastBytesAt !== undefined) first = await lines.next();
+    // The TLS handshake has told us all the probe could.
+    if (first === SILENT && !o.tls) {
+      probed = lines.probed = true;
+      await writeAll(conn, PROBE);
+      first = await lines.within(PROBE_MS, signal);
+      if (first === SILENT && lines.lastBytesAt !== undefined) first = await lines.next();
+    }
   } catch (error) {
-    throw failure(error, false);
+    throw failure(error, probed);
   }
   if (signal.aborted) throw new JoinError("", EXIT.ok);
-  if (first === null) throw failure(undefined, false);
-  if (first !== SILENT) return first;
-  // The TLS handshake has told us all the probe could.
-  if (o.tls) return undefined;
-  try {
-    await writeAll(conn, "\n");
-    first = await lines.within(PROBE_MS, signal);
-  } catch (error) {
-    throw failure(error, true);
-  }
-  if (signal.aborted) throw new JoinError("", EXIT.ok);
-  if (first === null) throw failure(undefined, true);
+  if (first === null) throw failure(undefined, probed);
   return first === SILENT ? undefined : first;
+}
+
+/**
+ * Waits up to {@linkcode LATE_PROMPT_MS} (or until `signal` aborts) for the
+ * first words of a server that said nothing even to the probe: a confab
+ * server behind a slow link prompts late, and the input it would have
+ * answered must not have gone out as chat. `undefined` if it stays silent
+ * (or closes: plain mode says so).
+ */
+async function lateWords(
+  lines: ServerLines,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  try {
+    const first = await lines.within(LATE_PROMPT_MS, signal);
+    if (first === SILENT && lines.lastBytesAt !== undefined) return await lines.next() ?? undefined;
+    return typeof first === "string" ? first : undefined;
+  } catch {
+    // The broken connection is found again, and reported, in plain mode.
+    return undefined;
+  }
 }
 
 function complete(line: string, online: Set<string>): [string[], string] {
@@ -502,6 +653,10 @@ async function handshake(
   let aliasSent = false;
   let askedToSkipHistory = false;
   let passwordSent = false;
+  // A server older than the probe answers each of its blank lines but the
+  // first with "cannot be empty" and the prompt again: those are not asked of us.
+  let probeEchoes = lines.probed ? PROBE.length - 1 : 0;
+  let skipPrompt = false;
   // A server that goes quiet is given up on: the socket is closed, which ends
   // the read. So is the session when the user aborts (Ctrl-C, SIGTERM).
   let silent = false;
@@ -538,7 +693,12 @@ async function handshake(
     for (let line: string | null = first; line !== null; line = await lines.next()) {
       clearTimeout(timer);
       const event = parseServerLine(line);
-      if (event.kind === "prompt" && event.prompt === "password") {
+      if (event.kind === "error" && probeEchoes > 0 && /cannot be empty/.test(event.text)) {
+        probeEchoes--;
+        skipPrompt = true;
+      } else if (event.kind === "prompt" && skipPrompt) {
+        skipPrompt = false;
+      } else if (event.kind === "prompt" && event.prompt === "password") {
         let password = passwordSent ? undefined : o.password;
         if (password === undefined && o.interactive) {
           password = await askUntilAnswered("password: ", true);
@@ -656,7 +816,7 @@ function chat(
   conn: Deno.Conn,
   joined: Joined,
   online: Set<string>,
-  { o, io, renderer, status, signal }: Session,
+  { o, io, renderer, status, signal, typed }: Session,
 ): Promise<number> {
   const where = formatAddress(o.hostname, o.port);
   const show = (event: ServerEvent) => io.print(renderer.render(event));
@@ -713,7 +873,7 @@ function chat(
     const fromUser = (async (): Promise<"done" | "failed"> => {
       // The prompt is on screen from here on: what is typed now is kept, but
       // nothing is sent until the server has said how fast we may.
-      const input = io.lines();
+      const input = typedFirst(typed, io.lines());
       const waited = new AbortController();
       const gaveUp = AbortSignal.any([signal, waited.signal]);
       await Promise.race([limits, delay(LIMITS_WAIT_MS, gaveUp)]);
@@ -741,36 +901,42 @@ function chat(
   });
 }
 
-/**
- * A line that asks for a name: `alias?`, `[ENTER YOUR NAME]:`, `Nickname:`,
- * `Please choose a nick:`, possibly after a sentence of welcome. The whole
- * line must be the question, so a chat line that mentions names is not one.
- */
-const NAME_PROMPT_RE =
-  /^(?:.*[.!]\s+)?[\s[(<>*-]*(?:please\s+)?(?:(?:enter|choose|pick|type|give|set)\s+|what(?:'s| is)\s+)?(?:your\s+|an?\s+)?(?:alias|(?:nick|user\s*)?name|nick|handle)[\s\])>*-]*[?:]\s*$/i;
+/** Says, once, that the server is not confab and what that means. */
+function notePlain({ o, io, renderer, status }: Session): void {
+  const note = `${formatAddress(o.hostname, o.port)} is not a confab server: its lines are shown ` +
+    "as they come and yours are sent as typed, so confab's commands may not apply";
+  if (o.interactive && !o.json) io.print(renderer.renderLocal(note));
+  else status(note);
+}
 
 /**
  * Talks to a server that is not confab: every line it sends is shown (as
  * `unknown` events in JSON), its first name prompt is answered with the alias
  * (asked for on a terminal), and every input line is sent as it is, unpaced,
- * since such a server announces no limits.
+ * since such a server announces no limits. A name prompt may end without a
+ * newline: the unfinished line is taken once the server goes quiet. In pipe
+ * mode input waits until the name prompt is answered, or until the server has
+ * been quiet for {@linkcode SETTLE_MS} after its last bytes without asking.
  */
 function chatPlain(
   conn: Deno.Conn,
   first: string | undefined,
   lines: ServerLines,
-  { o, io, renderer, status, signal }: Session,
+  { o, io, renderer, status, signal, typed }: Session,
 ): Promise<number> {
   const where = formatAddress(o.hostname, o.port);
-  const note = `${where} is not a confab server: its lines are shown as they come and yours ` +
-    "are sent as typed, so confab's commands may not apply";
-  if (o.interactive && !o.json) io.print(renderer.renderLocal(note));
-  else status(note);
   let alias = o.alias;
   let prompt = alias === undefined ? "> " : `${sanitize(alias)}> `;
   io.setPrompt(prompt);
   // Whether a name may still be asked for: until it is given or the user speaks.
   let nameWanted = true;
+  let nameGiven!: () => void;
+  const named = new Promise<void>((resolve) => (nameGiven = resolve));
+  const noName = () => {
+    nameWanted = false;
+    lines.tails = false;
+    nameGiven();
+  };
   // One writer on the socket: the alias and the user's lines take turns.
   let sending = Promise.resolve();
   const send = (text: string) => (sending = sending.then(() => writeAll(conn, text)));
@@ -778,17 +944,40 @@ function chatPlain(
   /** Shows a server line; answers it if it is the first name prompt. */
   const onLine = async (line: string) => {
     io.print(renderer.render({ kind: "unknown", text: line }));
-    if (!nameWanted || !NAME_PROMPT_RE.test(line)) return;
+    if (!nameWanted || !isNamePrompt(line)) return;
     nameWanted = false;
-    while (alias === undefined || alias.trim() === "") {
-      const answer = await io.ask("alias: ");
-      if (answer === null) return;
-      alias = answer;
+    lines.tails = false;
+    try {
+      while (alias === undefined || alias.trim() === "") {
+        const answer = await io.ask("alias: ");
+        if (answer === null) return;
+        alias = answer;
+      }
+      alias = alias.trim();
+      prompt = `${sanitize(alias)}> `;
+      io.setPrompt(prompt);
+      await send(alias + "\n");
+    } finally {
+      noName();
     }
-    alias = alias.trim();
-    prompt = `${sanitize(alias)}> `;
-    io.setPrompt(prompt);
-    await send(alias + "\n");
+  };
+
+  /** In pipe mode: until the name is given, or the server has been quiet a while without asking. */
+  const settled = async () => {
+    if (o.interactive) return;
+    const stop = new AbortController();
+    const gaveUp = AbortSignal.any([signal, stop.signal]);
+    try {
+      while (nameWanted && !gaveUp.aborted) {
+        const quiet = lines.lastBytesAt === undefined
+          ? SETTLE_MS
+          : performance.now() - lines.lastBytesAt;
+        if (quiet >= SETTLE_MS) return;
+        await Promise.race([named, delay(SETTLE_MS - quiet, gaveUp)]);
+      }
+    } finally {
+      stop.abort();
+    }
   };
 
   return runLoops(conn, signal, io, (state) => {
@@ -812,10 +1001,11 @@ function chatPlain(
 
     const fromUser = (async (): Promise<"done" | "failed"> => {
       // Typed input is kept from here on, and sent once the alias has gone.
-      const input = io.lines();
+      const input = typedFirst(typed, io.lines());
       await firstDone;
+      await settled();
       for await (const line of input) {
-        nameWanted = false;
+        noName();
         await send(line + "\n");
         if (o.interactive && !o.json) io.print(prompt + sanitize(line));
       }

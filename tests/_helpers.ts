@@ -387,21 +387,37 @@ export function spawnConfab(
 export interface PeerProcess extends AsyncDisposable {
   readonly child: Deno.ChildProcess;
   readonly stdout: LineSource;
+  /** Its stderr, when asked for with `stderr: true` (else `undefined`). */
+  readonly stderr: LineSource | undefined;
   /** Writes one line (LF added) to its stdin. */
   send(line: string): Promise<void>;
   /** Closes its stdin. */
   closeStdin(): Promise<void>;
 }
 
+/** Options for {@linkcode spawnPeer}. */
+export interface PeerOptions {
+  /**
+   * Read its stderr too (as `stderr`), rather than discarding it.
+   *
+   * @default {false}
+   */
+  stderr?: boolean;
+}
+
 /** Starts `command ARGS...` with piped stdio; fails clearly if it is not installed. */
-export function spawnPeer(command: string, args: string[]): PeerProcess {
+export function spawnPeer(
+  command: string,
+  args: string[],
+  options: PeerOptions = {},
+): PeerProcess {
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(command, {
       args,
       stdin: "piped",
       stdout: "piped",
-      stderr: "null",
+      stderr: options.stderr ? "piped" : "null",
     }).spawn();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
@@ -412,6 +428,7 @@ export function spawnPeer(command: string, args: string[]): PeerProcess {
   const writer = child.stdin.getWriter();
   let stdinClosed = false;
   const stdout = new LineSource(child.stdout);
+  const stderr = options.stderr ? new LineSource(child.stderr) : undefined;
   const closeStdin = async () => {
     if (stdinClosed) return;
     stdinClosed = true;
@@ -420,6 +437,7 @@ export function spawnPeer(command: string, args: string[]): PeerProcess {
   return {
     child,
     stdout,
+    stderr,
     send: (line) => writer.write(encoder.encode(line + "\n")),
     closeStdin,
     async [Symbol.asyncDispose]() {
@@ -429,8 +447,58 @@ export function spawnPeer(command: string, args: string[]): PeerProcess {
       } catch { /* already exited */ }
       await child.status;
       await stdout.rest(WAIT_MS).catch(() => {});
+      await stderr?.rest(WAIT_MS).catch(() => {});
     },
   };
+}
+
+/** The side of a scripted TCP peer that {@linkcode withFakeServer} hands its script. */
+export interface FakePeer {
+  /** Lines from the client. */
+  lines: LineSource;
+  /** Writes `text` as it is (add the newlines). */
+  send(text: string): Promise<void>;
+}
+
+/**
+ * A TCP peer under the test's control, standing in for a server: it accepts
+ * one connection and runs `script` on it, then closes it, while `body` runs
+ * with its port.
+ */
+export async function withFakeServer(
+  script: (peer: FakePeer) => Promise<void>,
+  body: (port: number) => Promise<void>,
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const conn = await listener.accept();
+    const lines = new LineSource(conn.readable);
+    const send = async (text: string) => {
+      const bytes = encoder.encode(text);
+      let offset = 0;
+      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+    };
+    try {
+      await script({ lines, send });
+    } finally {
+      await lines.cancel();
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+  })();
+  // The script's failure is reported once the body is done (first, since it
+  // is usually the cause), never as an uncaught error.
+  const scriptFailed = served.then(() => undefined, (error: unknown) => ({ error }));
+  let bodyFailed: { error: unknown } | undefined;
+  try {
+    await body((listener.addr as Deno.NetAddr).port);
+  } catch (error) {
+    bodyFailed = { error };
+  }
+  listener.close();
+  const failure = (await scriptFailed) ?? bodyFailed;
+  if (failure) throw failure.error;
 }
 
 /** Path of the line chat server that is not confab (see the fixture's docstring). */

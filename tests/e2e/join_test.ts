@@ -13,6 +13,7 @@ import {
   startServer,
   TestClient,
   WAIT_MS,
+  withFakeServer,
   withTimeout,
 } from "../_helpers.ts";
 
@@ -57,47 +58,6 @@ function assertNoControlBytes(lines: string[]): void {
       `control byte in ${JSON.stringify(line)}`,
     );
   }
-}
-
-/**
- * A TCP peer under the test's control, standing in for a server: it accepts
- * one connection and runs `script` on it, then closes it.
- */
-async function withFakeServer(
-  script: (peer: { lines: LineSource; send(text: string): Promise<void> }) => Promise<void>,
-  body: (port: number) => Promise<void>,
-): Promise<void> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const served = (async () => {
-    const conn = await listener.accept();
-    const lines = new LineSource(conn.readable);
-    const send = async (text: string) => {
-      const bytes = encoder.encode(text);
-      let offset = 0;
-      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-    };
-    try {
-      await script({ lines, send });
-    } finally {
-      await lines.cancel();
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    }
-  })();
-  // The script's failure is reported once the body is done (first, since it
-  // is usually the cause), never as an uncaught error.
-  const scriptFailed = served.then(() => undefined, (error: unknown) => ({ error }));
-  let bodyFailed: { error: unknown } | undefined;
-  try {
-    await body(port);
-  } catch (error) {
-    bodyFailed = { error };
-  }
-  listener.close();
-  const failure = (await scriptFailed) ?? bodyFailed;
-  if (failure) throw failure.error;
 }
 
 /** The fake server's side of a handshake: prompt, the alias, a welcome. */
@@ -859,4 +819,80 @@ Deno.test("every exit code confab join can return is in join --help and in the R
     assert.match(status, new RegExp(`(^|[\\s,])${code} `), `code ${code} in --help:\n${status}`);
     assert.match(table, new RegExp(`^\\| ${code} +\\| \\S`, "m"), `code ${code} in the README`);
   }
+});
+
+/**
+ * A TCP proxy to `port` that accepts one connection and holds it, unanswered,
+ * until `open()` is called, as a slow accept or a slow link does.
+ */
+function holdingProxy(port: number): AsyncDisposable & { port: number; open(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  const conns: Deno.Conn[] = [];
+  const piped = (async () => {
+    const client = await listener.accept();
+    conns.push(client);
+    await opened;
+    const upstream = await Deno.connect({ hostname: "127.0.0.1", port });
+    conns.push(upstream);
+    await Promise.allSettled([
+      client.readable.pipeTo(upstream.writable),
+      upstream.readable.pipeTo(client.writable),
+    ]);
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    open,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      open();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed by its streams */ }
+      }
+      await piped.catch(() => {});
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed by its streams */ }
+      }
+    },
+  };
+}
+
+Deno.test("confab join still joins a confab server whose prompt comes after plain mode began", async () => {
+  await using server = startServer();
+  await using ann = await TestClient.join(server.addr.port, "ann");
+  await using proxy = holdingProxy(server.addr.port);
+  await using bob = join(proxy.port, "bob");
+  await bob.write("hello room\n");
+  // Silent past the probe: the client has taken it for a plain line server.
+  assert.match(await bob.stderr.next() ?? "", / is not a confab server: /);
+  proxy.open();
+  await ann.expect(live("--> bob joined"));
+  await ann.expect(live("bob: hello room"));
+  assert.match(await bob.stderr.next() ?? "", / prompted late: it is a confab server$/);
+  await bob.closeStdin();
+  await ann.expect(live("<-- bob left"));
+  const { code, stderr } = await finish(bob);
+  assert.equal(code, 0, `stderr: ${stderr}`);
+  assert.equal(stderr.length, 2, JSON.stringify(stderr));
+});
+
+Deno.test("confab join exits 6 with the reason when the server drops it as too slow", async () => {
+  const reason = "disconnected: too slow: could not keep up with the room";
+  await withFakeServer(async (peer) => {
+    await fakeHandshake(peer, "ci");
+    await peer.send("[12:00:01] -- limits: no rate limit\n");
+    await peer.send(`!! ${reason}\n`);
+    assert.equal(await peer.lines.next(), null);
+  }, async (port) => {
+    await using ci = join(port, "ci");
+    const { code, stdout, stderr } = await finish(ci);
+    assert.equal(code, 6, `stderr: ${stderr}`);
+    assert.equal(stdout.at(-1), `!! ${reason}`);
+    assert.deepEqual(stderr, [`confab: disconnected by the server: ${reason}`]);
+  });
 });

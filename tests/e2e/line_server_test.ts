@@ -6,18 +6,17 @@
  */
 
 import assert from "node:assert/strict";
+import { SPEAK_FIRST_MS } from "../../client/mod.ts";
 import {
   type ConfabProcess,
-  LineSource,
   type PeerProcess,
   spawnConfab,
   spawnPeer,
   startLineServer,
   WAIT_MS,
+  withFakeServer,
   withTimeout,
 } from "../_helpers.ts";
-
-const encoder = new TextEncoder();
 
 /** Starts `confab join --alias ALIAS --port PORT ...` with piped stdio. */
 function join(port: number, alias: string, args: string[] = []): ConfabProcess {
@@ -157,17 +156,10 @@ Deno.test({
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (probe.addr as Deno.NetAddr).port;
     probe.close();
-    await using ncat = spawnPeer(NCAT, ["--chat", "--listen", "127.0.0.1", String(port)]);
-    // ncat has no "listening" line: try until it accepts, a bounded number of times.
-    for (let tries = 0;; tries++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        break;
-      } catch (error) {
-        if (tries >= 50) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+    await using ncat = spawnPeer(NCAT, ["-v", "--chat", "--listen", "127.0.0.1", String(port)], {
+      stderr: true,
+    });
+    await ncat.stderr!.expect(/^Ncat: Listening on 127\.0\.0\.1:\d+$/);
     await using ann = join(port, "ann");
     await ann.stdout.expect(/^<announce> 127\.0\.0\.1 is connected as <user\d+>\.$/);
     assert.match(await ann.stderr.next() ?? "", NOT_CONFAB);
@@ -186,50 +178,11 @@ Deno.test({
   },
 });
 
-/**
- * A TCP peer under the test's control, standing in for a line server: it
- * accepts one connection and runs `script` on it, then closes it.
- */
-async function withPeer(
-  script: (peer: { lines: LineSource; send(text: string): Promise<void> }) => Promise<void>,
-  body: (port: number) => Promise<void>,
-): Promise<void> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const served = (async () => {
-    const conn = await listener.accept();
-    const lines = new LineSource(conn.readable);
-    const send = async (text: string) => {
-      const bytes = encoder.encode(text);
-      let offset = 0;
-      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-    };
-    try {
-      await script({ lines, send });
-    } finally {
-      await lines.cancel();
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    }
-  })();
-  // The script's failure is reported once the body is done (first, since it
-  // is usually the cause), never as an uncaught error.
-  const scriptFailed = served.then(() => undefined, (error: unknown) => ({ error }));
-  let bodyFailed: { error: unknown } | undefined;
-  try {
-    await body((listener.addr as Deno.NetAddr).port);
-  } catch (error) {
-    bodyFailed = { error };
-  }
-  listener.close();
-  const failure = (await scriptFailed) ?? bodyFailed;
-  if (failure) throw failure.error;
-}
-
 Deno.test("confab join sends nothing to a line server before it speaks, then its alias first", async () => {
-  await withPeer(async (peer) => {
-    // Within the second a server has to speak first, nothing may arrive.
-    const early = await peer.lines.next(400).catch(() => "(nothing)");
+  await withFakeServer(async (peer) => {
+    // Within the second a server has to speak first, nothing may arrive
+    // (watched for most of it: the two clocks start a moment apart).
+    const early = await peer.lines.next(SPEAK_FIRST_MS - 100).catch(() => "(nothing)");
     assert.equal(early, "(nothing)", "confab join spoke before the server");
     await peer.send("alias?\n");
     assert.equal(await peer.lines.next(), "ci", "the first line sent is the alias");
@@ -248,7 +201,7 @@ Deno.test("confab join sends nothing to a line server before it speaks, then its
 });
 
 Deno.test("confab join --json prints a line server's lines as unknown events with the raw text", async () => {
-  await withPeer(async (peer) => {
+  await withFakeServer(async (peer) => {
     await peer.send("alias?\n");
     assert.equal(await peer.lines.next(), "ci");
     await peer.send("bob: hi \x1b[31mthere\x07\n");
@@ -269,7 +222,7 @@ Deno.test("confab join --json prints a line server's lines as unknown events wit
 });
 
 Deno.test("confab join shows a line server's escape bytes escaped", async () => {
-  await withPeer(async (peer) => {
+  await withFakeServer(async (peer) => {
     await peer.send("\x1b[2Jwelcome\x1b]0;title\x07 to \x9b31mthe den\n");
     await peer.send("[ENTER YOUR NAME\x1b[5m]:\n");
     await peer.send("alias?\n");
@@ -295,7 +248,7 @@ Deno.test("confab join shows a line server's escape bytes escaped", async () => 
 });
 
 Deno.test("confab join exits 4 and says so when a line server closes the connection", async () => {
-  await withPeer(async (peer) => {
+  await withFakeServer(async (peer) => {
     await peer.send("alias?\n");
     assert.equal(await peer.lines.next(), "ci");
     await peer.send("ci has joined\n");
@@ -310,7 +263,7 @@ Deno.test("confab join exits 4 and says so when a line server closes the connect
 
 Deno.test("confab join on a plaintext port that hangs up on its probe exits 3 within two seconds", async () => {
   // A peer that says nothing and closes the connection as soon as a line arrives.
-  await withPeer(async (peer) => {
+  await withFakeServer(async (peer) => {
     await withTimeout(peer.lines.next(), WAIT_MS, "the probe");
   }, async (port) => {
     const started = Date.now();
@@ -325,4 +278,70 @@ Deno.test("confab join on a plaintext port that hangs up on its probe exits 3 wi
     ]);
     assert.ok(took < 2000 + 1000, `took ${took} ms (with about 1 s to start deno)`);
   });
+});
+
+Deno.test("confab join answers a name prompt that ends without a newline, before sending input", async (t) => {
+  for (const banner of [[], ["--banner", "Welcome to the den!"]]) {
+    await t.step(banner.length ? "after a banner line" : "as the first words", async () => {
+      await using server = await startLineServer([
+        ...banner,
+        "--prompt",
+        "[ENTER YOUR NAME]: ",
+        "--no-newline",
+      ]);
+      await using nc = netcat(server.port);
+      await nc.send("nora");
+      await using ci = join(server.port, "ci");
+      // Piped input is there from the start: it must not be taken for the name.
+      await ci.write("build 12 is green\n");
+      assert.equal(
+        await nc.stdout.expect("has joined"),
+        "[ENTER YOUR NAME]: ci has joined the chat room",
+      );
+      assert.equal(await nc.stdout.next(), "ci: build 12 is green");
+      await ci.closeStdin();
+      assert.equal(await nc.stdout.next(), "ci has left the chat room!");
+      const { code, stdout, stderr } = await finish(ci);
+      assert.equal(code, 0, `stderr: ${stderr}`);
+      assert.deepEqual(stdout, [...banner.slice(1), "[ENTER YOUR NAME]: "]);
+      assert.match(stderr[0] ?? "", NOT_CONFAB);
+    });
+  }
+});
+
+/** A TLS server built on OpenSSL (Python's ssl module) that hangs up on any failed handshake. */
+const OPENSSL_SERVER = `
+import socket, ssl, sys
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+listener = socket.create_server(("127.0.0.1", 0))
+print("listening on 127.0.0.1:%d" % listener.getsockname()[1], flush=True)
+while True:
+    conn, _ = listener.accept()
+    try:
+        context.wrap_socket(conn, server_side=True).close()
+    except (ssl.SSLError, OSError):
+        pass
+    finally:
+        conn.close()
+`;
+
+Deno.test("confab join on the plaintext side of an OpenSSL TLS server exits 3 with the --tls hint", async () => {
+  const fixtures = new URL("../fixtures/", import.meta.url).pathname;
+  await using tls = spawnPeer("python3", [
+    "-c",
+    OPENSSL_SERVER,
+    `${fixtures}test_only_server_cert.pem`,
+    `${fixtures}test_only_server_key.pem`,
+  ]);
+  const port = Number((await tls.stdout.expect(/^listening on /)).split(":").at(-1));
+  const started = Date.now();
+  await using ci = join(port, "ci");
+  const { code, stdout, stderr } = await finish(ci);
+  const took = Date.now() - started;
+  assert.equal(code, 3, `stderr: ${stderr}`);
+  assert.deepEqual(stdout, []);
+  assert.equal(stderr.length, 1, JSON.stringify(stderr));
+  assert.match(stderr[0]!, /^confab: 127\.0\.0\.1:\d+ .*TLS.*: (if it uses TLS, )?add --tls$/);
+  assert.ok(took < 2000 + 1000, `took ${took} ms (with about 1 s to start deno)`);
 });

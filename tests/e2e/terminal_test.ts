@@ -479,6 +479,41 @@ Deno.test("confab join shows a line server that is not confab escaped, and answe
   assert.deepEqual(received, ["alice", "hello"]);
 });
 
+Deno.test("confab join on a terminal still joins a confab server whose prompt comes after plain mode began", async () => {
+  const received: string[] = [];
+  // The server is held (a slow accept, a slow link) until the client has given up waiting.
+  await using server = scriptedServer(async (peer) => {
+    await peer.send("? alias: choose an alias\n");
+    received.push(await peer.lines.expect(/\S/));
+    await peer.send("[12:00:00] -- welcome, bob! you are the only one here\n");
+    await peer.send("[12:00:00] -- limits: no rate limit\n");
+    received.push(await peer.lines.expect(/\S/));
+  });
+  await using tmux = new Tmux();
+  await tmux.start("bob", ["--alias", "bob", "--port", String(server.port)], { NO_COLOR: "1" });
+  await tmux.waitFor(
+    "bob",
+    "the note that the server is not confab",
+    (rows) => rows.some((r) => r.startsWith(`-- 127.0.0.1:${server.port} is not a confab server`)),
+  );
+  server.go();
+  await tmux.waitFor(
+    "bob",
+    "the welcome and the prompt",
+    (rows) => rows.some((r) => r.includes("welcome, bob!")) && lastRow(rows) === "bob>",
+  );
+  await tmux.type("bob", "hello room");
+  await tmux.press("bob", "Enter");
+  await tmux.waitFor(
+    "bob",
+    "the line sent",
+    (rows) => rows.some((r) => r.trimEnd().endsWith("bob: hello room")),
+  );
+  await tmux.press("bob", "C-d");
+  assert.equal(await tmux.exitCode("bob"), 0);
+  assert.deepEqual(received, ["bob", "hello room"]);
+});
+
 Deno.test("confab join sends a line typed at its prompt before the server has announced its limits", async () => {
   const received: string[] = [];
   let typed!: () => void;
