@@ -438,3 +438,101 @@ export function parseRoomListing(text: string): RoomListing | undefined {
     topic: found[4] ?? "",
   };
 }
+
+/**
+ * The notice right after a room's welcome when the room has a topic.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatTopic } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatTopic("ship it"), "topic: ship it");
+ * ```
+ */
+export function formatTopic(topic: string): string {
+  return `topic: ${topic}`;
+}
+
+/**
+ * The reply to `/topic` with nothing after it: the room's topic, or that it
+ * has none.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatTopicOf } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatTopicOf("dev", "ship it"), "topic of #dev: ship it");
+ * assert.equal(formatTopicOf("dev", ""), "#dev has no topic");
+ * ```
+ */
+export function formatTopicOf(room: string, topic: string): string {
+  return topic ? `topic of #${room}: ${topic}` : `#${room} has no topic`;
+}
+
+/**
+ * The notice a room gets when someone sets its topic (or clears it, with "").
+ *
+ * @example Usage
+ * ```ts
+ * import { formatTopicSet } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatTopicSet("alice", "ship it"), "alice set the topic: ship it");
+ * assert.equal(formatTopicSet("alice", ""), "alice cleared the topic");
+ * ```
+ */
+export function formatTopicSet(alias: string, topic: string): string {
+  return topic ? `${alias} set the topic: ${topic}` : `${alias} cleared the topic`;
+}
+
+/**
+ * The first line of the reply to `/rooms`, before one
+ * {@linkcode formatRoomListing} row per room.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatRoomsHeader } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatRoomsHeader(1), "1 room:");
+ * assert.equal(formatRoomsHeader(3), "3 rooms:");
+ * ```
+ */
+export function formatRoomsHeader(rooms: number): string {
+  return `${plural(rooms, "room")}:`;
+}
+
+/**
+ * Why a room cannot be created: the server already has its most rooms.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatRoomCap } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   formatRoomCap(2),
+ *   "there are already 2 rooms; join one of them (/rooms lists them)",
+ * );
+ * ```
+ */
+export function formatRoomCap(maxRooms: number): string {
+  return `there are already ${plural(maxRooms, "room")}; join one of them (/rooms lists them)`;
+}
+
+/**
+ * Why `/join` to the room one is in does nothing.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatAlreadyIn } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatAlreadyIn("dev"), "you are already in #dev");
+ * ```
+ */
+export function formatAlreadyIn(room: string): string {
+  return `you are already in #${room}`;
+}

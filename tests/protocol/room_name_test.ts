@@ -6,8 +6,14 @@ import {
   showRoom,
 } from "../../protocol/room_name.ts";
 import {
+  formatAlreadyIn,
   formatLeave,
+  formatRoomCap,
   formatRoomListing,
+  formatRoomsHeader,
+  formatTopic,
+  formatTopicOf,
+  formatTopicSet,
   formatWelcome,
   parseJoiningRoom,
   parseRoomListing,
@@ -59,4 +65,25 @@ Deno.test("room lines read back: a leave for another room, a welcome naming its 
   const row = { name: "lobby", members: 12, mine: false, topic: "" };
   assert.deepEqual(parseRoomListing(formatRoomListing(row)), row);
   assert.equal(parseRoomListing("  alice, here 5s"), undefined);
+});
+
+Deno.test("room notices: the topic after a welcome, /topic's reply, a topic set or cleared, /rooms' header, the cap", () => {
+  assert.equal(formatTopic("ship it"), "topic: ship it");
+  assert.equal(formatTopicOf("dev", "ship it"), "topic of #dev: ship it");
+  assert.equal(formatTopicOf("dev", ""), "#dev has no topic");
+  assert.equal(formatTopicSet("alice", "ship it"), "alice set the topic: ship it");
+  assert.equal(formatTopicSet("alice", ""), "alice cleared the topic");
+  assert.equal(formatRoomsHeader(1), "1 room:");
+  assert.equal(formatRoomsHeader(1000), "1000 rooms:");
+  assert.equal(
+    formatRoomCap(3),
+    "there are already 3 rooms; join one of them (/rooms lists them)",
+  );
+  assert.equal(formatAlreadyIn("dev"), "you are already in #dev");
+  // Each is a notice or an error text; as a notice it parses as one.
+  assert.deepEqual(parseServerLine(`[00:00:00] -- ${formatTopic("x")}`), {
+    kind: "notice",
+    time: "00:00:00",
+    text: "topic: x",
+  });
 });
