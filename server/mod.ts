@@ -13,7 +13,8 @@
  * @module
  */
 
-import { encodeLine, LocalRoom, type Room } from "./room.ts";
+import { encodeLine, type Room } from "./room.ts";
+import { LocalRegistry, type Registry } from "./registry.ts";
 import {
   type Logger,
   type ResolvedServeOptions,
@@ -37,7 +38,9 @@ export interface ChatServer extends AsyncDisposable {
   readonly tls: boolean;
   /** Connections open now, joined or not. */
   readonly connections: number;
-  /** The room. */
+  /** The aliases and rooms. */
+  readonly registry: Registry;
+  /** The default room (`registry.defaultRoom`). */
   readonly room: Room;
   /** Resolves once the server has shut down completely. Never rejects. */
   readonly finished: Promise<void>;
@@ -142,10 +145,14 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const listener = listen(o);
   const addr = listener.addr as Deno.NetAddr;
   // Replayed history may fill at most half a newcomer's queue.
-  const room = new LocalRoom({ historySize: o.historySize, historyBytes: o.outboxBytes / 2 });
+  const registry = new LocalRegistry({
+    defaultRoom: o.defaultRoom,
+    maxRooms: o.maxRooms,
+    room: { historySize: o.historySize, historyBytes: o.outboxBytes / 2 },
+  });
   let motd: readonly string[] = [];
   const ctx: SessionContext = {
-    room,
+    registry,
     options: o,
     log,
     get motd() {
@@ -285,8 +292,9 @@ export function serve(options: ServeOptions = {}): ChatServer {
     clearTimeout(backoff);
     wakeBackoff?.();
     closeQuietly(listener);
-    log(`shutting down; ${room.size} in the room`);
-    room.close();
+    const rooms = registry.rooms > 1 ? ` (${plural(registry.rooms, "room")})` : "";
+    log(`shutting down; ${registry.members} in the room${rooms}`);
+    registry.close();
     for (const session of sessions) session.shutdown();
     await accepting;
     // Sessions close themselves within the grace time (the ticker enforces
@@ -302,7 +310,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
     clearTimeout(backstop);
     clearInterval(ticker);
     // Again: sessions that were already leaving may have left notices since.
-    room.close();
+    registry.close();
     log("stopped");
   }
 
@@ -326,7 +334,8 @@ export function serve(options: ServeOptions = {}): ChatServer {
     get connections() {
       return sessions.size;
     },
-    room,
+    registry,
+    room: registry.defaultRoom,
     finished,
     shutdown,
     setMotd,
