@@ -5,10 +5,11 @@
  *
  * Architecture in three sentences: the accept loop hands every connection to
  * a `Session`, which reads lines in its own task and writes only through its
- * bounded `Outbox`. Everything said goes to the `Room`, which formats it once
- * and enqueues the same bytes for every other member, never waiting on a
- * socket. One timer enforces every deadline, and one abort path (signal or
- * `shutdown()`) stops it all.
+ * bounded `Outbox`. Everything said goes to the session's `Room`, which
+ * formats it once and enqueues the same bytes for every other member, never
+ * waiting on a socket; the `Registry` beside the rooms holds the aliases and
+ * the rooms, and carries private messages between them. One timer enforces
+ * every deadline, and one abort path (signal or `shutdown()`) stops it all.
  *
  * @module
  */
@@ -292,8 +293,8 @@ export function serve(options: ServeOptions = {}): ChatServer {
     clearTimeout(backoff);
     wakeBackoff?.();
     closeQuietly(listener);
-    const rooms = registry.rooms > 1 ? ` (${plural(registry.rooms, "room")})` : "";
-    log(`shutting down; ${registry.members} in the room${rooms}`);
+    const where = registry.rooms > 1 ? `in ${plural(registry.rooms, "room")}` : "in the room";
+    log(`shutting down; ${registry.members} ${where}`);
     registry.close();
     for (const session of sessions) session.shutdown();
     await accepting;
