@@ -518,17 +518,18 @@ export class Session implements Member {
   /** Claims the alias, then enters the room chosen at the prompt. */
   async #admit(alias: string): Promise<void> {
     const registry = this.#ctx.registry;
-    const claimed = await registry.claim(this, alias);
-    if (this.#leaving) {
-      if (claimed) registry.release(this);
-      return;
-    }
-    if (!claimed) {
+    if (!(await registry.claim(this, alias))) {
+      if (this.#leaving) return;
       this.#tell(formatError(`${alias} is taken; choose another`));
       this.#promptAlias("");
       return;
     }
+    // The alias is ours from here on, closed or not: release() finds it by it.
     this.alias = alias;
+    if (this.#leaving) {
+      registry.release(this);
+      return;
+    }
     this.joinedAt = Date.now();
     const defaultRoom = registry.defaultRoom.name;
     const name = this.#entering ?? defaultRoom;

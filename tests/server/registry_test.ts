@@ -1,7 +1,18 @@
 import assert from "node:assert/strict";
 import { parseServerLine, type ServerEvent } from "../../protocol/wire.ts";
-import { LocalRegistry, type LocalRegistryOptions } from "../../server/registry.ts";
+import {
+  type EnterOptions,
+  type EnterResult,
+  LocalRegistry,
+  type LocalRegistryOptions,
+  type Registry,
+  type RoomInfo,
+  type WhisperResult,
+} from "../../server/registry.ts";
 import type { Member } from "../../server/room.ts";
+import { resolveServeOptions } from "../../server/options.ts";
+import { Session } from "../../server/session.ts";
+import { withTimeout } from "../_helpers.ts";
 
 const decoder = new TextDecoder();
 
@@ -197,4 +208,86 @@ Deno.test("LocalRegistry.whisper() asks a recipient whose queue is full to go", 
   assert.deepEqual(bob!.events.map((e) => e.kind), ["leave"]);
   assert.deepEqual(registry.list().map((r) => [r.name, r.members]), [["lobby", 1], ["dev", 1]]);
   registry.close();
+});
+
+/**
+ * A registry whose claims and room entries wait for the test to let them
+ * through, as a registry across the network would.
+ */
+class GatedRegistry implements Registry {
+  readonly local = newRegistry();
+  readonly asked = Promise.withResolvers<void>();
+  readonly gate = Promise.withResolvers<void>();
+
+  constructor(readonly gated: "claim" | "enter") {}
+
+  get defaultRoom() {
+    return this.local.defaultRoom;
+  }
+  get rooms() {
+    return this.local.rooms;
+  }
+  get members() {
+    return this.local.members;
+  }
+  async claim(member: Member, alias: string): Promise<boolean> {
+    if (this.gated === "claim") await this.#wait();
+    return this.local.claim(member, alias);
+  }
+  release(member: Member): void {
+    this.local.release(member);
+  }
+  rename(member: Member, alias: string): Promise<boolean> {
+    return this.local.rename(member, alias);
+  }
+  refusal(name: string): string | undefined {
+    return this.local.refusal(name);
+  }
+  async enter(member: Member, name: string, options: EnterOptions): Promise<EnterResult> {
+    if (this.gated === "enter") await this.#wait();
+    return this.local.enter(member, name, options);
+  }
+  leave(member: Member, reason: string): void {
+    this.local.leave(member, reason);
+  }
+  list(): RoomInfo[] {
+    return this.local.list();
+  }
+  whisper(from: Member, to: string | Member, text: string): Promise<WhisperResult> {
+    return this.local.whisper(from, to, text);
+  }
+  close(): void {
+    this.local.close();
+  }
+
+  async #wait(): Promise<void> {
+    this.asked.resolve();
+    await this.gate.promise;
+  }
+}
+
+Deno.test("Session gives back what the registry granted after it closed", async (t) => {
+  for (const gated of ["claim", "enter"] as const) {
+    await t.step(`a ${gated} that settles after the session closed`, async () => {
+      const registry = new GatedRegistry(gated);
+      using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+      const conn = await listener.accept();
+      const options = resolveServeOptions({ port: 0, log: () => {} });
+      const session = new Session(conn, "test", { registry, options, log: () => {} });
+      const done = session.run();
+      const buffer = new Uint8Array(1024);
+      assert.ok(((await client.read(buffer)) ?? 0) > 0, "the prompt");
+      await client.write(new TextEncoder().encode("alice\n"));
+      await withTimeout(registry.asked.promise, 5000, `the ${gated}`);
+      // The server stops while the registry has not answered yet.
+      session.abort();
+      registry.gate.resolve();
+      await withTimeout(done, 5000, "the session to end");
+      assert.equal(registry.local.members, 0, "in no room");
+      assert.equal(registry.defaultRoom.size, 0);
+      assert.ok(await registry.local.claim(new FakeMember("alice"), "alice"), "the alias is free");
+      registry.close();
+    });
+  }
 });
