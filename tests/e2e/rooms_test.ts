@@ -489,3 +489,46 @@ Deno.test("confab serve --room NAME --max-rooms N: everyone starts there, and th
   assert.match(await nextLine(alice), live("-- 2 rooms:"));
   assert.match(await nextLine(alice), live("--   #hall, 0 here"));
 });
+
+Deno.test("a member too slow for its room is dropped from it, and another room chats on meanwhile", async () => {
+  const lineBytes = 16_000;
+  await using server = startServer({ rateLimit: 0, maxLineBytes: 16_384, outboxBytes: 131_072 });
+  const port = server.addr.port;
+  const slow = await joinRoom(port, "slow", "dev");
+  const alice = await joinRoom(port, "alice", "dev");
+  const bob = await joinRoom(port, "bob", "dev");
+  const [carol, dave] = await joinAll(port, ["carol", "dave"]);
+  const clients = [slow, alice, bob, carol!, dave!];
+  try {
+    await alice.expect(live("--> bob joined"));
+    // From here on, slow never reads its socket.
+    const line = "x".repeat(lineBytes);
+    let dropped = false;
+    const started = Date.now();
+    for (let i = 0; i < 3000 && !dropped && Date.now() - started < 15_000; i++) {
+      await alice.send(`${i} ${line}`);
+      for (let j = 0; j < 4; j++) {
+        const got = await nextLine(bob, 2000);
+        if (got.includes(`alice: ${i} `)) break;
+        assert.match(got, live("<-- slow left (too slow: could not keep up with the room)"));
+        dropped = true;
+      }
+      if (i % 100 === 0) {
+        // The lobby is not held up by #dev's slow member.
+        await carol!.send(`ping ${i}`);
+        assert.match(await nextLine(dave!, 1000), live(`carol: ping ${i}`));
+      }
+    }
+    assert.ok(dropped, "slow was dropped");
+    assert.equal(server.room.size, 2);
+    assert.deepEqual(
+      server.registry.list().map((r) => [r.name, r.members]),
+      [["lobby", 2], ["dev", 2]],
+    );
+    await assertNothingBefore(dave!, carol!, "carol", "after");
+    const rest = await readToEnd(slow);
+    assert.equal(rest.at(-1), "!! disconnected: too slow: could not keep up with the room");
+  } finally {
+    await closeAll(clients);
+  }
+});
