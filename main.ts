@@ -84,6 +84,8 @@ Options:
   --shutdown-grace SECS  on shutdown, time to deliver what is queued (default ${
   seconds(D.shutdownGraceMs)
 })
+  --room NAME            the room everyone starts in (default ${D.defaultRoom})
+  --max-rooms N          most rooms at once, the first one included (default ${D.maxRooms})
   --log FILE             append the log to FILE instead of stderr (needs
                          --allow-write under deno run)
   --log-format FORMAT    text or json, one object per line (default text)
@@ -271,6 +273,8 @@ const SERVE_FLAGS: Record<string, string> = {
   maxClients: "--max-clients",
   maxPerAddress: "--max-per-address",
   historySize: "--history",
+  defaultRoom: "--room",
+  maxRooms: "--max-rooms",
   shutdownGraceMs: "--shutdown-grace",
 };
 
@@ -419,6 +423,8 @@ async function runServe(args: string[]): Promise<number> {
     "max-per-address": { type: "string" },
     exempt: { type: "string", multiple: true },
     "shutdown-grace": { type: "string" },
+    room: { type: "string" },
+    "max-rooms": { type: "string" },
     log: { type: "string" },
     "log-format": { type: "string" },
     motd: { type: "string" },
@@ -458,6 +464,8 @@ async function runServe(args: string[]): Promise<number> {
     maxPerAddress: integer(cmd, "max-per-address", flags["max-per-address"], 1, big),
     exemptAddresses: exemptFlag(cmd, flags.exempt),
     shutdownGraceMs: secondsFlag(cmd, "shutdown-grace", flags["shutdown-grace"], true),
+    defaultRoom: typeof flags.room === "string" ? flags.room : undefined,
+    maxRooms: integer(cmd, "max-rooms", flags["max-rooms"], 1, big),
     motd: motdPath === undefined ? undefined : readMotd(motdPath),
     signal: controller.signal,
   });

@@ -10,6 +10,7 @@
  * - {@link ./sanitize.ts}: making untrusted text safe for a terminal
  * - {@link ./alias.ts}: what an alias may be
  * - {@link ./commands.ts}: the `/` command vocabulary
+ * - {@link ./room_name.ts}: what a room may be called
  * - {@link ./io_util.ts}: small helpers for sockets and files
  *
  * @module
@@ -21,3 +22,4 @@ export * from "./sanitize.ts";
 export * from "./alias.ts";
 export * from "./commands.ts";
 export * from "./io_util.ts";
+export * from "./room_name.ts";

@@ -82,7 +82,7 @@ export type ServerEvent =
   | { kind: "action"; time: string; history: boolean; from: string; text: string }
   | { kind: "private"; time: string; from: string; to: string; text: string }
   | { kind: "join"; time: string; alias: string }
-  | { kind: "leave"; time: string; alias: string; reason: string }
+  | { kind: "leave"; time: string; alias: string; reason: string; to?: string }
   | { kind: "nick"; time: string; from: string; to: string }
   | { kind: "notice"; time: string; text: string }
   | { kind: "unknown"; text: string };
@@ -184,9 +184,13 @@ export function formatJoin(ms: number, alias: string): string {
   return `${stamp(ms)}--> ${alias} joined`;
 }
 
-/** `[T] <-- alias left` or `[T] <-- alias left (reason)`. */
-export function formatLeave(ms: number, alias: string, reason = ""): string {
-  return `${stamp(ms)}<-- ${alias} left${reason ? ` (${reason})` : ""}`;
+/**
+ * `[T] <-- alias left`, `[T] <-- alias left (reason)`, or, for a member who
+ * moved to another room, `[T] <-- alias left for #room`.
+ */
+export function formatLeave(ms: number, alias: string, reason = "", to = ""): string {
+  const where = to ? ` for #${to}` : "";
+  return `${stamp(ms)}<-- ${alias} left${where}${reason ? ` (${reason})` : ""}`;
 }
 
 /** `[T] --- old is now known as new`. */
@@ -209,7 +213,8 @@ const ACTION_RE = new RegExp(`^\\* (${ALIAS}) (.*)$`);
 const PRIVATE_IN_RE = new RegExp(`^\\(private\\) (${ALIAS}): (.*)$`);
 const PRIVATE_OUT_RE = new RegExp(`^\\(private to (${ALIAS})\\) (.*)$`);
 const JOIN_RE = new RegExp(`^--> (${ALIAS}) joined$`);
-const LEAVE_RE = new RegExp(`^<-- (${ALIAS}) left(?: \\((.*)\\))?$`);
+const ROOM = String.raw`[^\s:()\[\]*#,;]+`;
+const LEAVE_RE = new RegExp(`^<-- (${ALIAS}) left(?: for #(${ROOM}))?(?: \\((.*)\\))?$`);
 const NICK_RE = new RegExp(`^--- (${ALIAS}) is now known as (${ALIAS})$`);
 
 /**
@@ -258,7 +263,8 @@ export function parseServerLine(line: string): ServerEvent {
   if (body.startsWith("-- ")) return { kind: "notice", time, text: body.slice(3) };
   if ((m = JOIN_RE.exec(body))) return { kind: "join", time, alias: m[1]! };
   if ((m = LEAVE_RE.exec(body))) {
-    return { kind: "leave", time, alias: m[1]!, reason: m[2] ?? "" };
+    const leave = { kind: "leave", time, alias: m[1]!, reason: m[3] ?? "" } as const;
+    return m[2] === undefined ? leave : { ...leave, to: m[2] };
   }
   if ((m = NICK_RE.exec(body))) return { kind: "nick", time, from: m[1]!, to: m[2]! };
   if ((m = MESSAGE_RE.exec(body))) {
@@ -326,21 +332,207 @@ export function parseLimits(text: string): Limits | undefined {
  * assert.deepEqual(parseWelcome(text), { alias: "bob", online: 3, names: ["alice", "bob"] });
  * ```
  */
-export function formatWelcome(alias: string, online: number, names: readonly string[]): string {
-  if (online <= 1) return `welcome, ${alias}! you are the only one here`;
+export function formatWelcome(
+  alias: string,
+  online: number,
+  names: readonly string[],
+  room?: string,
+): string {
+  const greeting = room === undefined ? `welcome, ${alias}!` : `welcome to #${room}, ${alias}!`;
+  if (online <= 1) return `${greeting} you are the only one here`;
   const more = online > names.length ? ` and ${online - names.length} more` : "";
-  return `welcome, ${alias}! ${online} online: ${names.join(", ")}${more}`;
+  return `${greeting} ${online} online: ${names.join(", ")}${more}`;
 }
 
 const WELCOME_RE =
-  /^welcome, ([^!]+)! (?:(\d+) online: (.*?)(?: and \d+ more)?|you are the only one here)$/;
+  /^welcome(?: to #([^\s,]+))?, ([^!]+)! (?:(\d+) online: (.*?)(?: and \d+ more)?|you are the only one here)$/;
+
+/** A welcome notice, read back: who, how many, whom it named, and the room if it said. */
+export interface Welcome {
+  /** The newcomer. */
+  alias: string;
+  /** Everyone online there, the newcomer included. */
+  online: number;
+  /** Those it named, in the order they came. */
+  names: string[];
+  /** The room, when the welcome names it (every welcome but the first into the default room). */
+  room?: string;
+}
 
 /** Reads a notice written by {@linkcode formatWelcome}; undefined for any other text. */
-export function parseWelcome(
-  text: string,
-): { alias: string; online: number; names: string[] } | undefined {
+export function parseWelcome(text: string): Welcome | undefined {
   const found = WELCOME_RE.exec(text);
   if (!found) return undefined;
-  if (found[2] === undefined) return { alias: found[1]!, online: 1, names: [found[1]!] };
-  return { alias: found[1]!, online: Number(found[2]), names: found[3]!.split(", ") };
+  const alias = found[2]!;
+  const welcome: Welcome = found[3] === undefined
+    ? { alias, online: 1, names: [alias] }
+    : { alias, online: Number(found[3]), names: found[4]!.split(", ") };
+  if (found[1] !== undefined) welcome.room = found[1];
+  return welcome;
+}
+
+/**
+ * The part of an alias prompt that says which room the newcomer will join,
+ * once it asked for one with `/join NAME` at the prompt (or `/join` alone,
+ * to learn the default room's name).
+ *
+ * @example Usage
+ * ```ts
+ * import { formatJoiningPrefix, parseJoiningRoom } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const text = `${formatJoiningPrefix("dev")}choose an alias: ...`;
+ * assert.equal(text, "joining #dev; choose an alias: ...");
+ * assert.equal(parseJoiningRoom(text), "dev");
+ * ```
+ */
+export function formatJoiningPrefix(room: string): string {
+  return `joining #${room}; `;
+}
+
+/** The room an alias prompt says the newcomer will join, if it says. */
+export function parseJoiningRoom(promptText: string): string | undefined {
+  return /(?:^|; )joining #([^\s;,]+);/.exec(promptText)?.[1];
+}
+
+/** One room in the reply to `/rooms`. */
+export interface RoomListing {
+  /** Its name, without the `#`. */
+  name: string;
+  /** How many are in it. */
+  members: number;
+  /** Whether the member who asked is in it. */
+  mine: boolean;
+  /** Its topic, or "". */
+  topic: string;
+}
+
+/**
+ * A row of the reply to `/rooms` (a notice): `  #dev, 3 here (you are
+ * here): topic`.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatRoomListing, parseRoomListing } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const row = { name: "dev", members: 1, mine: true, topic: "ship it" };
+ * assert.equal(formatRoomListing(row), "  #dev, 1 here (you are here): ship it");
+ * assert.deepEqual(parseRoomListing(formatRoomListing(row)), row);
+ * ```
+ */
+export function formatRoomListing(room: RoomListing): string {
+  const mine = room.mine ? " (you are here)" : "";
+  const topic = room.topic ? `: ${room.topic}` : "";
+  return `  #${room.name}, ${room.members} here${mine}${topic}`;
+}
+
+/** Reads a row written by {@linkcode formatRoomListing}; undefined for any other text. */
+export function parseRoomListing(text: string): RoomListing | undefined {
+  const found = /^ {2}#([^\s,]+), (\d+) here( \(you are here\))?(?:: (.*))?$/.exec(text);
+  if (!found) return undefined;
+  return {
+    name: found[1]!,
+    members: Number(found[2]),
+    mine: found[3] !== undefined,
+    topic: found[4] ?? "",
+  };
+}
+
+/**
+ * The notice right after a room's welcome when the room has a topic.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatTopic } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatTopic("ship it"), "topic: ship it");
+ * ```
+ */
+export function formatTopic(topic: string): string {
+  return `topic: ${topic}`;
+}
+
+/**
+ * The reply to `/topic` with nothing after it: the room's topic, or that it
+ * has none.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatTopicOf } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatTopicOf("dev", "ship it"), "topic of #dev: ship it");
+ * assert.equal(formatTopicOf("dev", ""), "#dev has no topic");
+ * ```
+ */
+export function formatTopicOf(room: string, topic: string): string {
+  return topic ? `topic of #${room}: ${topic}` : `#${room} has no topic`;
+}
+
+/**
+ * The notice a room gets when someone sets its topic (or clears it, with "").
+ *
+ * @example Usage
+ * ```ts
+ * import { formatTopicSet } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatTopicSet("alice", "ship it"), "alice set the topic: ship it");
+ * assert.equal(formatTopicSet("alice", ""), "alice cleared the topic");
+ * ```
+ */
+export function formatTopicSet(alias: string, topic: string): string {
+  return topic ? `${alias} set the topic: ${topic}` : `${alias} cleared the topic`;
+}
+
+/**
+ * The first line of the reply to `/rooms`, before one
+ * {@linkcode formatRoomListing} row per room.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatRoomsHeader } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatRoomsHeader(1), "1 room:");
+ * assert.equal(formatRoomsHeader(3), "3 rooms:");
+ * ```
+ */
+export function formatRoomsHeader(rooms: number): string {
+  return `${plural(rooms, "room")}:`;
+}
+
+/**
+ * Why a room cannot be created: the server already has its most rooms.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatRoomCap } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   formatRoomCap(2),
+ *   "there are already 2 rooms; join one of them (/rooms lists them)",
+ * );
+ * ```
+ */
+export function formatRoomCap(maxRooms: number): string {
+  return `there are already ${plural(maxRooms, "room")}; join one of them (/rooms lists them)`;
+}
+
+/**
+ * Why `/join` to the room one is in does nothing.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatAlreadyIn } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatAlreadyIn("dev"), "you are already in #dev");
+ * ```
+ */
+export function formatAlreadyIn(room: string): string {
+  return `you are already in #${room}`;
 }

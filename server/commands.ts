@@ -11,7 +11,15 @@
 
 import { checkAlias } from "../protocol/alias.ts";
 import type { Member, Room } from "./room.ts";
+import type { Registry } from "./registry.ts";
+import { checkRoomName, roomKey } from "../protocol/room_name.ts";
 import { sanitize } from "../protocol/sanitize.ts";
+import {
+  formatAlreadyIn,
+  formatRoomListing,
+  formatRoomsHeader,
+  formatTopicOf,
+} from "../protocol/wire.ts";
 
 /** `/who` lists at most this many members by name... */
 const WHO_LIMIT = 200;
@@ -53,6 +61,13 @@ export function userReason(text: string): string {
 export interface CommandContext {
   /** The room the sender is in. */
   readonly room: Room;
+  /** Every alias and room on the server. */
+  readonly registry: Registry;
+  /**
+   * Moves the sender to room `name` (checked, and not the one it is in);
+   * resolves to why not, or `undefined` once it is there.
+   */
+  move(name: string): Promise<string | undefined>;
   /** The member who sent the command. */
   readonly member: Member;
   /** Sends a notice to the sender. */
@@ -71,7 +86,8 @@ interface Command {
   readonly usage: string;
   readonly summary: string;
   readonly details?: string;
-  run(ctx: CommandContext, args: string): void;
+  /** Runs it; a promise holds the sender's next line until it settles. */
+  run(ctx: CommandContext, args: string): void | Promise<void>;
 }
 
 const encoder = new TextEncoder();
@@ -92,21 +108,21 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
 }
 
-function sendPrivate(ctx: CommandContext, to: Member | string, text: string): void {
-  const { room, member } = ctx;
-  const target = typeof to === "string" ? room.find(to) : to;
-  if (target === undefined || room.find(target.alias) !== target) {
+/** Lines of a reply listing many things stop at {@linkcode WHO_BYTES}. */
+function lineCost(line: string): number {
+  return encoder.encode(line).length + 16;
+}
+
+async function sendPrivate(ctx: CommandContext, to: Member | string, text: string): Promise<void> {
+  const sent = await ctx.registry.whisper(ctx.member, to, sanitize(text));
+  if (sent.ok) {
+    if (sent.to.away !== "") ctx.reply(`${sent.to.alias} is away: ${sent.to.away}`);
+  } else if (sent.why === "self") {
+    ctx.fail("that is you; private messages go to someone else");
+  } else {
     const name = typeof to === "string" ? sanitize(to) : to.alias;
     ctx.fail(`no one called ${name} is here; /who lists who is`);
-    return;
   }
-  if (target === member) {
-    ctx.fail("that is you; private messages go to someone else");
-    return;
-  }
-  const recipient = room.whisper(member, target.alias, sanitize(text));
-  if (recipient === undefined) return;
-  if (recipient.away !== "") ctx.reply(`${recipient.alias} is away: ${recipient.away}`);
 }
 
 const COMMANDS: readonly Command[] = [
@@ -135,7 +151,7 @@ const COMMANDS: readonly Command[] = [
     name: "who",
     aliases: ["names"],
     usage: "/who",
-    summary: "who is online, for how long, and who is away",
+    summary: "who is in this room, for how long, and who is away",
     run(ctx) {
       const { room, now } = ctx;
       ctx.reply(`${room.size} online:`);
@@ -144,7 +160,7 @@ const COMMANDS: readonly Command[] = [
       for (const m of room.members()) {
         const away = m.away === "" ? "" : ` (away: ${m.away})`;
         const line = `  ${m.alias}, here ${formatDuration(now - m.joinedAt)}${away}`;
-        bytes += encoder.encode(line).length + 16;
+        bytes += lineCost(line);
         if (shown === WHO_LIMIT || bytes > WHO_BYTES) break;
         ctx.reply(line);
         shown++;
@@ -156,8 +172,8 @@ const COMMANDS: readonly Command[] = [
     name: "nick",
     usage: "/nick NEW",
     summary: "change your alias",
-    details: "the same rules as when joining; everyone sees the change",
-    run(ctx, args) {
+    details: "the same rules as when joining; your room sees the change",
+    async run(ctx, args) {
       const wanted = args.trim();
       if (wanted === "") {
         ctx.fail("usage: /nick NEW");
@@ -172,7 +188,7 @@ const COMMANDS: readonly Command[] = [
         ctx.fail(`you are already ${check.alias}`);
         return;
       }
-      if (!ctx.room.rename(ctx.member, check.alias)) {
+      if (!(await ctx.registry.rename(ctx.member, check.alias))) {
         ctx.fail(`${check.alias} is taken; choose another`);
       }
     },
@@ -181,14 +197,14 @@ const COMMANDS: readonly Command[] = [
     name: "msg",
     usage: "/msg ALIAS TEXT",
     summary: "a private message to one person",
-    details: "only you and ALIAS see it, and it is never kept in history",
+    details: "only you and ALIAS see it, whatever room ALIAS is in; it is never kept in history",
     run(ctx, args) {
       const [to, text] = splitFirst(args);
       if (to === "" || text.trim() === "") {
         ctx.fail("usage: /msg ALIAS TEXT");
         return;
       }
-      sendPrivate(ctx, sanitize(to), text);
+      return sendPrivate(ctx, sanitize(to), text);
     },
   },
   {
@@ -205,7 +221,7 @@ const COMMANDS: readonly Command[] = [
         ctx.fail("no one has messaged you privately yet");
         return;
       }
-      sendPrivate(ctx, to, args);
+      return sendPrivate(ctx, to, args);
     },
   },
   {
@@ -218,6 +234,60 @@ const COMMANDS: readonly Command[] = [
         return;
       }
       ctx.room.act(ctx.member, sanitize(args));
+    },
+  },
+  {
+    name: "join",
+    usage: "/join ROOM",
+    summary: "move to room ROOM, making it if there is none",
+    details: "the room you leave sees where you went; you get ROOM's history and welcome",
+    async run(ctx, args) {
+      if (args.trim() === "") {
+        ctx.fail("usage: /join ROOM");
+        return;
+      }
+      const check = checkRoomName(args);
+      if (!check.ok) {
+        ctx.fail(check.reason);
+        return;
+      }
+      if (roomKey(check.name) === roomKey(ctx.room.name)) {
+        ctx.fail(formatAlreadyIn(ctx.room.name));
+        return;
+      }
+      const refused = await ctx.move(check.name);
+      if (refused !== undefined) ctx.fail(refused);
+    },
+  },
+  {
+    name: "rooms",
+    usage: "/rooms",
+    summary: "the rooms, how many are in each, and their topics",
+    run(ctx) {
+      const rooms = ctx.registry.list();
+      const mine = roomKey(ctx.room.name);
+      ctx.reply(formatRoomsHeader(rooms.length));
+      let shown = 0;
+      let bytes = 0;
+      for (const room of rooms) {
+        const line = formatRoomListing({ ...room, mine: roomKey(room.name) === mine });
+        bytes += lineCost(line);
+        if (shown === WHO_LIMIT || bytes > WHO_BYTES) break;
+        ctx.reply(line);
+        shown++;
+      }
+      if (rooms.length > shown) ctx.reply(`  and ${rooms.length - shown} more`);
+    },
+  },
+  {
+    name: "topic",
+    usage: "/topic [TEXT]",
+    summary: "show this room's topic, or set it",
+    details: "shown in the room's welcome; /topic - clears it",
+    run(ctx, args) {
+      const text = args.trim();
+      if (text === "") ctx.reply(formatTopicOf(ctx.room.name, ctx.room.topic));
+      else ctx.room.setTopic(ctx.member, text === "-" ? "" : userReason(text));
     },
   },
   {
@@ -247,7 +317,7 @@ const COMMANDS: readonly Command[] = [
   {
     name: "quit",
     usage: "/quit [REASON]",
-    summary: "leave the room; the reason is shown to the others",
+    summary: "leave the server; the reason is shown to your room",
     run(ctx, args) {
       ctx.quit(userReason(args));
     },
@@ -267,14 +337,16 @@ export const SERVER_COMMAND_NAMES: readonly string[] = COMMANDS.flatMap((c) => [
 
 /**
  * Runs one command line (`/name args`, without the leading slash handling of
- * `//`). An unknown command gets an error reply and is not broadcast.
+ * `//`). An unknown command gets an error reply and is not broadcast. A
+ * command that waits on the registry returns a promise: the sender's next
+ * line waits for it.
  */
-export function runCommand(ctx: CommandContext, line: string): void {
+export function runCommand(ctx: CommandContext, line: string): void | Promise<void> {
   const [word, args] = splitFirst(line.slice(1));
   const command = findCommand(word);
   if (command === undefined) {
     ctx.fail(`unknown command /${sanitize(word)}; /help lists the commands`);
     return;
   }
-  command.run(ctx, args);
+  return command.run(ctx, args);
 }

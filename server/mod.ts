@@ -5,15 +5,17 @@
  *
  * Architecture in three sentences: the accept loop hands every connection to
  * a `Session`, which reads lines in its own task and writes only through its
- * bounded `Outbox`. Everything said goes to the `Room`, which formats it once
- * and enqueues the same bytes for every other member, never waiting on a
- * socket. One timer enforces every deadline, and one abort path (signal or
- * `shutdown()`) stops it all.
+ * bounded `Outbox`. Everything said goes to the session's `Room`, which
+ * formats it once and enqueues the same bytes for every other member, never
+ * waiting on a socket; the `Registry` beside the rooms holds the aliases and
+ * the rooms, and carries private messages between them. One timer enforces
+ * every deadline, and one abort path (signal or `shutdown()`) stops it all.
  *
  * @module
  */
 
-import { encodeLine, LocalRoom, type Room } from "./room.ts";
+import { encodeLine, type Room } from "./room.ts";
+import { LocalRegistry, type Registry } from "./registry.ts";
 import {
   type Logger,
   type ResolvedServeOptions,
@@ -37,7 +39,9 @@ export interface ChatServer extends AsyncDisposable {
   readonly tls: boolean;
   /** Connections open now, joined or not. */
   readonly connections: number;
-  /** The room. */
+  /** The aliases and rooms. */
+  readonly registry: Registry;
+  /** The default room (`registry.defaultRoom`). */
   readonly room: Room;
   /** Resolves once the server has shut down completely. Never rejects. */
   readonly finished: Promise<void>;
@@ -142,10 +146,14 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const listener = listen(o);
   const addr = listener.addr as Deno.NetAddr;
   // Replayed history may fill at most half a newcomer's queue.
-  const room = new LocalRoom({ historySize: o.historySize, historyBytes: o.outboxBytes / 2 });
+  const registry = new LocalRegistry({
+    defaultRoom: o.defaultRoom,
+    maxRooms: o.maxRooms,
+    room: { historySize: o.historySize, historyBytes: o.outboxBytes / 2 },
+  });
   let motd: readonly string[] = [];
   const ctx: SessionContext = {
-    room,
+    registry,
     options: o,
     log,
     get motd() {
@@ -285,8 +293,9 @@ export function serve(options: ServeOptions = {}): ChatServer {
     clearTimeout(backoff);
     wakeBackoff?.();
     closeQuietly(listener);
-    log(`shutting down; ${room.size} in the room`);
-    room.close();
+    const where = registry.rooms > 1 ? `in ${plural(registry.rooms, "room")}` : "in the room";
+    log(`shutting down; ${registry.members} ${where}`);
+    registry.close();
     for (const session of sessions) session.shutdown();
     await accepting;
     // Sessions close themselves within the grace time (the ticker enforces
@@ -302,7 +311,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
     clearTimeout(backstop);
     clearInterval(ticker);
     // Again: sessions that were already leaving may have left notices since.
-    room.close();
+    registry.close();
     log("stopped");
   }
 
@@ -326,7 +335,8 @@ export function serve(options: ServeOptions = {}): ChatServer {
     get connections() {
       return sessions.size;
     },
-    room,
+    registry,
+    room: registry.defaultRoom,
     finished,
     shutdown,
     setMotd,

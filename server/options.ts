@@ -16,6 +16,7 @@ import { OUTBOX_BYTES } from "./outbox.ts";
 import { writeAllSync } from "../protocol/io_util.ts";
 import { MAX_EXPANSION } from "../protocol/sanitize.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./address.ts";
+import { checkRoomName, DEFAULT_ROOM } from "../protocol/room_name.ts";
 
 /** Receives one line of server log (no trailing newline). */
 export type Logger = (line: string) => void;
@@ -116,6 +117,19 @@ export interface ServeOptions {
    */
   historySize?: number;
   /**
+   * The name of the room everyone starts in, without the `#`.
+   *
+   * @default {"lobby"}
+   */
+  defaultRoom?: string;
+  /**
+   * Most rooms at once, the default room included; creating one more is
+   * refused with a reason.
+   *
+   * @default {1000}
+   */
+  maxRooms?: number;
+  /**
    * On shutdown, how long (ms) to wait for queued lines to reach clients.
    *
    * @default {2000}
@@ -162,6 +176,8 @@ export const SERVE_DEFAULTS = {
   maxPerAddress: 64,
   exemptAddresses: LOOPBACK_RANGES,
   historySize: 20,
+  defaultRoom: DEFAULT_ROOM,
+  maxRooms: 1000,
   shutdownGraceMs: 2_000,
 } as const;
 
@@ -222,6 +238,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
     "aliasTimeoutMs",
     "maxClients",
     "maxPerAddress",
+    "maxRooms",
   ];
   for (const name of positive) {
     const v = o[name] as number;
@@ -240,6 +257,11 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
     "historySize must be a whole number",
     o.historySize,
   );
+  const room = checkRoomName(o.defaultRoom);
+  if (!room.ok || room.name !== o.defaultRoom) {
+    const why = room.ok ? "it is given without the '#'" : room.reason;
+    throw new TypeError(`Cannot start server: defaultRoom: ${why}, received '${o.defaultRoom}'`);
+  }
   const minOutbox = minOutboxBytes(o.maxLineBytes);
   check(
     o.outboxBytes >= minOutbox,

@@ -1,17 +1,18 @@
 /**
- * The room: who is in it, and the broadcast path.
+ * A room: who is in it, its history and topic, and the broadcast path.
  *
  * {@linkcode Room} is the small interface the rest of the server talks to;
  * {@linkcode LocalRoom} keeps everything in this process. Every event is
  * formatted and encoded once, and the same bytes are handed to each
  * recipient's {@linkcode Member.deliver}, which only enqueues: nothing here
- * awaits a socket. A member whose queue is full is dropped after the loop,
- * with a `left` notice that says why.
+ * awaits a socket. A member whose queue is full is asked to go after the
+ * loop ({@linkcode Member.evicted}); its session leaves, and the room then
+ * tells the others why. Which aliases are taken is the registry's business
+ * (`registry.ts`), not the room's.
  *
  * @module
  */
 
-import { aliasKey } from "../protocol/alias.ts";
 import { History } from "./history.ts";
 import {
   formatAction,
@@ -21,10 +22,11 @@ import {
   formatMessage,
   formatNick,
   formatNotice,
-  formatPrivateIn,
-  formatPrivateOut,
+  formatTopic,
+  formatTopicSet,
   formatWelcome,
 } from "../protocol/wire.ts";
+import { DEFAULT_ROOM } from "../protocol/room_name.ts";
 
 /** The longest notices are gathered, however big the room. */
 const MAX_NOTICE_DELAY_MS = 250;
@@ -32,6 +34,8 @@ const MAX_NOTICE_DELAY_MS = 250;
 const NOTICE_FLUSH_BYTES = 64 * 1024;
 /** Welcome lines name at most this many of those online. */
 const WELCOME_NAMES = 20;
+/** Why a member whose queue is full is asked to go. */
+export const TOO_SLOW = "too slow: could not keep up with the room";
 
 const encoder = new TextEncoder();
 
@@ -40,7 +44,20 @@ export function encodeLine(line: string): Uint8Array {
   return encoder.encode(line + "\n");
 }
 
-/** Someone in the room, as the room sees them. */
+/**
+ * Someone in the room, as the room sees them: what anyone else (`/who`,
+ * `/rooms`, another instance) is handed instead of the member itself.
+ */
+export interface MemberInfo {
+  /** Current alias. */
+  readonly alias: string;
+  /** When the member joined the server (ms since the epoch). */
+  readonly joinedAt: number;
+  /** Away message; empty while present. */
+  readonly away: string;
+}
+
+/** A member as its own room holds it: a session, or a test's stand-in. */
 export interface Member {
   /** Current alias; the room changes it on {@linkcode Room.rename}. */
   alias: string;
@@ -52,7 +69,10 @@ export interface Member {
   replyTo: Member | undefined;
   /** Queues one encoded line; `false` means the member's queue is full. */
   deliver(bytes: Uint8Array): boolean;
-  /** Tells the member the room dropped it, and why; it should disconnect. */
+  /**
+   * Asks the member to go, and says why: its queue is full. The member
+   * owns its leaving: it calls {@linkcode Room.leave} (and disconnects).
+   */
   evicted(reason: string): void;
 }
 
@@ -60,42 +80,59 @@ export interface Member {
 export interface JoinOptions {
   /** Replay recent history to the newcomer before the welcome. */
   history: boolean;
+  /**
+   * Name the room in the welcome. Only a newcomer's first welcome into the
+   * default room leaves it out, so that line stays as it always was.
+   *
+   * @default {false}
+   */
+  nameRoom?: boolean;
 }
 
 /** A chat room: the only place members and the broadcast path meet. */
 export interface Room {
+  /** The room's name, without the `#`. */
+  readonly name: string;
   /** How many members are in the room. */
   readonly size: number;
-  /** The members, in joining order. */
-  members(): IterableIterator<Member>;
-  /** The member with this alias (ignoring case), if any. */
-  find(alias: string): Member | undefined;
+  /** The room's topic, or "". */
+  readonly topic: string;
+  /** Who is in the room, as data, in joining order. */
+  members(): IterableIterator<MemberInfo>;
   /**
-   * Adds a member under its alias: replays history to it, welcomes it and
-   * announces it to the others. Returns `false` if the alias is taken.
+   * Adds a member (whose alias the registry has claimed): replays history to
+   * it, welcomes it (with the topic, if any) and announces it to the others.
    */
-  join(member: Member, options: JoinOptions): boolean;
-  /** Removes a member and announces it; does nothing if it is not in. */
-  leave(member: Member, reason?: string): void;
+  join(member: Member, options: JoinOptions): void;
+  /**
+   * Removes a member and announces it, with a reason, or with the room it
+   * moved `to`; does nothing if it is not in.
+   */
+  leave(member: Member, reason?: string, to?: string): void;
   /** Sends `from`'s line to every other member. */
   say(from: Member, text: string): void;
   /** Sends an action (`/me`) to every other member. */
   act(from: Member, text: string): void;
-  /**
-   * Sends a private line to one member, echoing it to the sender. Returns
-   * the recipient, or `undefined` if no one has that alias.
-   */
-  whisper(from: Member, to: string, text: string): Member | undefined;
-  /** Renames a member and tells everyone; `false` if the alias is taken. */
-  rename(member: Member, alias: string): boolean;
+  /** Renames a member (the registry has claimed the alias) and tells everyone. */
+  rename(member: Member, alias: string): void;
+  /** Sets the topic ("" clears it) and tells everyone who did. */
+  setTopic(by: Member, topic: string): void;
   /** Sends a notice to every member. */
   announce(text: string): void;
+  /** Sends the gathered notices now, so a line sent next comes after them. */
+  flush(): void;
   /** Sends whatever is pending and stops the room's timers. */
   close(): void;
 }
 
 /** Options for {@linkcode LocalRoom}. */
 export interface LocalRoomOptions {
+  /**
+   * The room's name, without the `#`.
+   *
+   * @default {"lobby"}
+   */
+  name?: string;
   /**
    * Messages and actions kept for newcomers; 0 keeps none.
    *
@@ -155,7 +192,12 @@ interface Said {
  * ```
  */
 export class LocalRoom implements Room {
-  readonly #members = new Map<string, Member>();
+  readonly name: string;
+  /** The members, in joining order. */
+  readonly #members = new Set<Member>();
+  /** Members asked to go (too slow) that have not left yet. */
+  readonly #dropped = new Set<Member>();
+  #topic = "";
   readonly #history: History<Said>;
   readonly #historyBytes: number;
   readonly #noticeDelayMs: number;
@@ -168,6 +210,7 @@ export class LocalRoom implements Room {
 
   /** Makes an empty room; see {@linkcode LocalRoomOptions}. */
   constructor(options: LocalRoomOptions = {}) {
+    this.name = options.name ?? DEFAULT_ROOM;
     this.#history = new History(options.historySize ?? 20);
     this.#historyBytes = options.historyBytes ?? 512 * 1024;
     this.#noticeDelayMs = options.noticeDelayMs ?? 20;
@@ -177,47 +220,39 @@ export class LocalRoom implements Room {
     return this.#members.size;
   }
 
-  members(): IterableIterator<Member> {
-    return this.#members.values();
+  get topic(): string {
+    return this.#topic;
   }
 
-  find(alias: string): Member | undefined {
-    return this.#members.get(aliasKey(alias));
+  *members(): IterableIterator<MemberInfo> {
+    for (const { alias, joinedAt, away } of this.#members) yield { alias, joinedAt, away };
   }
 
-  join(member: Member, options: JoinOptions): boolean {
-    const key = aliasKey(member.alias);
-    if (this.#members.has(key)) return false;
+  join(member: Member, options: JoinOptions): void {
+    if (this.#members.has(member)) return;
     const now = Date.now();
     if (options.history) {
       for (const line of this.#replay()) member.deliver(line);
     }
-    member.deliver(encodeLine(formatNotice(now, this.#welcome(member))));
-    this.#members.set(key, member);
+    member.deliver(encodeLine(formatNotice(now, this.#welcome(member, options.nameRoom ?? false))));
+    if (this.#topic !== "") member.deliver(encodeLine(formatNotice(now, formatTopic(this.#topic))));
+    this.#members.add(member);
     this.#notice(formatJoin(now, member.alias), member);
-    return true;
-  }
-
-  leave(member: Member, reason = ""): void {
-    this.#remove(member, reason, true);
   }
 
   /**
    * Removes a member and announces it. What was gathered before it left is
    * still its to get, unless it was dropped (then its goodbye was its last line).
    */
-  #remove(member: Member, reason: string, handOver: boolean): void {
-    const key = aliasKey(member.alias);
-    if (this.#members.get(key) !== member) return;
+  leave(member: Member, reason = "", to = ""): void {
+    if (!this.#members.has(member)) return;
     const start = this.#joinedAt.get(member) ?? 0;
-    if (handOver && start < this.#noticesLength) {
+    if (!this.#dropped.delete(member) && start < this.#noticesLength) {
       member.deliver(this.#notices!.subarray(start, this.#noticesLength));
     }
-    this.#members.delete(key);
+    this.#members.delete(member);
     this.#joinedAt.delete(member);
-    // Nothing may keep a departed member (and whoever it last talked to) alive.
-    member.replyTo = undefined;
-    this.#notice(formatLeave(Date.now(), member.alias, reason), undefined);
+    this.#notice(formatLeave(Date.now(), member.alias, reason, to), undefined);
   }
 
   /** The history lines to replay, oldest first, within the byte budget. */
@@ -247,33 +282,19 @@ export class LocalRoom implements Room {
     this.#broadcast(encodeLine(formatAction(ms, from.alias, text)), from);
   }
 
-  whisper(from: Member, to: string, text: string): Member | undefined {
-    const recipient = this.find(to);
-    if (recipient === undefined) return undefined;
-    this.flush();
-    const now = Date.now();
-    recipient.replyTo = from;
-    if (!recipient.deliver(encodeLine(formatPrivateIn(now, from.alias, text)))) {
-      this.#evict([recipient]);
-    }
-    from.deliver(encodeLine(formatPrivateOut(now, recipient.alias, text)));
-    return recipient;
-  }
-
-  rename(member: Member, alias: string): boolean {
-    const oldKey = aliasKey(member.alias);
-    const newKey = aliasKey(alias);
-    const holder = this.#members.get(newKey);
-    if (holder !== undefined && holder !== member) return false;
+  rename(member: Member, alias: string): void {
+    if (!this.#members.has(member)) return;
     const old = member.alias;
-    this.#members.delete(oldKey);
     member.alias = alias;
-    this.#members.set(newKey, member);
     this.#notice(formatNick(Date.now(), old, alias), undefined);
     // Renames are rare, and the renamed member should see theirs before any
     // reply to what they do next.
     this.flush();
-    return true;
+  }
+
+  setTopic(by: Member, topic: string): void {
+    this.#topic = topic;
+    this.announce(formatTopicSet(by.alias, topic));
   }
 
   announce(text: string): void {
@@ -291,7 +312,7 @@ export class LocalRoom implements Room {
   #broadcast(bytes: Uint8Array, except: Member | undefined): void {
     if (this.#noticesLength > 0) this.flush();
     let full: Member[] | undefined;
-    for (const member of this.#members.values()) {
+    for (const member of this.#members) {
       if (member !== except && !member.deliver(bytes)) (full ??= []).push(member);
     }
     if (full !== undefined) this.#evict(full);
@@ -339,7 +360,7 @@ export class LocalRoom implements Room {
     this.#noticesLength = 0;
     this.#joinedAt = new Map();
     let full: Member[] | undefined;
-    for (const member of this.#members.values()) {
+    for (const member of this.#members) {
       const start = starts.get(member) ?? 0;
       if (start >= length) continue;
       if (!member.deliver(start === 0 ? bytes : bytes.subarray(start))) {
@@ -349,12 +370,15 @@ export class LocalRoom implements Room {
     if (full !== undefined) this.#evict(full);
   }
 
+  /**
+   * Asks each member whose queue is full to go. Its goodbye is its last
+   * line: when it leaves, it is handed nothing that was gathered.
+   */
   #evict(members: Member[]): void {
-    const reason = "too slow: could not keep up with the room";
     for (const member of members) {
-      if (this.#members.get(aliasKey(member.alias)) !== member) continue;
-      member.evicted(reason);
-      this.#remove(member, reason, false);
+      if (!this.#members.has(member) || this.#dropped.has(member)) continue;
+      this.#dropped.add(member);
+      member.evicted(TOO_SLOW);
     }
   }
 
@@ -363,13 +387,14 @@ export class LocalRoom implements Room {
    * counted and named in the order they came, the newcomer last, as `/who`
    * lists them.
    */
-  #welcome(member: Member): string {
+  #welcome(member: Member, nameRoom: boolean): string {
     const names: string[] = [];
-    for (const other of this.#members.values()) {
+    for (const other of this.#members) {
       if (names.length === WELCOME_NAMES) break;
       names.push(other.alias);
     }
     if (names.length < WELCOME_NAMES) names.push(member.alias);
-    return formatWelcome(member.alias, this.#members.size + 1, names);
+    const room = nameRoom ? this.name : undefined;
+    return formatWelcome(member.alias, this.#members.size + 1, names, room);
   }
 }

@@ -7,6 +7,12 @@
  * The server calls {@linkcode Session.tick} on a timer to enforce deadlines,
  * and the room calls {@linkcode Session.deliver} to queue lines.
  *
+ * A session is in one room at a time and moves through the registry. It
+ * alone takes itself out of its room: when the room finds it too slow, it
+ * only asks ({@linkcode Session.evicted}). What the registry answers comes
+ * as a promise; until it settles the session reads no further line, and if
+ * the session closed meanwhile, it gives back what it was granted.
+ *
  * Flood control paces the reader: a client over its rate is not cut off,
  * its socket is just not read until its next line may pass. What it sent
  * waits in the kernel's buffers and TCP slows the sender down, so nothing
@@ -25,6 +31,7 @@ import { Outbox } from "./outbox.ts";
 import {
   formatBye,
   formatError,
+  formatJoiningPrefix,
   formatLimits,
   formatNotice,
   formatPrompt,
@@ -34,13 +41,15 @@ import {
 import { isQuit } from "../protocol/commands.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { encodeLine, type Member, type Room } from "./room.ts";
+import type { Registry } from "./registry.ts";
+import { checkRoomName, roomKey } from "../protocol/room_name.ts";
 import { sanitize } from "../protocol/sanitize.ts";
 import { type TelnetCommand, TelnetFilter } from "./telnet.ts";
 
 /** What all sessions of one server share. */
 export interface SessionContext {
-  /** The room sessions join. */
-  readonly room: Room;
+  /** The aliases and rooms sessions move through. */
+  readonly registry: Registry;
   /** The server's resolved options. */
   readonly options: ResolvedServeOptions;
   /** Where log lines go. */
@@ -97,7 +106,7 @@ function isClosedError(error: unknown): boolean {
  *
  * @example Usage
  * ```ts ignore
- * const session = new Session(conn, "127.0.0.1:40000", { room, options, log });
+ * const session = new Session(conn, "127.0.0.1:40000", { registry, options, log });
  * await session.run(); // returns once the connection is closed
  * ```
  */
@@ -120,6 +129,12 @@ export class Session implements Member {
   #state: State;
   #passwordTries = 0;
   #wantHistory = true;
+  /** The room asked for at the alias prompt; the default room if none. */
+  #entering: string | undefined;
+  /** The room it is in, once joined. */
+  #room: Room | undefined;
+  /** What the registry has yet to answer; the next line waits for it. */
+  #pending: Promise<void> | undefined;
   #lastInput: number = this.connectedAt;
   #lines = 0;
   /** When the first prompt was written out; 0 until then. */
@@ -159,9 +174,22 @@ export class Session implements Member {
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
-  /** Whether the session has joined the room and is not leaving. */
+  /** Whether the session has joined a room and is not leaving. */
   get joined(): boolean {
     return this.#state === "joined";
+  }
+
+  /**
+   * Whether the session is on its way out: checked after each answer from
+   * the registry, since it may have closed while it waited.
+   */
+  get #leaving(): boolean {
+    return this.#state === "closing";
+  }
+
+  /** The room it is in, once joined. */
+  get room(): Room | undefined {
+    return this.#room;
   }
 
   deliver(bytes: Uint8Array): boolean {
@@ -169,9 +197,9 @@ export class Session implements Member {
   }
 
   evicted(reason: string): void {
-    // The room removes us itself; make room in the queue for the reason.
+    // Make room in the queue for the reason; #finish leaves the room.
     this.#outbox.clear();
-    this.#finish(reason, `disconnected: ${reason}`, false);
+    this.#finish(reason, `disconnected: ${reason}`);
   }
 
   /**
@@ -195,7 +223,7 @@ export class Session implements Member {
           first = false;
           if (this.#ctx.options.cert === undefined && buffer[0] === 0x16 && buffer[1] === 0x03) {
             this.#ctx.log(`${this.peer} sent a TLS handshake to a plaintext port; closing`);
-            this.#finish("TLS handshake on a plaintext port", undefined, true);
+            this.#finish("TLS handshake on a plaintext port", undefined);
             this.#closeConn();
             break;
           }
@@ -211,10 +239,11 @@ export class Session implements Member {
       }
       if (this.#reader.pendingBytes > 0) await this.#pace();
       if (!this.#closed) this.#reader.end();
+      if (this.#pending !== undefined) await this.#pending;
     } catch (error) {
       if (!(this.#closed && isClosedError(error))) reason = describeError(error);
     }
-    this.#finish(reason, undefined, true);
+    this.#finish(reason, undefined);
     await this.#done;
   }
 
@@ -242,6 +271,7 @@ export class Session implements Member {
    * first wait since the client last rested tells it why.
    */
   async #pace(): Promise<void> {
+    if (this.#pending !== undefined) await this.#pending;
     const o = this.#ctx.options;
     const wait = this.#limiter.delay(Date.now());
     if (wait === 0 || this.#state === "closing") return;
@@ -282,7 +312,7 @@ export class Session implements Member {
     if (command === "are-you-there") {
       this.#tell(formatNotice(Date.now(), "[yes]"));
     } else {
-      this.#finish("", "bye", true, `telnet ${command}`);
+      this.#finish("", "bye", `telnet ${command}`);
     }
   }
 
@@ -296,15 +326,15 @@ export class Session implements Member {
     }
     if (this.#outbox.stalledFor(now) >= o.writeTimeoutMs) {
       this.#ctx.log(`${this.peer} ${this.alias || "-"}: write stalled; disconnecting`);
-      this.#finish("write timed out", undefined, true);
+      this.#finish("write timed out", undefined);
       this.#closeConn();
     } else if (this.#state !== "joined" && now - this.connectedAt >= o.aliasTimeoutMs) {
-      this.#finish("no alias in time", "too long without choosing an alias", true);
+      this.#finish("no alias in time", "too long without choosing an alias");
     } else if (
       this.#state === "joined" && o.idleTimeoutMs > 0 && this.#wake === undefined &&
       now - this.#lastInput >= o.idleTimeoutMs
     ) {
-      this.#finish("idle", "idle for too long", true);
+      this.#finish("idle", "idle for too long");
     }
   }
 
@@ -327,7 +357,7 @@ export class Session implements Member {
 
   /** Closes the socket now, without a closing line. */
   abort(): void {
-    if (this.#state !== "closing") this.#finish("server stopped", undefined, true);
+    if (this.#state !== "closing") this.#finish("server stopped", undefined);
     this.#closeConn();
   }
 
@@ -339,7 +369,7 @@ export class Session implements Member {
   #tell(line: string): void {
     if (!this.#send(line) && this.#state !== "closing") {
       this.#outbox.clear();
-      this.#finish("too slow: could not keep up", "disconnected: too slow", true);
+      this.#finish("too slow: could not keep up", "disconnected: too slow");
     }
   }
 
@@ -368,7 +398,23 @@ export class Session implements Member {
 
   /** Whether the next line may be read now (see {@linkcode LineReader.push}). */
   #mayGoOn(): boolean {
-    return this.#state === "closing" || this.#limiter.delay(Date.now()) === 0;
+    if (this.#state === "closing") return true;
+    return this.#pending === undefined && this.#limiter.delay(Date.now()) === 0;
+  }
+
+  /** Holds the next line until `work` (an answer from the registry) is done. */
+  #hold(work: void | Promise<void>): void {
+    if (work === undefined) return;
+    const pending: Promise<void> = work
+      .catch((error) => {
+        this.#ctx.log(
+          `${this.peer} ${this.alias || "-"}: unexpected error: ${describeError(error)}`,
+        );
+      })
+      .finally(() => {
+        if (this.#pending === pending) this.#pending = undefined;
+      });
+    this.#pending = pending;
   }
 
   #onLine(line: string): boolean {
@@ -414,7 +460,7 @@ export class Session implements Member {
     this.#passwordTries++;
     this.#ctx.log(`${this.peer} -: wrong password (${this.#passwordTries} of ${PASSWORD_TRIES})`);
     if (this.#passwordTries >= PASSWORD_TRIES) {
-      this.#finish("wrong password", "wrong password; closing", true);
+      this.#finish("wrong password", "wrong password; closing");
       return;
     }
     this.#tell(formatError("wrong password"));
@@ -426,10 +472,12 @@ export class Session implements Member {
     if (wanted.startsWith("/")) {
       const command = wanted.toLowerCase();
       if (isQuit(command)) {
-        this.#finish("", "bye", true);
+        this.#finish("", "bye");
       } else if (command === "/nohistory") {
         this.#wantHistory = false;
-        this.#promptAlias("history replay off; ");
+        this.#promptAlias(this.#prefixes());
+      } else if (/^\/join(\s|$)/.test(command)) {
+        this.#chooseRoom(wanted.slice("/join".length));
       } else {
         this.#tell(formatError("choose an alias first (/quit leaves, /nohistory skips history)"));
         this.#promptAlias("");
@@ -442,14 +490,67 @@ export class Session implements Member {
       this.#promptAlias("");
       return;
     }
-    this.alias = check.alias;
-    this.joinedAt = Date.now();
-    if (!this.#ctx.room.join(this, { history: this.#wantHistory })) {
-      this.alias = "";
-      this.#tell(formatError(`${check.alias} is taken; choose another`));
+    this.#hold(this.#admit(check.alias));
+  }
+
+  /** What the prompt says was asked for at it: no history, another room. */
+  #prefixes(): string {
+    const history = this.#wantHistory ? "" : "history replay off; ";
+    return this.#entering === undefined ? history : history + formatJoiningPrefix(this.#entering);
+  }
+
+  /** `/join [ROOM]` at the alias prompt: start in ROOM (by default, the default room). */
+  #chooseRoom(args: string): void {
+    const registry = this.#ctx.registry;
+    const check = args.trim() === ""
+      ? { ok: true as const, name: registry.defaultRoom.name }
+      : checkRoomName(args);
+    const refused = check.ok ? registry.refusal(check.name) : check.reason;
+    if (refused !== undefined) {
+      this.#tell(formatError(refused));
+      this.#promptAlias(this.#prefixes());
+      return;
+    }
+    if (check.ok) this.#entering = check.name;
+    this.#promptAlias(this.#prefixes());
+  }
+
+  /** Claims the alias, then enters the room chosen at the prompt. */
+  async #admit(alias: string): Promise<void> {
+    const registry = this.#ctx.registry;
+    if (!(await registry.claim(this, alias))) {
+      if (this.#leaving) return;
+      this.#tell(formatError(`${alias} is taken; choose another`));
       this.#promptAlias("");
       return;
     }
+    // The alias is ours from here on, closed or not: release() finds it by it.
+    this.alias = alias;
+    if (this.#leaving) {
+      registry.release(this);
+      return;
+    }
+    this.joinedAt = Date.now();
+    const defaultRoom = registry.defaultRoom.name;
+    const name = this.#entering ?? defaultRoom;
+    const entered = await registry.enter(this, name, {
+      history: this.#wantHistory,
+      nameRoom: roomKey(name) !== roomKey(defaultRoom),
+    });
+    if (this.#leaving) {
+      registry.release(this);
+      return;
+    }
+    if (!entered.ok) {
+      // The room could be made when it was asked for, but no longer.
+      registry.release(this);
+      this.alias = "";
+      this.#entering = undefined;
+      this.#tell(formatError(entered.reason));
+      this.#promptAlias("");
+      return;
+    }
+    this.#room = entered.room;
     this.#state = "joined";
     // The handshake's lines (password, tries at an alias, /nohistory) do not
     // count against the chat rate the client is told about next.
@@ -458,20 +559,40 @@ export class Session implements Member {
     const limits = { rate: o.rateLimit, burst: o.rateBurst, maxLineBytes: o.maxLineBytes };
     this.#tell(formatNotice(Date.now(), formatLimits(limits)));
     for (const text of this.#ctx.motd ?? []) this.#tell(formatNotice(Date.now(), text));
-    this.#ctx.log(`${this.peer} ${this.alias}: joined (${this.#ctx.room.size} online)`);
+    const where = roomKey(name) === roomKey(defaultRoom) ? "" : ` #${entered.room.name}`;
+    this.#ctx.log(`${this.peer} ${this.alias}: joined${where} (${entered.room.size} online)`);
+  }
+
+  /** Moves to room `name` through the registry; resolves to why not, if not. */
+  async #move(name: string): Promise<string | undefined> {
+    const registry = this.#ctx.registry;
+    const entered = await registry.enter(this, name, {
+      history: this.#wantHistory,
+      nameRoom: true,
+    });
+    if (!entered.ok) return entered.reason;
+    if (this.#leaving) {
+      registry.release(this);
+      return undefined;
+    }
+    this.#room = entered.room;
+    this.#ctx.log(`${this.peer} ${this.alias}: moved to #${entered.room.name}`);
+    return undefined;
   }
 
   #onChat(line: string): void {
-    const room = this.#ctx.room;
+    const room = this.#room!;
     if (line.startsWith("/") && !line.startsWith("//")) {
-      runCommand({
+      this.#hold(runCommand({
         room,
+        registry: this.#ctx.registry,
+        move: (name) => this.#move(name),
         member: this,
         now: Date.now(),
         reply: (text) => this.#tell(formatNotice(Date.now(), text)),
         fail: (text) => this.#tell(formatError(text)),
-        quit: (reason) => this.#finish(reason, reason ? `bye: ${reason}` : "bye", true, "quit"),
-      }, line);
+        quit: (reason) => this.#finish(reason, reason ? `bye: ${reason}` : "bye", "quit"),
+      }, line));
       return;
     }
     room.say(this, sanitize(line.startsWith("//") ? line.slice(1) : line));
@@ -481,28 +602,24 @@ export class Session implements Member {
   #lost(error: unknown): void {
     if (this.#closed) return;
     if (this.#state !== "closing") {
-      this.#finish(`write failed: ${describeError(error)}`, undefined, true);
+      this.#finish(`write failed: ${describeError(error)}`, undefined);
     }
     this.#closeConn();
   }
 
   /**
-   * Leaves the room (unless `leaveRoom` is false because the room already
-   * did it), optionally sends a closing line, and closes the socket once that
+   * The one way out: leaves the room (telling it `reason`) and gives up the
+   * alias, optionally sends a closing line, and closes the socket once that
    * line is written or a short grace time is up. `logReason` replaces a
    * reason the user wrote, which is not logged.
    */
-  #finish(
-    reason: string,
-    bye: string | undefined,
-    leaveRoom: boolean,
-    logReason: string = reason,
-  ): void {
+  #finish(reason: string, bye: string | undefined, logReason: string = reason): void {
     if (this.#state === "closing") return;
     const wasJoined = this.#state === "joined";
     this.#state = "closing";
+    this.#ctx.registry.leave(this, reason);
+    this.#ctx.registry.release(this);
     if (wasJoined) {
-      if (leaveRoom) this.#ctx.room.leave(this, reason);
       this.#ctx.log(`${this.peer} ${this.alias}: left${logReason ? ` (${logReason})` : ""}`);
     } else if (logReason) {
       this.#ctx.log(`${this.peer} -: closed before joining (${logReason})`);

@@ -26,7 +26,7 @@ Deno.test("/help lists every command and /help CMD explains one", async () => {
     live("-- commands (//text sends a line that starts with /):"),
   );
   const listed: string[] = [];
-  for (let i = 0; i < 9; i++) {
+  for (let i = 0; i < 12; i++) {
     const line = await nextLine(alice);
     const m = new RegExp(`^${T}--   (/\\w+)`).exec(line);
     assert.ok(m, `not a command line: ${line}`);
@@ -39,6 +39,9 @@ Deno.test("/help lists every command and /help CMD explains one", async () => {
     "/msg",
     "/reply",
     "/me",
+    "/join",
+    "/rooms",
+    "/topic",
     "/away",
     "/back",
     "/quit",
@@ -47,12 +50,14 @@ Deno.test("/help lists every command and /help CMD explains one", async () => {
   assert.match(await nextLine(alice), live("-- /msg ALIAS TEXT: a private message to one person"));
   assert.match(
     await nextLine(alice),
-    live("-- only you and ALIAS see it, and it is never kept in history"),
+    live(
+      "-- only you and ALIAS see it, whatever room ALIAS is in; it is never kept in history",
+    ),
   );
   await alice.send("/help /names");
   assert.match(
     await nextLine(alice),
-    live("-- /who (also /names): who is online, for how long, and who is away"),
+    live("-- /who (also /names): who is in this room, for how long, and who is away"),
   );
   await alice.send("/HELP ME");
   assert.match(await nextLine(alice), live("-- /me TEXT: an action, shown as * alias TEXT"));

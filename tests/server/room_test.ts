@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { formatHistory, parseServerLine, type ServerEvent } from "../../protocol/wire.ts";
-import { encodeLine, LocalRoom, type LocalRoomOptions, type Member } from "../../server/room.ts";
+import {
+  encodeLine,
+  LocalRoom,
+  type LocalRoomOptions,
+  type Member,
+  type Room,
+} from "../../server/room.ts";
 
 const decoder = new TextDecoder();
 const STAMP = /^\[\d\d:\d\d:\d\d\] /;
@@ -18,6 +24,8 @@ class FakeMember implements Member {
   readonly evictions: string[] = [];
   /** When true, deliver() refuses, as a full queue does. */
   full = false;
+  /** The room it leaves when asked to go, as a session does. */
+  room: Room | undefined;
 
   constructor(public alias: string) {}
 
@@ -30,6 +38,7 @@ class FakeMember implements Member {
 
   evicted(reason: string): void {
     this.evictions.push(reason);
+    this.room?.leave(this, reason);
   }
 
   /** Received lines, decoded; every buffer must hold whole lines. */
@@ -62,7 +71,10 @@ function newRoom(options: LocalRoomOptions = {}): LocalRoom {
 function roomWith(...aliases: string[]): { room: LocalRoom; members: FakeMember[] } {
   const room = newRoom();
   const members = aliases.map((alias) => new FakeMember(alias));
-  for (const member of members) assert.equal(room.join(member, { history: false }), true);
+  for (const member of members) {
+    room.join(member, { history: false });
+    member.room = room;
+  }
   for (const member of members) member.reset();
   return { room, members };
 }
@@ -80,7 +92,7 @@ Deno.test("encodeLine() encodes UTF-8 and adds one LF", () => {
 Deno.test("LocalRoom.join() welcomes someone who is alone", () => {
   const room = newRoom();
   const alice = new FakeMember("alice");
-  assert.equal(room.join(alice, { history: true }), true);
+  room.join(alice, { history: true });
   assert.equal(alice.lines.length, 1);
   assert.match(alice.lines[0]!, STAMP);
   assert.equal(noticeText(alice.events[0]), "welcome, alice! you are the only one here");
@@ -125,22 +137,50 @@ Deno.test("LocalRoom.join() announces the newcomer to the others only", () => {
   assert.deepEqual(carol.events.map((e) => e.kind), ["notice"]);
 });
 
-Deno.test("LocalRoom.join() refuses an alias already taken, ignoring case", () => {
-  const { room, members: [alice] } = roomWith("alice");
-  const impostor = new FakeMember("ALICE");
-  assert.equal(room.join(impostor, { history: true }), false);
-  assert.equal(room.size, 1);
-  assert.deepEqual(impostor.offered, [], "the refused member is told nothing by the room");
-  assert.deepEqual(alice!.received, [], "and nobody hears of it");
-  assert.equal(room.find("Alice"), alice);
+Deno.test("LocalRoom.members() hands out data, not members, in joining order", () => {
+  const { room, members: [alice, bob] } = roomWith("Alice", "bob");
+  alice!.joinedAt = 5;
+  bob!.away = "lunch";
+  const listed = [...room.members()];
+  assert.deepEqual(listed, [
+    { alias: "Alice", joinedAt: 5, away: "" },
+    { alias: "bob", joinedAt: 0, away: "lunch" },
+  ]);
+  assert.ok(!listed.some((info) => (info as unknown) === alice || (info as unknown) === bob));
 });
 
-Deno.test("LocalRoom.find() and members() see the members, ignoring case", () => {
-  const { room, members: [alice, bob] } = roomWith("Alice", "bob");
-  assert.equal(room.find("alice"), alice);
-  assert.equal(room.find("BOB"), bob);
-  assert.equal(room.find("carol"), undefined);
-  assert.deepEqual([...room.members()], [alice, bob]);
+Deno.test("LocalRoom.join() names the room in the welcome only when asked, and shows the topic", () => {
+  const room = newRoom({ name: "dev" });
+  const alice = new FakeMember("alice");
+  room.join(alice, { history: false });
+  assert.equal(noticeText(alice.events[0]), "welcome, alice! you are the only one here");
+  room.setTopic(alice, "ship it");
+  assert.equal(noticeText(alice.events.at(-1)), "alice set the topic: ship it");
+  assert.equal(room.topic, "ship it");
+  const bob = new FakeMember("bob");
+  room.join(bob, { history: false, nameRoom: true });
+  assert.deepEqual(bob.events.map(noticeText), [
+    "welcome to #dev, bob! 2 online: alice, bob",
+    "topic: ship it",
+  ]);
+  room.setTopic(bob, "");
+  assert.equal(noticeText(alice.events.at(-1)), "bob cleared the topic");
+  const carol = new FakeMember("carol");
+  room.join(carol, { history: false, nameRoom: true });
+  assert.equal(carol.events.length, 1, "no topic line once it is cleared");
+  room.close();
+});
+
+Deno.test("LocalRoom.leave() to another room says where", () => {
+  const { room, members: [alice, bob] } = roomWith("alice", "bob");
+  room.leave(bob!, "", "dev");
+  assert.deepEqual({ ...alice!.events[0], time: "" }, {
+    kind: "leave",
+    time: "",
+    alias: "bob",
+    reason: "",
+    to: "dev",
+  });
 });
 
 Deno.test("LocalRoom.say() and act() reach everyone but the sender", () => {
@@ -265,8 +305,8 @@ Deno.test("LocalRoom sends gathered notices before anything said after them", ()
 
     const carol = new FakeMember("carol");
     room.join(carol, { history: false });
-    room.whisper(bob, "alice", "psst");
-    assert.deepEqual(alice.events.slice(3).map((e) => e.kind), ["join", "private"]);
+    room.flush();
+    assert.deepEqual(alice.events.slice(3).map((e) => e.kind), ["join"]);
 
     room.leave(carol);
     assert.equal(bob.events.some((e) => e.kind === "leave"), false);
@@ -282,7 +322,7 @@ Deno.test("LocalRoom.leave() tells the others and is idempotent", async (t) => {
     const { room, members: [alice, bob] } = roomWith("alice", "bob");
     room.leave(bob!);
     assert.equal(room.size, 1);
-    assert.equal(room.find("bob"), undefined);
+    assert.deepEqual([...room.members()].map((m) => m.alias), ["alice"]);
     assert.deepEqual({ ...alice!.events[0], time: "" }, {
       kind: "leave",
       time: "",
@@ -309,9 +349,9 @@ Deno.test("LocalRoom.leave() tells the others and is idempotent", async (t) => {
 
   await t.step("a stranger with the same alias does not remove the member", () => {
     const { room, members: [alice, bob] } = roomWith("alice", "bob");
-    room.leave(new FakeMember("BOB"));
+    room.leave(new FakeMember("bob"));
     assert.equal(room.size, 2);
-    assert.equal(room.find("bob"), bob);
+    assert.deepEqual([...room.members()].map((m) => m.alias), ["alice", bob!.alias]);
     assert.deepEqual(alice!.received, []);
   });
 });
@@ -379,55 +419,22 @@ Deno.test("LocalRoom keeps only historySize lines for the replay", async (t) => 
   });
 });
 
-Deno.test("LocalRoom.whisper() reaches only the two parties", () => {
-  const { room, members: [alice, bob, carol] } = roomWith("alice", "bob", "carol");
-  assert.equal(room.whisper(alice!, "BOB", "secret (shh)"), bob);
-  assert.deepEqual({ ...bob!.events[0], time: "" }, {
-    kind: "private",
-    time: "",
-    from: "alice",
-    to: "you",
-    text: "secret (shh)",
-  });
-  assert.deepEqual({ ...alice!.events[0], time: "" }, {
-    kind: "private",
-    time: "",
-    from: "you",
-    to: "bob",
-    text: "secret (shh)",
-  });
-  assert.equal(bob!.lines.length, 1);
-  assert.equal(alice!.lines.length, 1);
-  assert.deepEqual(carol!.received, []);
-  assert.equal(bob!.replyTo, alice, "the recipient can /reply");
-  assert.equal(alice!.replyTo, undefined);
-});
-
-Deno.test("LocalRoom.whisper() to an unknown alias returns undefined and sends nothing", () => {
-  const { room, members: [alice, bob] } = roomWith("alice", "bob");
-  assert.equal(room.whisper(alice!, "nobody", "hello?"), undefined);
-  assert.deepEqual(alice!.offered, []);
-  assert.deepEqual(bob!.offered, []);
-});
-
-Deno.test("LocalRoom never puts private lines in the history", () => {
+Deno.test("LocalRoom keeps only messages and actions in the history, no notices", () => {
   const { room, members: [alice] } = roomWith("alice", "bob");
-  room.whisper(alice!, "bob", "top secret");
+  room.setTopic(alice!, "top secret");
   room.say(alice!, "public");
   const carol = new FakeMember("carol");
   room.join(carol, { history: true });
-  assert.ok(!carol.lines.some((line) => line.includes("top secret")), carol.lines.join("\n"));
   const kinds = carol.events.map((e) => e.kind);
-  assert.deepEqual(kinds, ["message", "notice"]);
+  assert.deepEqual(kinds, ["message", "notice", "notice"]);
+  assert.equal(noticeText(carol.events[2]), "topic: top secret");
 });
 
 Deno.test("LocalRoom.rename() renames and tells everyone, the renamed one too", () => {
   const { room, members: [alice, bob] } = roomWith("alice", "bob");
-  assert.equal(room.rename(alice!, "alicia"), true);
+  room.rename(alice!, "alicia");
   assert.equal(alice!.alias, "alicia");
-  assert.equal(room.find("alicia"), alice);
-  assert.equal(room.find("alice"), undefined);
-  assert.equal(room.size, 2);
+  assert.deepEqual([...room.members()].map((m) => m.alias), ["alicia", "bob"]);
   for (const member of [alice!, bob!]) {
     assert.deepEqual({ ...member.events[0], time: "" }, {
       kind: "nick",
@@ -436,24 +443,12 @@ Deno.test("LocalRoom.rename() renames and tells everyone, the renamed one too", 
       to: "alicia",
     });
   }
-  // The old alias is free again.
-  assert.equal(room.join(new FakeMember("Alice"), { history: false }), true);
-});
-
-Deno.test("LocalRoom.rename() refuses an alias someone else holds, ignoring case", () => {
-  const { room, members: [alice, bob] } = roomWith("alice", "bob");
-  assert.equal(room.rename(alice!, "BOB"), false);
-  assert.equal(alice!.alias, "alice");
-  assert.equal(room.find("alice"), alice);
-  assert.equal(room.find("bob"), bob);
-  assert.deepEqual(alice!.received, []);
-  assert.deepEqual(bob!.received, []);
 });
 
 Deno.test("LocalRoom.rename() allows a change of case of one's own alias", () => {
   const { room, members: [alice, bob] } = roomWith("alice", "bob");
-  assert.equal(room.rename(alice!, "Alice"), true);
-  assert.equal(room.find("ALICE"), alice);
+  room.rename(alice!, "Alice");
+  assert.equal(alice!.alias, "Alice");
   assert.equal(room.size, 2);
   assert.deepEqual({ ...bob!.events[0], time: "" }, {
     kind: "nick",
@@ -490,7 +485,7 @@ Deno.test("LocalRoom evicts a member whose deliver() refuses, after the broadcas
     assert.equal(`too slow: could not keep up with the room`, slow!.evictions[0]);
     assert.equal(slow!.offered.length, 1, "offered the message, not its own leave notice");
     assert.equal(room.size, 2);
-    assert.equal(room.find("slow"), undefined);
+    assert.deepEqual([...room.members()].map((m) => m.alias), ["alice", "carol"]);
   });
 
   await t.step("on a join notice", () => {
@@ -502,16 +497,6 @@ Deno.test("LocalRoom evicts a member whose deliver() refuses, after the broadcas
     assert.deepEqual(bob!.events.map((e) => e.kind), ["join", "leave"]);
     assert.deepEqual(carol.events.map((e) => e.kind), ["notice", "leave"]);
     assert.equal(room.size, 2);
-  });
-
-  await t.step("on a private line", () => {
-    const { room, members: [alice, slow, carol] } = roomWith("alice", "slow", "carol");
-    slow!.full = true;
-    assert.equal(room.whisper(alice!, "slow", "psst"), slow);
-    assert.equal(slow!.evictions.length, 1);
-    assert.equal(room.find("slow"), undefined);
-    assert.deepEqual(carol!.events.map((e) => e.kind), ["leave"]);
-    assert.deepEqual(alice!.events.map((e) => e.kind), ["leave", "private"]);
   });
 
   await t.step("two slow members in one broadcast are each evicted once", () => {
@@ -526,23 +511,6 @@ Deno.test("LocalRoom evicts a member whose deliver() refuses, after the broadcas
     assert.deepEqual(leaves, ["s1", "s2"]);
     assert.equal(alice!.events.filter((e) => e.kind === "leave").length, 2);
   });
-});
-
-Deno.test("LocalRoom clears a departed member's replyTo, whether it left or was evicted", () => {
-  const { room, members: [alice, bob, carol] } = roomWith("alice", "bob", "carol");
-  room.whisper(alice!, "bob", "ping");
-  room.whisper(alice!, "carol", "ping");
-  assert.equal(bob!.replyTo, alice);
-  assert.equal(carol!.replyTo, alice);
-
-  room.leave(bob!, "lunch");
-  assert.equal(bob!.replyTo, undefined, "a member who left keeps no one alive");
-
-  carol!.full = true;
-  room.say(alice!, "anyone?");
-  assert.equal(carol!.evictions.length, 1);
-  assert.equal(carol!.replyTo, undefined, "nor does a member dropped as too slow");
-  assert.equal(room.size, 1);
 });
 
 Deno.test("LocalRoom replays only the newest history lines that fit in historyBytes, oldest first", async (t) => {
@@ -614,7 +582,10 @@ Deno.test("LocalRoom hands an evicted member nothing after its goodbye, not even
     const slow1 = new EvictionRecorder("s1");
     const bob = new FakeMember("bob");
     const slow2 = new EvictionRecorder("s2");
-    for (const member of [alice, slow1, bob, slow2]) room.join(member, { history: false });
+    for (const member of [alice, slow1, bob, slow2]) {
+      room.join(member, { history: false });
+      member.room = room;
+    }
     room.flush();
     for (const member of [alice, slow1, bob, slow2]) member.reset();
 
