@@ -53,9 +53,13 @@ export interface SessionContext {
 const PASSWORD_TRIES = 3;
 /** How long a connection being closed may take to deliver its last line. */
 const CLOSE_GRACE_MS = 1000;
-/** First read buffer; idle connections keep this small one. */
+/**
+ * The read buffer of a client under flood control, and the first one of
+ * every client: it reads at most `rateLimit` lines a second, so a bigger
+ * buffer would only hold more of what it sent while it waits its turn.
+ */
 const READ_MIN = 1024;
-/** Largest read buffer, for clients that send a lot at once. */
+/** Largest read buffer, for clients that send a lot at once with flood control off. */
 const READ_MAX = 64 * 1024;
 /** Consecutive small reads after which a grown read buffer shrinks back. */
 const SHRINK_AFTER = 8;
@@ -183,6 +187,10 @@ export class Session implements Member {
     else this.#promptAlias("");
     this.#outbox.drained().then(() => (this.#promptedAt = Date.now()));
     let buffer = new Uint8Array(READ_MIN);
+    // Only an unpaced reader grows its buffer: a paced one waits its turn
+    // with what it has read in hand, and its rate, not the size of its
+    // reads, sets how fast it goes.
+    const mayGrow = !this.#limiter.enabled;
     let small = 0;
     let first = true;
     let reason = "";
@@ -201,7 +209,7 @@ export class Session implements Member {
           }
         }
         await this.#take(buffer.subarray(0, n));
-        if (n === buffer.length && buffer.length < READ_MAX) {
+        if (mayGrow && n === buffer.length && buffer.length < READ_MAX) {
           buffer = new Uint8Array(buffer.length * 4);
           small = 0;
         } else if (buffer.length > READ_MIN && n <= READ_MIN / 2 && ++small >= SHRINK_AFTER) {

@@ -12,8 +12,10 @@ import {
   closeAll,
   joinAll,
   live,
+  MAIN,
   nextLine,
   readToEnd,
+  RUN_FLAGS,
   spawnConfab,
   startServer,
   TestClient,
@@ -409,6 +411,56 @@ Deno.test({
       grew < 4 * 1024 * 1024,
       `the server grew by ${grew} bytes while ${written} were sent`,
     );
+  },
+});
+
+Deno.test({
+  name: "confab serve holds little memory for each of 200 clients it is reading slowly",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    // As `deno task serve` runs it: V8 collects short-lived garbage early.
+    const command = [Deno.execPath(), ...RUN_FLAGS, "--v8-flags=--max-semi-space-size=2", MAIN];
+    const args = ["serve", "--port", "0", "--rate", "1", "--burst", "1"];
+    await using proc = spawnConfab(args, { command });
+    const first = await proc.stdout.next();
+    const port = Number(/^confab \S+ listening on 127\.0\.0\.1:(\d+)$/.exec(first ?? "")?.[1]);
+    assert.ok(port > 0, `no port in ${first}`);
+    // Two over-long lines (25 KB, 75 KB), which the server drops as it reads
+    // them, so all it holds of them is its read buffer. Each flooder writes
+    // them at once, before choosing an alias so that nothing is broadcast,
+    // and is slowed down right after the first, its burst: the second waits
+    // a second, in the read buffer and in the kernel.
+    const flood = encoder.encode("x".repeat(24_999) + "\n" + "x".repeat(74_999) + "\n");
+    const TOO_LONG = /^! line too long: /;
+    const count = 200;
+    const flooders: TestClient[] = [];
+    const writes: Promise<unknown>[] = [];
+    function floodAll(batch: TestClient[], until: (flooder: TestClient) => Promise<unknown>) {
+      for (const flooder of batch) writes.push(flooder.conn.write(flood).catch(() => 0));
+      return withTimeout(Promise.all(batch.map(until)), 20_000, "the flooders");
+    }
+    try {
+      for (let i = 0; i < 2 * count; i++) {
+        const flooder = await TestClient.connect(port);
+        flooders.push(flooder);
+        await flooder.expect(/^\? alias: /);
+      }
+      // A first batch, read to the end, brings the server's heap to the size
+      // flooding needs: what a second batch adds while it is being slowed
+      // down is what the server holds for each.
+      await floodAll(flooders.slice(0, count), async (flooder) => {
+        await flooder.expect(slowDown("1 line", 1), 15_000);
+        await flooder.expect(TOO_LONG, 15_000);
+      });
+      const before = await residentBytes(proc.child.pid);
+      await floodAll(flooders.slice(count), (flooder) => flooder.expect(slowDown("1 line", 1)));
+      const after = await residentBytes(proc.child.pid);
+      const each = (after - before) / count;
+      assert.ok(each < 24 * 1024, `the server grew by ${Math.round(each)} bytes per flooder`);
+    } finally {
+      await closeAll(flooders);
+      await Promise.all(writes);
+    }
   },
 });
 
