@@ -134,10 +134,15 @@ export interface ServeOptions {
   /** Where log lines go. Defaults to stderr with a UTC timestamp. */
   log?: Logger;
   /**
-   * Where the deadline timer reads the time (ms since the epoch); a test can
-   * move it forward to see what deadlines do without waiting.
+   * Where the server reads the time (ms, from any origin) for everything
+   * that measures it: flood control, the alias, idle, write and close
+   * deadlines, and the timer that enforces them. It must never go
+   * backwards, so the default is a monotonic clock, which a change of the
+   * system time (an NTP step) does not move. The times stamped on lines are
+   * the wall clock, not this one. A test can move it forward to see what
+   * deadlines do without waiting.
    *
-   * @default {Date.now}
+   * @default {performance.now}
    */
   clock?: () => number;
 }
@@ -193,7 +198,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   const o: ResolvedServeOptions = {
     ...SERVE_DEFAULTS,
     log: stderrLogger,
-    clock: Date.now,
+    clock: () => performance.now(),
     ...given,
   };
   // Longer lines need a bigger queue: unless one was given, it grows with them.

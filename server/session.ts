@@ -112,8 +112,8 @@ export class Session implements Member {
   replyTo: Member | undefined = undefined;
   /** The remote address, `host:port`, for the log. */
   readonly peer: string;
-  /** When the connection was accepted (ms). */
-  readonly connectedAt: number = Date.now();
+  /** When the connection was accepted, on the server's clock (`ServeOptions.clock`, ms). */
+  readonly connectedAt: number;
 
   readonly #conn: Deno.Conn;
   readonly #ctx: SessionContext;
@@ -124,10 +124,11 @@ export class Session implements Member {
   #state: State;
   #passwordTries = 0;
   #wantHistory = true;
-  #lastInput: number = this.connectedAt;
+  /** When the client last sent something or waited on us, on the server's clock. */
+  #lastInput: number;
   #lines = 0;
-  /** When the first prompt was written out; 0 until then. */
-  #promptedAt = 0;
+  /** When the first prompt was written out, on the server's clock; -1 until then. */
+  #promptedAt = -1;
   /** Whether the client was told it is being slowed down since it last rested. */
   #throttled = false;
   /** Whether the reader has just waited for the rate limit. */
@@ -149,9 +150,11 @@ export class Session implements Member {
     this.peer = peer;
     this.#ctx = ctx;
     const o = ctx.options;
+    this.connectedAt = this.#lastInput = o.clock();
     this.#outbox = new Outbox(conn, {
       maxBytes: o.outboxBytes,
       onError: (error) => this.#lost(error),
+      clock: o.clock,
     });
     this.#reader = new LineReader({
       maxLineBytes: o.maxLineBytes,
@@ -185,7 +188,7 @@ export class Session implements Member {
   async run(): Promise<void> {
     if (this.#state === "password") this.#promptPassword("");
     else this.#promptAlias("");
-    this.#outbox.drained().then(() => (this.#promptedAt = Date.now()));
+    this.#outbox.drained().then(() => (this.#promptedAt = this.#now()));
     let buffer = new Uint8Array(READ_MIN);
     // Only an unpaced reader grows its buffer: a paced one waits its turn
     // with what it has read in hand, and its rate, not the size of its
@@ -198,7 +201,7 @@ export class Session implements Member {
       while (!this.#closed) {
         const n = await this.#conn.read(buffer);
         if (n === null) break;
-        this.#lastInput = Date.now();
+        this.#lastInput = this.#now();
         if (first) {
           first = false;
           if (this.#ctx.options.cert === undefined && buffer[0] === 0x16 && buffer[1] === 0x03) {
@@ -251,7 +254,7 @@ export class Session implements Member {
    */
   async #pace(): Promise<void> {
     const o = this.#ctx.options;
-    const wait = this.#limiter.delay(Date.now());
+    const wait = this.#limiter.delay(this.#now());
     if (wait === 0 || this.#state === "closing") return;
     if (!this.#throttled) {
       this.#throttled = true;
@@ -270,14 +273,14 @@ export class Session implements Member {
     this.#wake = undefined;
     this.#waited = true;
     // Waiting on us is not being idle.
-    this.#lastInput = Date.now();
+    this.#lastInput = this.#now();
   }
 
   /** Spends a line's token. */
   #spend(): void {
     const limiter = this.#limiter;
     if (!limiter.enabled) return;
-    const now = Date.now();
+    const now = this.#now();
     // A client that earned back its whole burst without being made to wait
     // has rested: next time it is told again.
     if (!this.#waited && limiter.full(now)) this.#throttled = false;
@@ -322,7 +325,7 @@ export class Session implements Member {
    */
   shutdown(): void {
     if (this.#closed) return;
-    const deadline = Date.now() + this.#ctx.options.shutdownGraceMs;
+    const deadline = this.#now() + this.#ctx.options.shutdownGraceMs;
     if (this.#state === "closing") {
       this.#closeAt = Math.min(this.#closeAt, deadline);
       return;
@@ -376,7 +379,7 @@ export class Session implements Member {
 
   /** Whether the next line may be read now (see {@linkcode LineReader.push}). */
   #mayGoOn(): boolean {
-    return this.#state === "closing" || this.#limiter.delay(Date.now()) === 0;
+    return this.#state === "closing" || this.#limiter.delay(this.#now()) === 0;
   }
 
   #onLine(line: string): boolean {
@@ -389,7 +392,7 @@ export class Session implements Member {
       // Blank lines are ignored once joined. Before, they are answered, so
       // someone at a bare prompt sees that the server is there.
       if (this.#state === "joined") return this.#mayGoOn();
-      if (first && (this.#promptedAt === 0 || Date.now() - this.#promptedAt < PROBE_MS)) {
+      if (first && (this.#promptedAt < 0 || this.#now() - this.#promptedAt < PROBE_MS)) {
         return this.#mayGoOn();
       }
       this.#tell(formatError(
@@ -516,8 +519,16 @@ export class Session implements Member {
       this.#ctx.log(`${this.peer} -: closed before joining (${logReason})`);
     }
     if (bye !== undefined) this.#send(formatBye(bye));
-    this.#closeAt = Date.now() + CLOSE_GRACE_MS;
+    this.#closeAt = this.#now() + CLOSE_GRACE_MS;
     this.#outbox.drained().then(() => this.#closeConn());
+  }
+
+  /**
+   * The time for deadlines and flood control: the server's clock, which
+   * never goes backwards (not the wall clock of the stamps on lines).
+   */
+  #now(): number {
+    return this.#ctx.options.clock();
   }
 
   #newLimiter(): RateLimiter {

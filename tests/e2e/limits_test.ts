@@ -245,6 +245,32 @@ Deno.test("serve() delays a pasted flood to the rate, loses none of it, and the 
   }
 });
 
+Deno.test("serve() keeps reading a client at its rate when the wall clock is set back an hour", async () => {
+  await using server = startServer({ rateLimit: 50, rateBurst: 2 });
+  const clients = await joinAll(server.addr.port, ["alice", "bob"]);
+  const [alice, bob] = clients as [TestClient, TestClient];
+  const realNow = Date.now;
+  try {
+    // The bucket has seen the time now...
+    await alice.send("before");
+    assert.match(await nextLine(bob), live("alice: before"));
+    // ...then the system time steps back (as NTP may) and alice floods.
+    Date.now = () => realNow() - 3600_000;
+    const count = 20;
+    const started = performance.now();
+    await alice.write(
+      encoder.encode(Array.from({ length: count }, (_, i) => `after ${i}\n`).join("")),
+    );
+    for (let i = 0; i < count; i++) assert.match(await nextLine(bob), live(`alice: after ${i}`));
+    // 18 lines past the burst at 50 a second: 360 ms, not an hour.
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 1500, `the lines took ${elapsed} ms`);
+  } finally {
+    Date.now = realNow;
+    await closeAll(clients);
+  }
+});
+
 Deno.test("serve() keeps a client far over its rate connected, and its /quit comes after what it sent before", async () => {
   // 250 lines at once, 248 of them past the burst: however far over its
   // rate, a client is slowed down, never cut off.
@@ -521,7 +547,9 @@ Deno.test("serve() disconnects a joined client idle for idleTimeoutMs", async ()
 
 /**
  * A clock for `serve()` that a test can move forward, and a way to wait
- * until the server's deadline timer has read the moved clock `reads` times.
+ * until the server has read the moved clock twice. Sessions read it too, but
+ * only on input and output: with every client idle, the reads are the
+ * deadline timer's sweeps.
  */
 function movableClock() {
   let offset = 0;
