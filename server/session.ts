@@ -243,7 +243,7 @@ export class Session implements Member {
         await this.#pace();
         unread = unread.subarray(this.#reader.push(unread));
       }
-      if (command !== undefined && !this.#closed) this.#onTelnet(command);
+      if (command !== undefined && !this.#closed) await this.#onTelnet(command);
       rest = rest.subarray(used);
     }
   }
@@ -288,9 +288,15 @@ export class Session implements Member {
     limiter.take(now);
   }
 
-  #onTelnet(command: TelnetCommand): void {
+  async #onTelnet(command: TelnetCommand): Promise<void> {
     if (this.#state === "closing") return;
     if (command === "are-you-there") {
+      // Answered like a line is read: one token each, so a stream of them
+      // is paced too.
+      await this.#pace();
+      // It may have been closed meanwhile.
+      if ((this.#state as State) === "closing") return;
+      this.#spend();
       this.#tell(formatNotice(Date.now(), "[yes]"));
     } else {
       this.#finish("", "bye", true, `telnet ${command}`);

@@ -271,6 +271,24 @@ Deno.test("serve() keeps reading a client at its rate when the wall clock is set
   }
 });
 
+Deno.test("serve() answers telnet's AYT at the rate, like lines", async () => {
+  const rate = 50;
+  const burst = 2;
+  await using server = startServer({ rateLimit: rate, rateBurst: burst });
+  await using alice = await TestClient.join(server.addr.port, "alice");
+  const count = 30;
+  const started = performance.now();
+  // IAC AYT, 30 times in one write.
+  await alice.write(new Uint8Array(count * 2).map((_, i) => (i % 2 === 0 ? 0xff : 0xf6)));
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) lines.push(await alice.expect(live("-- [yes]")));
+  const elapsed = performance.now() - started;
+  assert.equal(lines.length, count);
+  const least = ((count - burst) / rate) * 1000;
+  assert.ok(elapsed >= least - 100, `${count} answers came in ${elapsed} ms`);
+  assert.ok(alice.lines.seen.some((line) => slowDown("50 lines", burst).test(line)));
+});
+
 Deno.test("serve() keeps a client far over its rate connected, and its /quit comes after what it sent before", async () => {
   // 250 lines at once, 248 of them past the burst: however far over its
   // rate, a client is slowed down, never cut off.
