@@ -64,12 +64,14 @@ const READ_MAX = 64 * 1024;
 /** Consecutive small reads after which a grown read buffer shrinks back. */
 const SHRINK_AFTER = 8;
 /**
- * A blank first line that comes before the first prompt is out, or this soon
- * after, is not an answer to it (no one reads a prompt and presses Enter that
- * fast): it is a client finding out early whether it is talking to a TLS
- * port by mistake, as `confab join` 0.1 does, and it is ignored.
+ * Blank first lines that come before the first prompt is out, or this soon
+ * after, are not answers to it (no one reads a prompt and presses Enter that
+ * fast): they are a client finding out whether it is talking to a TLS port
+ * by mistake, as older `confab join` clients do, and they are ignored.
  */
-const PROBE_MS = 500;
+const FIRST_PROMPT_GRACE_MS = 500;
+/** At most this many such blank lines are ignored (a probe is up to five LFs). */
+const PROBE_LINES = 5;
 
 type State = "password" | "alias" | "joined" | "closing";
 
@@ -126,7 +128,10 @@ export class Session implements Member {
   #wantHistory = true;
   /** When the client last sent something or waited on us, on the server's clock. */
   #lastInput: number;
-  #lines = 0;
+  /** Whether a line with something in it has come yet. */
+  #answered = false;
+  /** Blank first lines ignored as a TLS probe so far. */
+  #probeLines = 0;
   /** When the first prompt was written out, on the server's clock; -1 until then. */
   #promptedAt = -1;
   /** Whether the client was told it is being slowed down since it last rested. */
@@ -390,7 +395,6 @@ export class Session implements Member {
 
   #onLine(line: string): boolean {
     if (this.#state === "closing") return true;
-    const first = this.#lines++ === 0;
     // Every line costs a token, blank ones too: the server reads at most the
     // rate, whatever the lines hold.
     this.#spend();
@@ -398,7 +402,11 @@ export class Session implements Member {
       // Blank lines are ignored once joined. Before, they are answered, so
       // someone at a bare prompt sees that the server is there.
       if (this.#state === "joined") return this.#mayGoOn();
-      if (first && (this.#promptedAt < 0 || this.#now() - this.#promptedAt < PROBE_MS)) {
+      if (
+        !this.#answered && this.#probeLines < PROBE_LINES &&
+        (this.#promptedAt < 0 || this.#now() - this.#promptedAt < FIRST_PROMPT_GRACE_MS)
+      ) {
+        this.#probeLines++;
         return this.#mayGoOn();
       }
       this.#tell(formatError(
@@ -407,6 +415,7 @@ export class Session implements Member {
       this.#promptAgain();
       return this.#mayGoOn();
     }
+    this.#answered = true;
     switch (this.#state) {
       case "password":
         this.#onPassword(line);

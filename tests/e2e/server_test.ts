@@ -81,13 +81,40 @@ Deno.test("serve() answers a blank line at the prompts with the reason and the p
     await assertNothingBefore(client, bob, "bob", "after the blank");
   });
 
-  await t.step("except for a blank first line sent at once, as confab join 0.1 does", async () => {
+  await t.step(
+    "except for a blank first line sent at once, as older confab clients do",
+    async () => {
+      await using server = startServer();
+      await using client = await TestClient.connect(server.addr.port);
+      await client.send("");
+      assert.equal(await nextLine(client), PROMPT);
+      await client.send("x y");
+      assert.equal(await nextLine(client), `! an alias is ${ALIAS_RULE}`);
+    },
+  );
+
+  await t.step("and for up to five of them, a TLS probe of five LFs", async () => {
     await using server = startServer();
     await using client = await TestClient.connect(server.addr.port);
-    await client.send("");
     assert.equal(await nextLine(client), PROMPT);
+    await client.write(new TextEncoder().encode("\n\n\n\n\n"));
     await client.send("x y");
     assert.equal(await nextLine(client), `! an alias is ${ALIAS_RULE}`);
+  });
+
+  await t.step("but a sixth blank line, or one after an answer, is answered", async () => {
+    await using server = startServer();
+    await using client = await TestClient.connect(server.addr.port);
+    assert.equal(await nextLine(client), PROMPT);
+    await client.write(new TextEncoder().encode("\n\n\n\n\n\n"));
+    assert.equal(await nextLine(client), "! an alias cannot be empty");
+    assert.equal(await nextLine(client), PROMPT);
+    await using other = await TestClient.connect(server.addr.port);
+    assert.equal(await nextLine(other), PROMPT);
+    await other.write(new TextEncoder().encode("x y\n\n"));
+    assert.equal(await nextLine(other), `! an alias is ${ALIAS_RULE}`);
+    assert.equal(await nextLine(other), PROMPT);
+    assert.equal(await nextLine(other), "! an alias cannot be empty");
   });
 
   await t.step("at the password prompt, without counting as a wrong password", async () => {
