@@ -62,15 +62,15 @@ export interface ServeOptions {
    */
   writeTimeoutMs?: number;
   /**
-   * Lines per second read from a client, sustained; 0 turns flood control
-   * off. A client that sends faster is read more slowly: its lines are
+   * Lines per second read from a client, sustained, a whole number; 0 turns
+   * flood control off. A client that sends faster is read more slowly: its lines are
    * delayed, never dropped.
    *
    * @default {5}
    */
   rateLimit?: number;
   /**
-   * Lines a client may send at once after a quiet spell.
+   * Lines a client may send at once after a quiet spell, a whole number.
    *
    * @default {20}
    */
@@ -239,6 +239,11 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
     const name of ["writeTimeoutMs", "aliasTimeoutMs", "idleTimeoutMs", "shutdownGraceMs"] as const
   ) {
     check(o[name] <= MAX_TIMEOUT_MS, `${name} must be at most ${MAX_TIMEOUT_MS} (7 days)`, o[name]);
+  }
+  // Whole numbers, as the command line takes them and the limits notice
+  // tells clients (which read only whole numbers).
+  for (const name of ["rateLimit", "rateBurst"] as const) {
+    check(Number.isInteger(o[name]), `${name} must be a whole number`, o[name]);
   }
   check(
     Number.isInteger(o.historySize) && o.historySize >= 0,

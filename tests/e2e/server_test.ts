@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { ALIAS_RULE } from "../../protocol/alias.ts";
-import { type ChatServer, serve } from "../../server/mod.ts";
+import { type ChatServer, serve, type ServeOptions } from "../../server/mod.ts";
 import {
   assertNothingBefore,
   live,
@@ -472,6 +472,29 @@ Deno.test("serve() logs a /quit as 'left (quit)', never the reason the user wrot
     server.log.some((line) => /^127\.0\.0\.1:\d+ bob: left \(quit\)$/.test(line)),
     server.log.join("\n"),
   );
+});
+
+Deno.test("serve() refuses a rateLimit or rateBurst that is not a whole number with a RangeError", async () => {
+  const cases: [ServeOptions, RegExp][] = [
+    [{ rateLimit: 0.2 }, /^Cannot start server: rateLimit must be a whole number, received 0\.2$/],
+    [{ rateLimit: 2.5 }, /^Cannot start server: rateLimit must be a whole number, received 2\.5$/],
+    [{ rateBurst: 1.5 }, /^Cannot start server: rateBurst must be a whole number, received 1\.5$/],
+  ];
+  for (const [options, message] of cases) {
+    let started: ChatServer | undefined;
+    try {
+      assert.throws(
+        () => (started = serve({ hostname: "127.0.0.1", port: 0, log: () => {}, ...options })),
+        (error: unknown) => {
+          assert.ok(error instanceof RangeError, `not a RangeError: ${error}`);
+          assert.match(error.message, message);
+          return true;
+        },
+      );
+    } finally {
+      await started?.shutdown();
+    }
+  }
 });
 
 Deno.test("serve() refuses an outbox too small for maxLineBytes with a RangeError naming both options", async () => {
