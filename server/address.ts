@@ -85,6 +85,14 @@ function parseRange(text: string): Range {
   const max = bytes.length * 8;
   const bits = bitsText === undefined ? max : /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : NaN;
   if (!(bits >= 0 && bits <= max)) {
+    if (max === 32 && address.includes(":")) {
+      // IPv4 inside IPv6 is matched as IPv4, so its prefix counts IPv4's bits.
+      const v4 = bytes.join(".");
+      const as = bits >= 96 && bits <= 128 ? `${v4}/${bits - 96}` : `${v4}/0 to ${v4}/32`;
+      throw new TypeError(
+        `"${text}" is IPv4 written inside IPv6, which is matched as IPv4: write it as ${as}`,
+      );
+    }
     throw new TypeError(`"${text}" has a prefix length that is not between 0 and ${max}`);
   }
   return { bytes, bits };

@@ -27,6 +27,7 @@ import { formatBye, plural } from "../protocol/wire.ts";
 import { closeQuietly, formatAddress } from "../protocol/io_util.ts";
 import { AddressSet } from "./address.ts";
 import { MOTD_MAX_BYTES, MOTD_MAX_LINES, prepareMotd } from "./motd.ts";
+import { ACCEPT_BACKOFF_MS, isConnectionError } from "./accept_error.ts";
 
 export type { ServeOptions } from "./options.ts";
 export { SERVE_DEFAULTS } from "./options.ts";
@@ -66,32 +67,6 @@ export class ListenError extends Error {
   }
 }
 
-/** Back-off after accept ran out of file descriptors or memory. */
-const ACCEPT_BACKOFF_MS = 100;
-/**
- * OS error numbers (Linux, macOS) that mean the process or the system is out
- * of something, so accepting again at once would fail again: EMFILE, ENFILE,
- * ENOBUFS, ENOMEM.
- */
-const EXHAUSTION_ERRNOS = new Set([24, 23, 105, 55, 12]);
-
-/**
- * Whether a failed accept means the process is out of file descriptors or
- * memory, rather than that one connection went away before it was taken
- * (reset, aborted, not connected), which must never slow accepting down.
- */
-function isResourceExhaustion(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.NotConnected
-  ) return false;
-  const errno = /\(os error (\d+)\)/.exec(error.message)?.[1];
-  return errno !== undefined
-    ? EXHAUSTION_ERRNOS.has(Number(errno))
-    : /too many open files|out of memory|no buffer space/i.test(error.message);
-}
 /** How long a refused connection may take to receive its one reason line. */
 const REFUSE_GRACE_MS = 1000;
 
@@ -243,9 +218,10 @@ export function serve(options: ServeOptions = {}): ChatServer {
   }
 
   // Accept errors: one that concerns a single connection (it was reset or
-  // aborted before we took it) is skipped at once; running out of file
-  // descriptors or memory backs off, logged once per episode.
-  let exhausted = false;
+  // aborted before we took it) is skipped at once; anything else (out of
+  // file descriptors or memory, or unforeseen) backs off, logged once per
+  // episode.
+  let failing = false;
   async function acceptLoop(): Promise<void> {
     while (!stopping) {
       let conn: Deno.Conn;
@@ -254,12 +230,10 @@ export function serve(options: ServeOptions = {}): ChatServer {
       } catch (error) {
         if (stopping) break;
         if (error instanceof Deno.errors.BadResource) break;
-        if (!isResourceExhaustion(error)) {
-          // Not the listener's fault: the next connection is unaffected.
-          continue;
-        }
-        if (!exhausted) {
-          exhausted = true;
+        // Not the listener's fault: the next connection is unaffected.
+        if (isConnectionError(error)) continue;
+        if (!failing) {
+          failing = true;
           log(
             `accept failed: ${describeListenError(error)}; retrying every ${ACCEPT_BACKOFF_MS} ms`,
           );
@@ -270,8 +244,8 @@ export function serve(options: ServeOptions = {}): ChatServer {
         });
         continue;
       }
-      if (exhausted) {
-        exhausted = false;
+      if (failing) {
+        failing = false;
         log("accepting again");
       }
       if (stopping) {

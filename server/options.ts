@@ -63,15 +63,15 @@ export interface ServeOptions {
    */
   writeTimeoutMs?: number;
   /**
-   * Lines per second read from a client, sustained; 0 turns flood control
-   * off. A client that sends faster is read more slowly: its lines are
+   * Lines per second read from a client, sustained, a whole number; 0 turns
+   * flood control off. A client that sends faster is read more slowly: its lines are
    * delayed, never dropped.
    *
    * @default {5}
    */
   rateLimit?: number;
   /**
-   * Lines a client may send at once after a quiet spell.
+   * Lines a client may send at once after a quiet spell, a whole number.
    *
    * @default {20}
    */
@@ -148,10 +148,15 @@ export interface ServeOptions {
   /** Where log lines go. Defaults to stderr with a UTC timestamp. */
   log?: Logger;
   /**
-   * Where the deadline timer reads the time (ms since the epoch); a test can
-   * move it forward to see what deadlines do without waiting.
+   * Where the server reads the time (ms, from any origin) for everything
+   * that measures it: flood control, the alias, idle, write and close
+   * deadlines, and the timer that enforces them. It must never go
+   * backwards, so the default is a monotonic clock, which a change of the
+   * system time (an NTP step) does not move. The times stamped on lines are
+   * the wall clock, not this one. A test can move it forward to see what
+   * deadlines do without waiting.
    *
-   * @default {Date.now}
+   * @default {performance.now}
    */
   clock?: () => number;
 }
@@ -209,7 +214,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   const o: ResolvedServeOptions = {
     ...SERVE_DEFAULTS,
     log: stderrLogger,
-    clock: Date.now,
+    clock: () => performance.now(),
     ...given,
   };
   // Longer lines need a bigger queue: unless one was given, it grows with them.
@@ -251,6 +256,11 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
     const name of ["writeTimeoutMs", "aliasTimeoutMs", "idleTimeoutMs", "shutdownGraceMs"] as const
   ) {
     check(o[name] <= MAX_TIMEOUT_MS, `${name} must be at most ${MAX_TIMEOUT_MS} (7 days)`, o[name]);
+  }
+  // Whole numbers, as the command line takes them and the limits notice
+  // tells clients (which read only whole numbers).
+  for (const name of ["rateLimit", "rateBurst"] as const) {
+    check(Number.isInteger(o[name]), `${name} must be a whole number`, o[name]);
   }
   check(
     Number.isInteger(o.historySize) && o.historySize >= 0,

@@ -37,6 +37,13 @@ export interface OutboxOptions {
   maxBytes?: number;
   /** Called once if a write fails; the outbox is closed by then. */
   onError?: (error: unknown) => void;
+  /**
+   * Where the time of a write's last progress is read (ms, from any origin,
+   * never going backwards): the clock `stalledFor()` is asked with.
+   *
+   * @default {performance.now}
+   */
+  clock?: () => number;
 }
 
 /**
@@ -65,6 +72,7 @@ export class Outbox {
   readonly #sink: ByteSink;
   readonly #maxBytes: number;
   readonly #onError: (error: unknown) => void;
+  readonly #clock: () => number;
   /** The queue: `#chunks[#head]` is the oldest chunk not yet being written. */
   #chunks: (Uint8Array | undefined)[] = [];
   #head = 0;
@@ -72,8 +80,8 @@ export class Outbox {
   #size = 0;
   #writing = false;
   #closed = false;
-  /** When the running write last made progress (ms), or 0 when idle. */
-  #waitingSince = 0;
+  /** When the running write last made progress (ms), or -1 when idle. */
+  #waitingSince = -1;
   #drainWaiters: (() => void)[] = [];
 
   /** Makes an outbox writing to `sink`; see {@linkcode OutboxOptions}. */
@@ -85,6 +93,7 @@ export class Outbox {
     this.#sink = sink;
     this.#maxBytes = max;
     this.#onError = options.onError ?? (() => {});
+    this.#clock = options.clock ?? (() => performance.now());
   }
 
   /** Bytes queued or in flight. */
@@ -102,7 +111,7 @@ export class Outbox {
    * 0 when nothing is being written.
    */
   stalledFor(now: number): number {
-    return this.#waitingSince === 0 ? 0 : now - this.#waitingSince;
+    return this.#waitingSince < 0 ? 0 : now - this.#waitingSince;
   }
 
   /**
@@ -152,11 +161,11 @@ export class Outbox {
       while (this.#head < this.#chunks.length && !this.#closed) {
         const data = this.#take();
         let offset = 0;
-        this.#waitingSince = Date.now();
+        this.#waitingSince = this.#clock();
         while (offset < data.length) {
           offset += await this.#sink.write(offset === 0 ? data : data.subarray(offset));
           if (this.#closed) return;
-          this.#waitingSince = Date.now();
+          this.#waitingSince = this.#clock();
         }
         this.#size -= data.length;
       }
@@ -166,7 +175,7 @@ export class Outbox {
         this.#onError(error);
       }
     } finally {
-      this.#waitingSince = 0;
+      this.#waitingSince = -1;
       this.#writing = false;
       if (this.#size === 0 || this.#closed) this.#wake();
     }

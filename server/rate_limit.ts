@@ -16,7 +16,8 @@ export interface RateLimitOptions {
 }
 
 /**
- * A token bucket, consulted line by line: {@linkcode RateLimiter.take} spends
+ * A token bucket, consulted line by line, on a clock that should never go
+ * backwards (the server uses `performance.now()`): {@linkcode RateLimiter.take} spends
  * a token for a line that passes, {@linkcode RateLimiter.delay} says how long
  * until the next line may.
  *
@@ -83,6 +84,9 @@ export class RateLimiter {
       const earned = ((now - this.#last) / 1000) * this.#rate;
       this.#tokens = Math.min(this.#burst, this.#tokens + earned);
     }
-    this.#last = Math.max(this.#last, now);
+    // A clock that went back earns nothing for the gap, and the wait counts
+    // from where it is now, so the bucket is never stuck until the clock
+    // catches up (feed it a monotonic clock and this never happens).
+    this.#last = now;
   }
 }

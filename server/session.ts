@@ -62,19 +62,25 @@ export interface SessionContext {
 const PASSWORD_TRIES = 3;
 /** How long a connection being closed may take to deliver its last line. */
 const CLOSE_GRACE_MS = 1000;
-/** First read buffer; idle connections keep this small one. */
+/**
+ * The read buffer of a client under flood control, and the first one of
+ * every client: it reads at most `rateLimit` lines a second, so a bigger
+ * buffer would only hold more of what it sent while it waits its turn.
+ */
 const READ_MIN = 1024;
-/** Largest read buffer, for clients that send a lot at once. */
+/** Largest read buffer, for clients that send a lot at once with flood control off. */
 const READ_MAX = 64 * 1024;
 /** Consecutive small reads after which a grown read buffer shrinks back. */
 const SHRINK_AFTER = 8;
 /**
- * A blank first line that comes before the first prompt is out, or this soon
- * after, is not an answer to it (no one reads a prompt and presses Enter that
- * fast): it is a client finding out early whether it is talking to a TLS
- * port by mistake, as `confab join` 0.1 does, and it is ignored.
+ * Blank first lines that come before the first prompt is out, or this soon
+ * after, are not answers to it (no one reads a prompt and presses Enter that
+ * fast): they are a client finding out whether it is talking to a TLS port
+ * by mistake, as older `confab join` clients do, and they are ignored.
  */
-const PROBE_MS = 500;
+const FIRST_PROMPT_GRACE_MS = 500;
+/** At most this many such blank lines are ignored (a probe is up to five LFs). */
+const PROBE_LINES = 5;
 
 type State = "password" | "alias" | "joined" | "closing";
 
@@ -117,8 +123,8 @@ export class Session implements Member {
   replyTo: Member | undefined = undefined;
   /** The remote address, `host:port`, for the log. */
   readonly peer: string;
-  /** When the connection was accepted (ms). */
-  readonly connectedAt: number = Date.now();
+  /** When the connection was accepted, on the server's clock (`ServeOptions.clock`, ms). */
+  readonly connectedAt: number;
 
   readonly #conn: Deno.Conn;
   readonly #ctx: SessionContext;
@@ -135,10 +141,14 @@ export class Session implements Member {
   #room: Room | undefined;
   /** What the registry has yet to answer; the next line waits for it. */
   #pending: Promise<void> | undefined;
-  #lastInput: number = this.connectedAt;
-  #lines = 0;
-  /** When the first prompt was written out; 0 until then. */
-  #promptedAt = 0;
+  /** When the client last sent something or waited on us, on the server's clock. */
+  #lastInput: number;
+  /** Whether a line with something in it has come yet. */
+  #answered = false;
+  /** Blank first lines ignored as a TLS probe so far. */
+  #probeLines = 0;
+  /** When the first prompt was written out, on the server's clock; -1 until then. */
+  #promptedAt = -1;
   /** Whether the client was told it is being slowed down since it last rested. */
   #throttled = false;
   /** Whether the reader has just waited for the rate limit. */
@@ -160,9 +170,11 @@ export class Session implements Member {
     this.peer = peer;
     this.#ctx = ctx;
     const o = ctx.options;
+    this.connectedAt = this.#lastInput = o.clock();
     this.#outbox = new Outbox(conn, {
       maxBytes: o.outboxBytes,
       onError: (error) => this.#lost(error),
+      clock: o.clock,
     });
     this.#reader = new LineReader({
       maxLineBytes: o.maxLineBytes,
@@ -209,8 +221,12 @@ export class Session implements Member {
   async run(): Promise<void> {
     if (this.#state === "password") this.#promptPassword("");
     else this.#promptAlias("");
-    this.#outbox.drained().then(() => (this.#promptedAt = Date.now()));
+    this.#outbox.drained().then(() => (this.#promptedAt = this.#now()));
     let buffer = new Uint8Array(READ_MIN);
+    // Only an unpaced reader grows its buffer: a paced one waits its turn
+    // with what it has read in hand, and its rate, not the size of its
+    // reads, sets how fast it goes.
+    const mayGrow = !this.#limiter.enabled;
     let small = 0;
     let first = true;
     let reason = "";
@@ -218,7 +234,7 @@ export class Session implements Member {
       while (!this.#closed) {
         const n = await this.#conn.read(buffer);
         if (n === null) break;
-        this.#lastInput = Date.now();
+        this.#lastInput = this.#now();
         if (first) {
           first = false;
           if (this.#ctx.options.cert === undefined && buffer[0] === 0x16 && buffer[1] === 0x03) {
@@ -229,7 +245,7 @@ export class Session implements Member {
           }
         }
         await this.#take(buffer.subarray(0, n));
-        if (n === buffer.length && buffer.length < READ_MAX) {
+        if (mayGrow && n === buffer.length && buffer.length < READ_MAX) {
           buffer = new Uint8Array(buffer.length * 4);
           small = 0;
         } else if (buffer.length > READ_MIN && n <= READ_MIN / 2 && ++small >= SHRINK_AFTER) {
@@ -261,7 +277,7 @@ export class Session implements Member {
         await this.#pace();
         unread = unread.subarray(this.#reader.push(unread));
       }
-      if (command !== undefined && !this.#closed) this.#onTelnet(command);
+      if (command !== undefined && !this.#closed) await this.#onTelnet(command);
       rest = rest.subarray(used);
     }
   }
@@ -273,7 +289,7 @@ export class Session implements Member {
   async #pace(): Promise<void> {
     if (this.#pending !== undefined) await this.#pending;
     const o = this.#ctx.options;
-    const wait = this.#limiter.delay(Date.now());
+    const wait = this.#limiter.delay(this.#now());
     if (wait === 0 || this.#state === "closing") return;
     if (!this.#throttled) {
       this.#throttled = true;
@@ -292,14 +308,14 @@ export class Session implements Member {
     this.#wake = undefined;
     this.#waited = true;
     // Waiting on us is not being idle.
-    this.#lastInput = Date.now();
+    this.#lastInput = this.#now();
   }
 
   /** Spends a line's token. */
   #spend(): void {
     const limiter = this.#limiter;
     if (!limiter.enabled) return;
-    const now = Date.now();
+    const now = this.#now();
     // A client that earned back its whole burst without being made to wait
     // has rested: next time it is told again.
     if (!this.#waited && limiter.full(now)) this.#throttled = false;
@@ -307,9 +323,15 @@ export class Session implements Member {
     limiter.take(now);
   }
 
-  #onTelnet(command: TelnetCommand): void {
+  async #onTelnet(command: TelnetCommand): Promise<void> {
     if (this.#state === "closing") return;
     if (command === "are-you-there") {
+      // Answered like a line is read: one token each, so a stream of them
+      // is paced too.
+      await this.#pace();
+      // It may have been closed meanwhile.
+      if ((this.#state as State) === "closing") return;
+      this.#spend();
       this.#tell(formatNotice(Date.now(), "[yes]"));
     } else {
       this.#finish("", "bye", `telnet ${command}`);
@@ -344,7 +366,7 @@ export class Session implements Member {
    */
   shutdown(): void {
     if (this.#closed) return;
-    const deadline = Date.now() + this.#ctx.options.shutdownGraceMs;
+    const deadline = this.#now() + this.#ctx.options.shutdownGraceMs;
     if (this.#state === "closing") {
       this.#closeAt = Math.min(this.#closeAt, deadline);
       return;
@@ -399,7 +421,7 @@ export class Session implements Member {
   /** Whether the next line may be read now (see {@linkcode LineReader.push}). */
   #mayGoOn(): boolean {
     if (this.#state === "closing") return true;
-    return this.#pending === undefined && this.#limiter.delay(Date.now()) === 0;
+    return this.#pending === undefined && this.#limiter.delay(this.#now()) === 0;
   }
 
   /** Holds the next line until `work` (an answer from the registry) is done. */
@@ -419,7 +441,6 @@ export class Session implements Member {
 
   #onLine(line: string): boolean {
     if (this.#state === "closing") return true;
-    const first = this.#lines++ === 0;
     // Every line costs a token, blank ones too: the server reads at most the
     // rate, whatever the lines hold.
     this.#spend();
@@ -427,7 +448,11 @@ export class Session implements Member {
       // Blank lines are ignored once joined. Before, they are answered, so
       // someone at a bare prompt sees that the server is there.
       if (this.#state === "joined") return this.#mayGoOn();
-      if (first && (this.#promptedAt === 0 || Date.now() - this.#promptedAt < PROBE_MS)) {
+      if (
+        !this.#answered && this.#probeLines < PROBE_LINES &&
+        (this.#promptedAt < 0 || this.#now() - this.#promptedAt < FIRST_PROMPT_GRACE_MS)
+      ) {
+        this.#probeLines++;
         return this.#mayGoOn();
       }
       this.#tell(formatError(
@@ -436,6 +461,7 @@ export class Session implements Member {
       this.#promptAgain();
       return this.#mayGoOn();
     }
+    this.#answered = true;
     switch (this.#state) {
       case "password":
         this.#onPassword(line);
@@ -625,8 +651,16 @@ export class Session implements Member {
       this.#ctx.log(`${this.peer} -: closed before joining (${logReason})`);
     }
     if (bye !== undefined) this.#send(formatBye(bye));
-    this.#closeAt = Date.now() + CLOSE_GRACE_MS;
+    this.#closeAt = this.#now() + CLOSE_GRACE_MS;
     this.#outbox.drained().then(() => this.#closeConn());
+  }
+
+  /**
+   * The time for deadlines and flood control: the server's clock, which
+   * never goes backwards (not the wall clock of the stamps on lines).
+   */
+  #now(): number {
+    return this.#ctx.options.clock();
   }
 
   #newLimiter(): RateLimiter {

@@ -47,6 +47,16 @@ Deno.test("AddressSet.has() matches addresses and CIDR ranges of both families",
   await t.step("IPv4 written inside IPv6", () => {
     assert.ok(new AddressSet(["10.0.0.0/8"]).has("::ffff:10.9.8.7"));
     assert.ok(new AddressSet(["64:ff9b::192.0.2.1"]).has("64:ff9b::c000:201"));
+    assert.ok(new AddressSet(["::ffff:10.0.0.0/8"]).has("10.9.8.7"));
+  });
+  await t.step("says how to write an IPv6 prefix length on IPv4 inside IPv6", () => {
+    assert.throws(
+      () => new AddressSet(["::ffff:10.0.0.0/104"]),
+      new TypeError(
+        '"::ffff:10.0.0.0/104" is IPv4 written inside IPv6, which is matched as IPv4: write it as 10.0.0.0/8',
+      ),
+    );
+    assert.throws(() => new AddressSet(["::ffff:10.0.0.0/40"]), /write it as 10\.0\.0\.0\/0 to /);
   });
   await t.step("refuses what is not an address or range, saying which", () => {
     for (

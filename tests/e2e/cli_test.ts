@@ -140,6 +140,14 @@ Deno.test("confab serve with an unknown flag exits 2 naming the flag", async () 
   );
 });
 
+Deno.test("confab serve no longer knows --flood-lines, as the README says", async () => {
+  assertUsageError(
+    await confab(["serve", "--flood-lines", "100"]),
+    /^confab: unknown option --flood-lines$/,
+    "confab serve",
+  );
+});
+
 Deno.test("confab join with an unknown flag exits 2 naming the flag", async () => {
   assertUsageError(await confab(["join", "--colour"]), /unknown option --colour\b/, "confab join");
 });

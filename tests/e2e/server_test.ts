@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { ALIAS_RULE } from "../../protocol/alias.ts";
-import { type ChatServer, serve } from "../../server/mod.ts";
+import { type ChatServer, serve, type ServeOptions } from "../../server/mod.ts";
 import {
   assertNothingBefore,
   live,
@@ -81,13 +81,40 @@ Deno.test("serve() answers a blank line at the prompts with the reason and the p
     await assertNothingBefore(client, bob, "bob", "after the blank");
   });
 
-  await t.step("except for a blank first line sent at once, as confab join 0.1 does", async () => {
+  await t.step(
+    "except for a blank first line sent at once, as older confab clients do",
+    async () => {
+      await using server = startServer();
+      await using client = await TestClient.connect(server.addr.port);
+      await client.send("");
+      assert.equal(await nextLine(client), PROMPT);
+      await client.send("x y");
+      assert.equal(await nextLine(client), `! an alias is ${ALIAS_RULE}`);
+    },
+  );
+
+  await t.step("and for up to five of them, a TLS probe of five LFs", async () => {
     await using server = startServer();
     await using client = await TestClient.connect(server.addr.port);
-    await client.send("");
     assert.equal(await nextLine(client), PROMPT);
+    await client.write(new TextEncoder().encode("\n\n\n\n\n"));
     await client.send("x y");
     assert.equal(await nextLine(client), `! an alias is ${ALIAS_RULE}`);
+  });
+
+  await t.step("but a sixth blank line, or one after an answer, is answered", async () => {
+    await using server = startServer();
+    await using client = await TestClient.connect(server.addr.port);
+    assert.equal(await nextLine(client), PROMPT);
+    await client.write(new TextEncoder().encode("\n\n\n\n\n\n"));
+    assert.equal(await nextLine(client), "! an alias cannot be empty");
+    assert.equal(await nextLine(client), PROMPT);
+    await using other = await TestClient.connect(server.addr.port);
+    assert.equal(await nextLine(other), PROMPT);
+    await other.write(new TextEncoder().encode("x y\n\n"));
+    assert.equal(await nextLine(other), `! an alias is ${ALIAS_RULE}`);
+    assert.equal(await nextLine(other), PROMPT);
+    assert.equal(await nextLine(other), "! an alias cannot be empty");
   });
 
   await t.step("at the password prompt, without counting as a wrong password", async () => {
@@ -445,6 +472,29 @@ Deno.test("serve() logs a /quit as 'left (quit)', never the reason the user wrot
     server.log.some((line) => /^127\.0\.0\.1:\d+ bob: left \(quit\)$/.test(line)),
     server.log.join("\n"),
   );
+});
+
+Deno.test("serve() refuses a rateLimit or rateBurst that is not a whole number with a RangeError", async () => {
+  const cases: [ServeOptions, RegExp][] = [
+    [{ rateLimit: 0.2 }, /^Cannot start server: rateLimit must be a whole number, received 0\.2$/],
+    [{ rateLimit: 2.5 }, /^Cannot start server: rateLimit must be a whole number, received 2\.5$/],
+    [{ rateBurst: 1.5 }, /^Cannot start server: rateBurst must be a whole number, received 1\.5$/],
+  ];
+  for (const [options, message] of cases) {
+    let started: ChatServer | undefined;
+    try {
+      assert.throws(
+        () => (started = serve({ hostname: "127.0.0.1", port: 0, log: () => {}, ...options })),
+        (error: unknown) => {
+          assert.ok(error instanceof RangeError, `not a RangeError: ${error}`);
+          assert.match(error.message, message);
+          return true;
+        },
+      );
+    } finally {
+      await started?.shutdown();
+    }
+  }
 });
 
 Deno.test("serve() refuses an outbox too small for maxLineBytes with a RangeError naming both options", async () => {
