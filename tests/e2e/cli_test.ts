@@ -431,3 +431,14 @@ Deno.test("confab serve --max-line-bytes 200000 starts: the outbox grows with th
   proc.child.kill("SIGTERM");
   assert.equal(await proc.exit(), 0);
 });
+
+Deno.test("the release workflow compiles with exactly the flags of deno task compile", async () => {
+  const release = await Deno.readTextFile(
+    new URL("../../.github/workflows/release.yml", import.meta.url),
+  );
+  const flags = (text: string) =>
+    [...text.matchAll(/--(allow-[a-z]+|v8-flags=\S+)/g)].map((m) => m[0]).sort();
+  const task = denoJson.tasks.compile.command;
+  assert.ok(flags(task).length >= 4, task);
+  assert.deepEqual(flags(release), flags(task));
+});
