@@ -14,6 +14,7 @@ import { checkAlias } from "./protocol/alias.ts";
 import { formatAddress, writeAllSync } from "./protocol/io_util.ts";
 import { definedOnly, type Logger, MAX_TIMEOUT_MS } from "./server/options.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./server/address.ts";
+import { checkRoomName } from "./protocol/room_name.ts";
 import { DEFAULT_HOST, DEFAULT_PORT, plural } from "./protocol/wire.ts";
 import {
   describeOpenError,
@@ -219,6 +220,13 @@ function secondsFlag(command: string, flag: string, value: unknown, allowZero: b
     );
   }
   return Math.round(n * 1000);
+}
+
+/** `--room NAME`, with or without its `#`, as the server names rooms. */
+function roomFlag(command: string, value: string): string {
+  const check = checkRoomName(value);
+  if (!check.ok) throw new UsageError(`--room: ${check.reason}, received '${value}'`, command);
+  return check.name;
 }
 
 /** `--exempt` values (each may list several, comma-separated) added to loopback. */
@@ -464,7 +472,7 @@ async function runServe(args: string[]): Promise<number> {
     maxPerAddress: integer(cmd, "max-per-address", flags["max-per-address"], 1, big),
     exemptAddresses: exemptFlag(cmd, flags.exempt),
     shutdownGraceMs: secondsFlag(cmd, "shutdown-grace", flags["shutdown-grace"], true),
-    defaultRoom: typeof flags.room === "string" ? flags.room : undefined,
+    defaultRoom: typeof flags.room === "string" ? roomFlag(cmd, flags.room) : undefined,
     maxRooms: integer(cmd, "max-rooms", flags["max-rooms"], 1, big),
     motd: motdPath === undefined ? undefined : readMotd(motdPath),
     signal: controller.signal,

@@ -12,6 +12,9 @@ export const ALIAS_RULE = `1 to ${MAX_ALIAS_LENGTH} letters (any script), digits
 // A letter or digit of any script, optionally followed by combining marks, or
 // one of the three punctuation characters.
 const ALIAS_RE = /^(?:[\p{L}\p{Nd}]\p{M}*|[_.-])+$/u;
+// Letters that show as nothing (the Hangul fillers) and other characters an
+// alias could hide behind, to pass for someone else.
+const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
 
 /** The outcome of {@linkcode checkAlias}. */
 export type AliasCheck = { ok: true; alias: string } | { ok: false; reason: string };
@@ -42,6 +45,9 @@ export function checkAlias(input: string): AliasCheck {
   }
   if (!ALIAS_RE.test(alias)) {
     return { ok: false, reason: `an alias is ${ALIAS_RULE}` };
+  }
+  if (INVISIBLE.test(alias)) {
+    return { ok: false, reason: "an alias cannot hold invisible characters" };
   }
   if (RESERVED_ALIASES.has(aliasKey(alias))) {
     return { ok: false, reason: `"${alias}" is reserved` };

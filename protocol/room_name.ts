@@ -17,6 +17,9 @@ export const ROOM_RULE =
 // The same characters as an alias: a letter or digit of any script with its
 // combining marks, or one of three punctuation characters.
 const ROOM_RE = /^(?:[\p{L}\p{Nd}]\p{M}*|[_.-])+$/u;
+// Letters that show as nothing (the Hangul fillers) and other characters a
+// name could hide behind: "lobby" and "lobby" + U+3164 would look the same.
+const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
 
 /** The outcome of {@linkcode checkRoomName}. */
 export type RoomNameCheck = { ok: true; name: string } | { ok: false; reason: string };
@@ -46,6 +49,9 @@ export function checkRoomName(input: string): RoomNameCheck {
     };
   }
   if (!ROOM_RE.test(name)) return { ok: false, reason: `a room name is ${ROOM_RULE}` };
+  if (INVISIBLE.test(name)) {
+    return { ok: false, reason: "a room name cannot hold invisible characters" };
+  }
   return { ok: true, name };
 }
 

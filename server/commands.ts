@@ -24,10 +24,11 @@ import {
 /** `/who` lists at most this many members by name... */
 const WHO_LIMIT = 200;
 /**
- * ...and at most this many bytes of them: less than the smallest outbox a
- * server accepts, so asking never gets the asker dropped as too slow.
+ * ...and at most this many bytes of them, or a quarter of the asker's queue
+ * if that is less (see {@linkcode CommandContext.replyBytes}), so asking
+ * never gets the asker dropped as too slow.
  */
-const WHO_BYTES = 16 * 1024;
+export const WHO_BYTES = 16 * 1024;
 /**
  * Away and quit reasons are cut to this many characters: they are repeated
  * in every `/who` and `left` line, so a long one would cost everyone.
@@ -78,6 +79,13 @@ export interface CommandContext {
   quit(reason: string): void;
   /** Current time, ms since the epoch. */
   readonly now: number;
+  /**
+   * Most bytes a listing reply (`/who`, `/rooms`) may take in the sender's
+   * queue: it must never be what gets the sender dropped as too slow.
+   *
+   * @default {16384}
+   */
+  readonly replyBytes?: number;
 }
 
 interface Command {
@@ -161,7 +169,7 @@ const COMMANDS: readonly Command[] = [
         const away = m.away === "" ? "" : ` (away: ${m.away})`;
         const line = `  ${m.alias}, here ${formatDuration(now - m.joinedAt)}${away}`;
         bytes += lineCost(line);
-        if (shown === WHO_LIMIT || bytes > WHO_BYTES) break;
+        if (shown === WHO_LIMIT || bytes > (ctx.replyBytes ?? WHO_BYTES)) break;
         ctx.reply(line);
         shown++;
       }
@@ -272,7 +280,7 @@ const COMMANDS: readonly Command[] = [
       for (const room of rooms) {
         const line = formatRoomListing({ ...room, mine: roomKey(room.name) === mine });
         bytes += lineCost(line);
-        if (shown === WHO_LIMIT || bytes > WHO_BYTES) break;
+        if (shown === WHO_LIMIT || bytes > (ctx.replyBytes ?? WHO_BYTES)) break;
         ctx.reply(line);
         shown++;
       }
@@ -283,11 +291,19 @@ const COMMANDS: readonly Command[] = [
     name: "topic",
     usage: "/topic [TEXT]",
     summary: "show this room's topic, or set it",
-    details: "shown in the room's welcome; /topic - clears it",
+    details: "shown in the room's welcome; /topic - clears it. The default room's " +
+      "topic stays as the server has it (its message of the day speaks for it)",
     run(ctx, args) {
       const text = args.trim();
-      if (text === "") ctx.reply(formatTopicOf(ctx.room.name, ctx.room.topic));
-      else ctx.room.setTopic(ctx.member, text === "-" ? "" : userReason(text));
+      if (text === "") {
+        ctx.reply(formatTopicOf(ctx.room.name, ctx.room.topic));
+      } else if (ctx.room === ctx.registry.defaultRoom) {
+        // Everyone arrives there: a topic anyone could set would be a line
+        // anyone could pin in front of every newcomer.
+        ctx.fail(`the topic of #${ctx.room.name} cannot be changed; /join a room of your own`);
+      } else {
+        ctx.room.setTopic(ctx.member, text === "-" ? "" : userReason(text));
+      }
     },
   },
   {

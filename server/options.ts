@@ -269,7 +269,9 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   );
   const room = checkRoomName(o.defaultRoom);
   if (!room.ok || room.name !== o.defaultRoom) {
-    const why = room.ok ? "it is given without the '#'" : room.reason;
+    const why = room.ok
+      ? `give it as "${room.name}" (no '#', spaces, or decomposed letters)`
+      : room.reason;
     throw new TypeError(`Cannot start server: defaultRoom: ${why}, received '${o.defaultRoom}'`);
   }
   const minOutbox = minOutboxBytes(o.maxLineBytes);

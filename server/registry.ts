@@ -77,7 +77,7 @@ export interface Registry {
    * Why room `name` could not be entered now (it would be one room too
    * many), or `undefined` if it can.
    */
-  refusal(name: string): string | undefined;
+  refusal(name: string, mover?: Member): string | undefined;
   /**
    * Puts `member` (whose alias is claimed) in room `name`, creating it if
    * need be; if it was in another room, it leaves that one for this one.
@@ -203,8 +203,12 @@ export class LocalRegistry implements Registry {
     return Promise.resolve(true);
   }
 
-  refusal(name: string): string | undefined {
-    if (this.#rooms.has(roomKey(name)) || this.#rooms.size < this.#maxRooms) return undefined;
+  refusal(name: string, mover?: Member): string | undefined {
+    if (this.#rooms.has(roomKey(name))) return undefined;
+    // A mover who is the last one in its room frees that room as it goes.
+    const from = mover === undefined ? undefined : this.#where.get(mover);
+    const freed = from !== undefined && from !== this.defaultRoom && from.size === 1 ? 1 : 0;
+    if (this.#rooms.size - freed < this.#maxRooms) return undefined;
     return formatRoomCap(this.#maxRooms);
   }
 
@@ -214,7 +218,7 @@ export class LocalRegistry implements Registry {
     let room = this.#rooms.get(key);
     if (room === from && room !== undefined) return Promise.resolve({ ok: true, room });
     if (room === undefined) {
-      const refused = this.refusal(name);
+      const refused = this.refusal(name, member);
       if (refused !== undefined) return Promise.resolve({ ok: false, reason: refused });
       room = new LocalRoom({ ...this.#roomOptions, name });
       this.#rooms.set(key, room);

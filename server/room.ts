@@ -231,11 +231,18 @@ export class LocalRoom implements Room {
   join(member: Member, options: JoinOptions): void {
     if (this.#members.has(member)) return;
     const now = Date.now();
-    if (options.history) {
-      for (const line of this.#replay()) member.deliver(line);
+    const lines = options.history ? this.#replay() : [];
+    lines.push(encodeLine(formatNotice(now, this.#welcome(member, options.nameRoom ?? false))));
+    if (this.#topic !== "") lines.push(encodeLine(formatNotice(now, formatTopic(this.#topic))));
+    // A member whose queue cannot take its history and welcome (one moving
+    // in with much still queued) is too slow: it goes, rather than sit in a
+    // room it was never told it is in, with a silent gap in its history.
+    for (const line of lines) {
+      if (!member.deliver(line)) {
+        member.evicted(TOO_SLOW);
+        return;
+      }
     }
-    member.deliver(encodeLine(formatNotice(now, this.#welcome(member, options.nameRoom ?? false))));
-    if (this.#topic !== "") member.deliver(encodeLine(formatNotice(now, formatTopic(this.#topic))));
     this.#members.add(member);
     this.#notice(formatJoin(now, member.alias), member);
   }

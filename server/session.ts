@@ -24,7 +24,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ALIAS_RULE, checkAlias } from "../protocol/alias.ts";
 import { closeQuietly } from "../protocol/io_util.ts";
-import { runCommand } from "./commands.ts";
+import { runCommand, WHO_BYTES } from "./commands.ts";
 import { LineReader } from "../protocol/line_reader.ts";
 import type { Logger, ResolvedServeOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
@@ -615,6 +615,8 @@ export class Session implements Member {
         move: (name) => this.#move(name),
         member: this,
         now: Date.now(),
+        // A quarter of the queue: a listing never fills it, however small.
+        replyBytes: Math.min(WHO_BYTES, Math.floor(this.#ctx.options.outboxBytes / 4)),
         reply: (text) => this.#tell(formatNotice(Date.now(), text)),
         fail: (text) => this.#tell(formatError(text)),
         quit: (reason) => this.#finish(reason, reason ? `bye: ${reason}` : "bye", "quit"),

@@ -456,11 +456,15 @@ Deno.test("confab serve --room and --max-rooms: in the help, bad values exit 2 n
         ["--room", "two words"],
         /^confab: --room: a room name is 1 to 32 letters.*, received 'two words'$/,
       ],
-      [["--room", "#dev"], /^confab: --room: it is given without the '#', received '#dev'$/],
+      [
+        ["--room", "lobby\u3164"],
+        /^confab: --room: a room name cannot hold invisible characters, received 'lobby\u3164'$/,
+      ],
       [["--max-rooms", "0"], /^confab: --max-rooms must be /],
     ] as const
   ) {
-    const out = await serveCommand([...args]);
+    // A port of its own, should a value be taken after all.
+    const out = await serveCommand(["--port", "0", ...args]);
     assert.equal(out.code, 2, out.stderr);
     assert.equal(out.stdout, "");
     const first = out.stderr.split("\n")[0]!;
@@ -480,7 +484,15 @@ Deno.test("confab serve --room NAME --max-rooms N: everyone starts there, and th
   await alice.expect(/-- limits: /);
   await alice.send("/join dev");
   assert.match(await nextLine(alice), live("-- welcome to #dev, alice! you are the only one here"));
+  // Alone in #dev, alice frees it as she goes: the count does not change.
   await alice.send("/join ops");
+  assert.match(await nextLine(alice), live("-- welcome to #ops, alice! you are the only one here"));
+  await using bob = await TestClient.join(server.port, "bob");
+  await bob.send("/join ops");
+  await bob.expect(/-- welcome to #ops, bob! /);
+  await alice.expect(live("--> bob joined"));
+  // Now #ops stays behind her: a third room would be one too many.
+  await alice.send("/join dev");
   assert.equal(
     await nextLine(alice),
     "! there are already 2 rooms; join one of them (/rooms lists them)",
@@ -488,6 +500,7 @@ Deno.test("confab serve --room NAME --max-rooms N: everyone starts there, and th
   await alice.send("/rooms");
   assert.match(await nextLine(alice), live("-- 2 rooms:"));
   assert.match(await nextLine(alice), live("--   #hall, 0 here"));
+  assert.match(await nextLine(alice), live("--   #ops, 2 here (you are here)"));
 });
 
 Deno.test("a member too slow for its room is dropped from it, and another room chats on meanwhile", async () => {
@@ -531,4 +544,29 @@ Deno.test("a member too slow for its room is dropped from it, and another room c
   } finally {
     await closeAll(clients);
   }
+});
+
+Deno.test("/topic cannot change the default room's topic, so no one can pin a line in front of every newcomer", async () => {
+  await using server = startServer();
+  await using vandal = await TestClient.join(server.addr.port, "vandal");
+  await vandal.send("/topic server moved: use evil.example:55555");
+  assert.equal(
+    await nextLine(vandal),
+    "! the topic of #lobby cannot be changed; /join a room of your own",
+  );
+  await vandal.send("/topic");
+  assert.match(await nextLine(vandal), live("-- #lobby has no topic"));
+  await vandal.send("/quit");
+  await readToEnd(vandal);
+  // The next newcomer gets the welcome and the limits, and no topic.
+  await using newcomer = await TestClient.connect(server.addr.port);
+  await newcomer.expect(/^\? alias: /);
+  await newcomer.send("ann");
+  assert.match(await nextLine(newcomer), live("-- welcome, ann! you are the only one here"));
+  assert.match(
+    await nextLine(newcomer),
+    live("-- limits: 5 lines per second, bursts of 20; lines up to 4096 bytes"),
+  );
+  await using _ben = await TestClient.join(server.addr.port, "ben");
+  assert.match(await nextLine(newcomer), live("--> ben joined"));
 });

@@ -5,6 +5,7 @@ import {
   roomKey,
   showRoom,
 } from "../../protocol/room_name.ts";
+import { checkAlias } from "../../protocol/alias.ts";
 import {
   formatAlreadyIn,
   formatLeave,
@@ -86,4 +87,24 @@ Deno.test("room notices: the topic after a welcome, /topic's reply, a topic set 
     time: "00:00:00",
     text: "topic: x",
   });
+});
+
+Deno.test("checkRoomName() and checkAlias() refuse invisible characters a name could hide behind", () => {
+  for (
+    const hidden of ["\u3164", "lobby\u3164", "lob\u200bby", "lobby\u00ad", "\uffa0", "a\u034f"]
+  ) {
+    assert.equal(checkRoomName(hidden).ok, false, JSON.stringify(hidden));
+    assert.equal(checkAlias(hidden).ok, false, JSON.stringify(hidden));
+  }
+  assert.deepEqual(checkRoomName("lobby\u3164"), {
+    ok: false,
+    reason: "a room name cannot hold invisible characters",
+  });
+  assert.deepEqual(checkAlias("bob\u3164"), {
+    ok: false,
+    reason: "an alias cannot hold invisible characters",
+  });
+  // Visible letters of every script still pass.
+  assert.ok(checkRoomName("한국어").ok);
+  assert.ok(checkAlias("한국어").ok);
 });

@@ -172,6 +172,39 @@ Deno.test("LocalRegistry lists the default room first, then by name, and refuses
   registry.close();
 });
 
+Deno.test("LocalRegistry.enter() lets the last member of a room move at the cap: the room it empties makes way", async () => {
+  const registry = newRegistry({ maxRooms: 2 });
+  const [alice, bob] = await enterAll(registry, "lobby", "alice", "bob");
+  assert.ok((await registry.enter(alice!, "dev", { history: true, nameRoom: true })).ok);
+  // Alone in #dev: moving to #ops empties it, so the count stays at two.
+  assert.equal(registry.refusal("ops", alice), undefined);
+  assert.ok((await registry.enter(alice!, "ops", { history: true, nameRoom: true })).ok);
+  assert.deepEqual(registry.list().map((r) => r.name), ["lobby", "ops"]);
+  // With bob in #ops too, alice leaving it frees nothing: a third room is refused.
+  assert.ok((await registry.enter(bob!, "ops", { history: true, nameRoom: true })).ok);
+  const refused = await registry.enter(alice!, "dev", { history: true, nameRoom: true });
+  assert.equal(refused.ok, false);
+  registry.close();
+});
+
+Deno.test("LocalRoom.join() asks a mover whose queue cannot take the room's history and welcome to go, and does not let it in", async () => {
+  const registry = newRegistry();
+  const [talker, mover] = await enterAll(registry, "lobby", "talker", "mover");
+  assert.ok((await registry.enter(talker!, "dev", { history: true, nameRoom: true })).ok);
+  const dev = registry.list().find((r) => r.name === "dev");
+  assert.ok(dev);
+  const room = await registry.enter(talker!, "dev", { history: true, nameRoom: true });
+  assert.ok(room.ok);
+  room.room.say(talker!, "kept in history");
+  // The mover's queue is full (much still queued for it): nothing fits.
+  mover!.full = true;
+  const moved = await registry.enter(mover!, "dev", { history: true, nameRoom: true });
+  assert.ok(moved.ok);
+  assert.deepEqual(mover!.evictions, ["too slow: could not keep up with the room"]);
+  assert.deepEqual([...room.room.members()].map((m) => m.alias), ["talker"]);
+  registry.close();
+});
+
 Deno.test("LocalRegistry.whisper() reaches any room, flushes what was gathered first, and sets replyTo", async () => {
   const registry = new LocalRegistry({ room: { noticeDelayMs: 60_000 } });
   const [alice, carol] = await enterAll(registry, "lobby", "alice", "carol");
