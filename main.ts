@@ -11,6 +11,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { type ChatServer, serve, SERVE_DEFAULTS, type ServeOptions } from "./server/mod.ts";
 import { EXIT, type JoinOptions, runJoin } from "./client/mod.ts";
 import { checkAlias } from "./protocol/alias.ts";
+import { checkRoomName } from "./protocol/room_name.ts";
 import { formatAddress, writeAllSync } from "./protocol/io_util.ts";
 import { definedOnly, type Logger, MAX_TIMEOUT_MS } from "./server/options.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./server/address.ts";
@@ -107,6 +108,8 @@ Options:
   --host HOST            server address (default ${DEFAULT_HOST})
   --port PORT            server port (default ${DEFAULT_PORT})
   --alias NAME           your alias (asked for on a terminal if not given)
+  --room NAME            start in room NAME (#NAME works too) instead of the
+                         server's default room
   --tls                  connect with TLS
   --ca FILE              also trust this PEM certificate for --tls (added to
                          Deno's roots: its bundled Mozilla set, or the
@@ -511,6 +514,7 @@ async function runJoinCommand(args: string[]): Promise<number> {
     host: { type: "string" },
     port: { type: "string" },
     alias: { type: "string" },
+    room: { type: "string" },
     tls: { type: "boolean" },
     ca: { type: "string" },
     "password-file": { type: "string" },
@@ -535,6 +539,12 @@ async function runJoinCommand(args: string[]): Promise<number> {
     const check = checkAlias(flags.alias);
     if (!check.ok) throw new UsageError(`--alias: ${check.reason}`, cmd);
   }
+  let room: string | undefined;
+  if (typeof flags.room === "string") {
+    const check = checkRoomName(flags.room);
+    if (!check.ok) throw new UsageError(`--room: ${check.reason}`, cmd);
+    room = check.name;
+  }
   const password = readPassword(cmd, flags["password-file"]);
   if (password !== undefined && password.trim() === "") {
     throw new UsageError(
@@ -551,6 +561,7 @@ async function runJoinCommand(args: string[]): Promise<number> {
     hostname: typeof flags.host === "string" ? flags.host : DEFAULT_HOST,
     port: integer(cmd, "port", flags.port, 1, 65535) ?? DEFAULT_PORT,
     alias: typeof flags.alias === "string" ? flags.alias : undefined,
+    room,
     tls: flags.tls === true,
     caCerts: typeof flags.ca === "string" ? [readTextFile(cmd, "--ca", flags.ca)] : undefined,
     password,
