@@ -126,7 +126,7 @@ Options:
 Exit status: 0 left, 1 internal error, 2 bad usage, 3 cannot connect,
 4 connection lost (or closed by a server that is not confab), 5 server shut
 down, 6 disconnected by the server, 7 refused at the door (server full,
-alias or password), 130 a second Ctrl-C.
+alias, password, or the --room refused when piped), 130 a second Ctrl-C.
 `;
 
 type Flags = Record<string, string | boolean | string[] | undefined>;

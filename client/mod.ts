@@ -49,7 +49,8 @@ export const EXIT = {
   disconnected: 6,
   /**
    * Refused at the door: turned away before joining (server full, too many
-   * connections), alias refused or wrong password, and no one to ask.
+   * connections), alias refused or wrong password, and no one to ask; or,
+   * with no one to ask either, the room given with `--room` refused.
    */
   refused: 7,
 } as const;

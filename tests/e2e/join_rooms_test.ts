@@ -83,6 +83,13 @@ Deno.test("confab join --room with a bad name is a usage error, before connectin
   }
 });
 
+Deno.test("confab join --help documents --room", async () => {
+  await using help = spawnConfab(["join", "--help"]);
+  assert.equal(await help.exit(), 0);
+  const text = (await help.stdout.rest()).join("\n");
+  assert.match(text, /^ {2}--room NAME {2,}start in room NAME/m);
+});
+
 Deno.test("confab join --json events carry the room: the default one learned at the prompt, then the one joined", async () => {
   await using server = startServer();
   await using bob = await TestClient.join(server.addr.port, "bob");
