@@ -12,20 +12,20 @@
  */
 
 import { checkAlias } from "../protocol/alias.ts";
-import { COMMAND_NAMES, isQuit } from "../protocol/commands.ts";
+import { isQuit } from "../protocol/commands.ts";
 import { closeQuietly, formatAddress, writeAllSync } from "../protocol/io_util.ts";
 import { LineReader } from "../protocol/line_reader.ts";
-import { checkRoomName, roomKey, showRoom } from "../protocol/room_name.ts";
+import { showRoom } from "../protocol/room_name.ts";
 import {
   parseJoiningRoom,
   parseLimits,
-  parseRoomListing,
   parseServerLine,
   parseWelcome,
   type ServerEvent,
   SHUTDOWN_TEXT,
 } from "../protocol/wire.ts";
 import { sanitize } from "../protocol/sanitize.ts";
+import { complete, noteRoom, type RoomNames, trackRooms, validRoom } from "./complete.ts";
 import { PipeIO, TerminalIO, type UserIO } from "./io.ts";
 import { isNamePrompt } from "./name_prompt.ts";
 import { Pacer } from "./pacer.ts";
@@ -587,57 +587,10 @@ async function lateWords(
   }
 }
 
-/** Room names seen on the wire, by {@linkcode roomKey}, as the server writes them. */
-type RoomNames = Map<string, string>;
-
-function complete(line: string, online: Set<string>, rooms: RoomNames): [string[], string] {
-  const join = /^\/join\s+(#?)(\S*)$/i.exec(line);
-  if (join) {
-    const [, hash, partial] = join as unknown as [string, string, string];
-    const lower = roomKey(partial);
-    const hits = [...rooms.values()].filter((r) => roomKey(r).startsWith(lower))
-      .map((r) => `${hash}${r} `);
-    return [hits, hash + partial];
-  }
-  if (/^\/\S*$/.test(line)) {
-    const hits = COMMAND_NAMES.filter((c) => c.startsWith(line.toLowerCase()));
-    return [hits.length ? hits.map((c) => c + " ") : [...COMMAND_NAMES], line];
-  }
-  const word = /(\S*)$/.exec(line)![1]!;
-  if (word === "") return [[], word];
-  const lower = word.toLowerCase();
-  const atStart = line.length === word.length;
-  const hits = [...online].filter((a) => a.toLowerCase().startsWith(lower))
-    .map((a) => (atStart ? `${a}: ` : `${a} `));
-  return [hits, word];
-}
-
 /** A name from the server, if it is a valid alias (never raw bytes to show). */
 function validAlias(name: string): string | undefined {
   const check = checkAlias(name);
   return check.ok && check.alias === name ? name : undefined;
-}
-
-/** A room name from the server, if it is a valid one (never raw bytes to show). */
-function validRoom(name: string | undefined): string | undefined {
-  if (name === undefined) return undefined;
-  const check = checkRoomName(name);
-  return check.ok && check.name === name ? name : undefined;
-}
-
-/** Notes a room name seen on the wire, for completion after `/join`. */
-function noteRoom(rooms: RoomNames, name: string | undefined): void {
-  const room = validRoom(name);
-  if (room !== undefined) rooms.set(roomKey(room), room);
-}
-
-/** The rooms an event names: a `/rooms` row, a welcome, someone leaving for another. */
-function trackRooms(event: ServerEvent, rooms: RoomNames): void {
-  if (event.kind === "leave") noteRoom(rooms, event.to);
-  if (event.kind === "notice") {
-    noteRoom(rooms, parseRoomListing(event.text)?.name);
-    noteRoom(rooms, parseWelcome(event.text)?.room);
-  }
 }
 
 /** The input prompt: the alias, and the room once it is known (`alice #dev> `). */

@@ -53,7 +53,9 @@ Deno.test("confab join --room dev starts in #dev: a piped line reaches #dev and 
   await using carol = await TestClient.join(server.addr.port, "carol");
   await using bob = await joinRoom(server.addr.port, "bob", "dev");
   await carol.expect(live("<-- bob left for #dev"));
-  await using ci = join(server.addr.port, "ci", ["--room", "#dev"]);
+  await bob.send("said before ci came");
+  // With --no-history too: both are asked for at the alias prompt.
+  await using ci = join(server.addr.port, "ci", ["--room", "#dev", "--no-history"]);
   await ci.write("build finished\n");
   await ci.closeStdin();
   await bob.expect(live("--> ci joined"));
@@ -65,6 +67,7 @@ Deno.test("confab join --room dev starts in #dev: a piped line reaches #dev and 
     stdout.some((l) => /-- welcome to #dev, ci! 2 online: bob, ci$/.test(l)),
     stdout.join("\n"),
   );
+  assert.ok(!stdout.some((l) => l.includes("said before ci came")), stdout.join("\n"));
   // carol, in the default room, got nothing of it: bob's marker is her next line.
   await bob.send("/join lobby");
   await carol.expect(live("--> bob joined"));
@@ -274,4 +277,20 @@ Deno.test("confab join still joins a confab server older than rooms, with no roo
     assert.equal(await tmux.exitCode("alice"), 0);
   });
   assert.deepEqual(received, ["/join", "alice", "hello"]);
+});
+
+Deno.test("confab join --room exits 7 against a confab server older than rooms", async () => {
+  await withFakeServer(async (peer) => {
+    await peer.send("? alias: choose an alias\n");
+    assert.equal(await peer.lines.expect(/\S/), "/join dev");
+    await peer.send("! choose an alias first (/quit leaves, /nohistory skips history)\n");
+    await peer.send("? alias: choose an alias\n");
+    assert.equal(await peer.lines.next(), null, "nothing more from the client");
+  }, async (port) => {
+    await using ci = join(port, "ci", ["--room", "dev"]);
+    const { code, stdout, stderr } = await finish(ci);
+    assert.equal(code, 7);
+    assert.deepEqual(stdout, []);
+    assert.deepEqual(stderr, [`confab: 127.0.0.1:${port} has no rooms: cannot start in #dev`]);
+  });
 });
