@@ -11,10 +11,10 @@ import denoJson from "./deno.json" with { type: "json" };
 import { type ChatServer, serve, SERVE_DEFAULTS, type ServeOptions } from "./server/mod.ts";
 import { EXIT, type JoinOptions, runJoin } from "./client/mod.ts";
 import { checkAlias } from "./protocol/alias.ts";
+import { checkRoomName } from "./protocol/room_name.ts";
 import { formatAddress, writeAllSync } from "./protocol/io_util.ts";
 import { definedOnly, type Logger, MAX_TIMEOUT_MS } from "./server/options.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./server/address.ts";
-import { checkRoomName } from "./protocol/room_name.ts";
 import { DEFAULT_HOST, DEFAULT_PORT, plural } from "./protocol/wire.ts";
 import {
   describeOpenError,
@@ -108,6 +108,8 @@ Options:
   --host HOST            server address (default ${DEFAULT_HOST})
   --port PORT            server port (default ${DEFAULT_PORT})
   --alias NAME           your alias (asked for on a terminal if not given)
+  --room NAME            start in room NAME (#NAME works too) instead of the
+                         server's default room
   --tls                  connect with TLS
   --ca FILE              also trust this PEM certificate for --tls (added to
                          Deno's roots: its bundled Mozilla set, or the
@@ -124,7 +126,7 @@ Options:
 Exit status: 0 left, 1 internal error, 2 bad usage, 3 cannot connect,
 4 connection lost (or closed by a server that is not confab), 5 server shut
 down, 6 disconnected by the server, 7 refused at the door (server full,
-alias or password), 130 a second Ctrl-C.
+alias, password, or the --room refused when piped), 130 a second Ctrl-C.
 `;
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -519,6 +521,7 @@ async function runJoinCommand(args: string[]): Promise<number> {
     host: { type: "string" },
     port: { type: "string" },
     alias: { type: "string" },
+    room: { type: "string" },
     tls: { type: "boolean" },
     ca: { type: "string" },
     "password-file": { type: "string" },
@@ -543,6 +546,7 @@ async function runJoinCommand(args: string[]): Promise<number> {
     const check = checkAlias(flags.alias);
     if (!check.ok) throw new UsageError(`--alias: ${check.reason}`, cmd);
   }
+  const room = typeof flags.room === "string" ? roomFlag(cmd, flags.room) : undefined;
   const password = readPassword(cmd, flags["password-file"]);
   if (password !== undefined && password.trim() === "") {
     throw new UsageError(
@@ -559,6 +563,7 @@ async function runJoinCommand(args: string[]): Promise<number> {
     hostname: typeof flags.host === "string" ? flags.host : DEFAULT_HOST,
     port: integer(cmd, "port", flags.port, 1, 65535) ?? DEFAULT_PORT,
     alias: typeof flags.alias === "string" ? flags.alias : undefined,
+    room,
     tls: flags.tls === true,
     caCerts: typeof flags.ca === "string" ? [readTextFile(cmd, "--ca", flags.ca)] : undefined,
     password,

@@ -12,10 +12,12 @@
  */
 
 import { checkAlias } from "../protocol/alias.ts";
-import { COMMAND_NAMES, isQuit } from "../protocol/commands.ts";
+import { isQuit } from "../protocol/commands.ts";
 import { closeQuietly, formatAddress, writeAllSync } from "../protocol/io_util.ts";
 import { LineReader } from "../protocol/line_reader.ts";
+import { showRoom } from "../protocol/room_name.ts";
 import {
+  parseJoiningRoom,
   parseLimits,
   parseServerLine,
   parseWelcome,
@@ -23,6 +25,7 @@ import {
   SHUTDOWN_TEXT,
 } from "../protocol/wire.ts";
 import { sanitize } from "../protocol/sanitize.ts";
+import { complete, noteRoom, type RoomNames, trackRooms, validRoom } from "./complete.ts";
 import { PipeIO, TerminalIO, type UserIO } from "./io.ts";
 import { isNamePrompt } from "./name_prompt.ts";
 import { Pacer } from "./pacer.ts";
@@ -46,7 +49,8 @@ export const EXIT = {
   disconnected: 6,
   /**
    * Refused at the door: turned away before joining (server full, too many
-   * connections), alias refused or wrong password, and no one to ask.
+   * connections), alias refused or wrong password, and no one to ask; or,
+   * with no one to ask either, the room given with `--room` refused.
    */
   refused: 7,
 } as const;
@@ -65,6 +69,11 @@ export interface JoinOptions {
   caCerts?: string[] | undefined;
   /** Room password, if the room has one. */
   password?: string | undefined;
+  /**
+   * Room to start in (checked with `checkRoomName`); the server's default
+   * room when missing.
+   */
+  room?: string | undefined;
   /** Replay the room's recent history on joining. */
   history: boolean;
   /** JSON output. */
@@ -400,12 +409,13 @@ export async function runJoin(o: JoinOptions): Promise<number> {
   // Pipe mode promises plain text: the bell only ever goes to a terminal.
   const renderer = new Renderer({ ...o, bell: o.bell && Deno.stdout.isTerminal() });
   const online = new Set<string>();
+  const rooms: RoomNames = new Map();
   let plain = false;
   // Ends the session: the user's signal, or stdout gone away.
   const leave = new AbortController();
   const io: UserIO = o.interactive
     ? new TerminalIO({
-      completer: (line: string) => plain ? [[], line] : complete(line, online),
+      completer: (line: string) => plain ? [[], line] : complete(line, online, rooms),
       onClosed: () => leave.abort(),
       wrap: !o.json,
     })
@@ -448,8 +458,8 @@ export async function runJoin(o: JoinOptions): Promise<number> {
     }
     if (first !== undefined && speaksConfab(first)) {
       lines.tails = false;
-      const joined = await handshake(conn, first, lines, session);
-      return await chat(conn, joined, online, session);
+      const joined = await handshake(conn, first, lines, rooms, session);
+      return await chat(conn, joined, online, rooms, session);
     }
     plain = true;
     if (!noted) notePlain(session);
@@ -577,24 +587,17 @@ async function lateWords(
   }
 }
 
-function complete(line: string, online: Set<string>): [string[], string] {
-  if (/^\/\S*$/.test(line)) {
-    const hits = COMMAND_NAMES.filter((c) => c.startsWith(line.toLowerCase()));
-    return [hits.length ? hits.map((c) => c + " ") : [...COMMAND_NAMES], line];
-  }
-  const word = /(\S*)$/.exec(line)![1]!;
-  if (word === "") return [[], word];
-  const lower = word.toLowerCase();
-  const atStart = line.length === word.length;
-  const hits = [...online].filter((a) => a.toLowerCase().startsWith(lower))
-    .map((a) => (atStart ? `${a}: ` : `${a} `));
-  return [hits, word];
-}
-
 /** A name from the server, if it is a valid alias (never raw bytes to show). */
 function validAlias(name: string): string | undefined {
   const check = checkAlias(name);
   return check.ok && check.alias === name ? name : undefined;
+}
+
+/** The input prompt: the alias, and the room once it is known (`alice #dev> `). */
+function chatPrompt(alias: string, room: string | undefined): string {
+  return room === undefined
+    ? `${sanitize(alias)}> `
+    : `${sanitize(alias)} ${sanitize(showRoom(room))}> `;
 }
 
 function trackOnline(event: ServerEvent, online: Set<string>): void {
@@ -623,12 +626,16 @@ function trackOnline(event: ServerEvent, online: Set<string>): void {
   }
 }
 
-/** What the handshake ends with: our alias and the first line from the room. */
+/** What the handshake ends with: our alias, our room if known, and the first line from the room. */
 interface Joined {
   alias: string;
+  room: string | undefined;
   first: ServerEvent;
   lines: ServerLines;
 }
+
+/** How a confab server older than rooms answers `/join` at the alias prompt. */
+const NO_ROOMS_RE = /^choose an alias first\b/;
 
 /** The exit code for the server's goodbye once joined, by what it said. */
 function byeCode(text: string): number {
@@ -645,7 +652,8 @@ async function handshake(
   conn: Deno.Conn,
   first: string,
   lines: ServerLines,
-  { o, io, renderer, signal }: Session,
+  rooms: RoomNames,
+  { o, io, renderer, status, signal }: Session,
 ): Promise<Joined> {
   const where = formatAddress(o.hostname, o.port);
   const show = (event: ServerEvent) => io.print(renderer.render(event));
@@ -653,6 +661,53 @@ async function handshake(
   let aliasSent = false;
   let askedToSkipHistory = false;
   let passwordSent = false;
+  // `/join ROOM` (or `/join` alone, to learn the default room's name) is
+  // sent at the alias prompt; the prompt that comes back names the room.
+  let wanted = o.room;
+  let roomAsked = false;
+  let awaitingRoom = false;
+  let roomError: ServerEvent | undefined;
+  let room: string | undefined;
+  const askRoom = async () => {
+    roomAsked = awaitingRoom = true;
+    roomError = undefined;
+    await writeAll(conn, wanted === undefined ? "/join\n" : `/join ${wanted}\n`);
+  };
+  /** The prompt that answers `/join`: the room it names, or why not. */
+  const roomAnswered = async (prompt: string): Promise<boolean> => {
+    awaitingRoom = false;
+    const named = validRoom(parseJoiningRoom(prompt));
+    if (named !== undefined) {
+      room = named;
+      renderer.room = room;
+      noteRoom(rooms, room);
+      return false;
+    }
+    const old = roomError?.kind === "error" && NO_ROOMS_RE.test(roomError.text);
+    // An older server, asked only for the default room: carry on without its name.
+    if (wanted === undefined) return false;
+    const reason = roomError?.kind === "error" ? roomError.text : "no reason given";
+    const shown = showRoom(wanted);
+    if (!o.interactive) {
+      throw new JoinError(
+        old
+          ? `${where} has no rooms: cannot start in ${shown}`
+          : `${where} refused ${shown}: ${reason}`,
+        EXIT.refused,
+      );
+    }
+    // On a terminal, the reason is shown and the chat goes on in the default room.
+    if (roomError !== undefined && !old) show(roomError);
+    const note = old
+      ? `${where} has no rooms: joining without ${shown}`
+      : `not starting in ${shown}: joining the default room instead`;
+    if (o.json) status(note);
+    else io.print(renderer.renderLocal(note));
+    wanted = undefined;
+    if (old) return false;
+    await askRoom();
+    return true;
+  };
   // A server older than the probe answers each of its blank lines but the
   // first with "cannot be empty" and the prompt again: those are not asked of us.
   let probeEchoes = lines.probed ? PROBE.length - 1 : 0;
@@ -698,6 +753,13 @@ async function handshake(
         skipPrompt = true;
       } else if (event.kind === "prompt" && skipPrompt) {
         skipPrompt = false;
+      } else if (event.kind === "error" && awaitingRoom) {
+        roomError = event;
+      } else if (
+        event.kind === "prompt" && event.prompt === "alias" && awaitingRoom &&
+        await roomAnswered(event.text)
+      ) {
+        // Asked again, for the default room.
       } else if (event.kind === "prompt" && event.prompt === "password") {
         let password = passwordSent ? undefined : o.password;
         if (password === undefined && o.interactive) {
@@ -718,6 +780,8 @@ async function handshake(
         if (!o.history && !askedToSkipHistory) {
           askedToSkipHistory = true;
           await writeAll(conn, "/nohistory\n");
+        } else if (!roomAsked) {
+          await askRoom();
         } else {
           if (aliasSent && !o.interactive) {
             throw new JoinError(`alias ${sanitize(alias ?? "")} was refused`, EXIT.refused);
@@ -744,7 +808,7 @@ async function handshake(
       } else if (event.kind === "error" || !aliasSent) {
         show(event);
       } else {
-        return { alias, first: event, lines } as Joined;
+        return { alias, room, first: event, lines } as Joined;
       }
       expectAnswer();
     }
@@ -816,6 +880,7 @@ function chat(
   conn: Deno.Conn,
   joined: Joined,
   online: Set<string>,
+  rooms: RoomNames,
   { o, io, renderer, status, signal, typed }: Session,
 ): Promise<number> {
   const where = formatAddress(o.hostname, o.port);
@@ -824,17 +889,26 @@ function chat(
   let limitsKnown!: () => void;
   const limits = new Promise<void>((resolve) => (limitsKnown = resolve));
   renderer.me = joined.alias.normalize("NFC");
-  io.setPrompt(`${sanitize(renderer.me)}> `);
+  renderer.room = joined.room;
+  io.setPrompt(chatPrompt(renderer.me, renderer.room));
   let quitting = false;
 
   return runLoops(conn, signal, io, (state) => {
     const onEvent = (event: ServerEvent) => {
       trackOnline(event, online);
+      trackRooms(event, rooms);
       if (event.kind === "nick" && event.from === renderer.me && validAlias(event.to)) {
         renderer.me = event.to;
-        io.setPrompt(`${renderer.me}> `);
+        io.setPrompt(chatPrompt(renderer.me, renderer.room));
       }
       if (event.kind === "notice") {
+        // A welcome naming a room: we are in it now (after a /join).
+        const welcome = parseWelcome(event.text);
+        const room = validRoom(welcome?.room);
+        if (room !== undefined && welcome?.alias === renderer.me && room !== renderer.room) {
+          renderer.room = room;
+          io.setPrompt(chatPrompt(renderer.me, renderer.room));
+        }
         const limits = parseLimits(event.text);
         if (limits) {
           pacer.set(limits.rate, limits.burst);

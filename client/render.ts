@@ -70,6 +70,8 @@ export class Renderer {
   readonly #o: RenderOptions;
   /** Your current alias, to tell your lines and mentions of you. */
   me = "";
+  /** The room you are in, once known: every JSON event carries it as `room`. */
+  room: string | undefined;
 
   /** Makes a renderer. */
   constructor(options: RenderOptions) {
@@ -178,6 +180,7 @@ export class Renderer {
       if (key === "kind") continue;
       out[key] = key === "time" ? eventDate(String(value), now).toISOString() : value;
     }
+    if (this.room !== undefined) out.room = this.room;
     // JSON.stringify escapes C0 controls; escape the rest of what sanitize
     // would, so the raw text is preserved and still cannot act on a terminal.
     return JSON.stringify(out).replace(

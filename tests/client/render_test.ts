@@ -287,3 +287,18 @@ Deno.test("Renderer.render() in JSON mode escapes control, C1 and bidi character
   const out = r.render({ kind: "unknown", text: "\u202e" }, NOW);
   assert.equal(out, '{"type":"unknown","text":"\\u202e"}');
 });
+
+Deno.test("Renderer.render() in JSON mode adds the room once it is known, and only in JSON", () => {
+  const event: ServerEvent = { kind: "message", time: LIVE, history: false, from: "al", text: "x" };
+  const json = renderer({ json: true });
+  assert.equal(JSON.parse(json.render(event, NOW)).room, undefined);
+  json.room = "dev";
+  assert.equal(JSON.parse(json.render(event, NOW)).room, "dev");
+  const private_ = JSON.parse(
+    json.render({ kind: "private", time: LIVE, from: "al", to: "you", text: "psst" }, NOW),
+  );
+  assert.equal(private_.room, "dev");
+  const text = renderer({ timestamps: false });
+  text.room = "dev";
+  assert.equal(text.render(event, NOW), "al: x");
+});

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   type ConfabProcess,
+  type FakePeer,
   LineSource,
   live,
   spawnConfab,
@@ -60,13 +61,23 @@ function assertNoControlBytes(lines: string[]): void {
   }
 }
 
-/** The fake server's side of a handshake: prompt, the alias, a welcome. */
-async function fakeHandshake(
-  peer: { lines: LineSource; send(text: string): Promise<void> },
-  alias: string,
-): Promise<void> {
+/** How a confab server older than rooms answers a command at the alias prompt. */
+const OLDER_REFUSAL = "! choose an alias first (/quit leaves, /nohistory skips history)\n";
+
+/**
+ * The fake server's alias prompt, answered as a confab server older than
+ * rooms answers the client's `/join`; returns the line that follows.
+ */
+async function promptAsOlder(peer: FakePeer): Promise<string> {
   await peer.send("? alias: choose an alias\n");
-  assert.equal(await peer.lines.expect(/\S/), alias);
+  assert.equal(await peer.lines.expect(/\S/), "/join");
+  await peer.send(`${OLDER_REFUSAL}? alias: choose an alias\n`);
+  return await peer.lines.expect(/\S/);
+}
+
+/** The fake server's side of a handshake: prompt, the alias, a welcome. */
+async function fakeHandshake(peer: FakePeer, alias: string): Promise<void> {
+  assert.equal(await promptAsOlder(peer), alias);
   await peer.send(`[12:00:00] -- welcome, ${alias}! you are the only one here\n`);
 }
 
@@ -209,6 +220,8 @@ Deno.test("confab join never sends a blank line first: its first line answers th
   await t.step("the alias prompt", async () => {
     await withFakeServer(async (peer) => {
       await peer.send("? alias: choose an alias\n");
+      assert.equal(await peer.lines.next(), "/join");
+      await peer.send(`${OLDER_REFUSAL}? alias: choose an alias\n`);
       assert.equal(await peer.lines.next(), "ci");
       await peer.send("[12:00:00] -- welcome, ci! you are the only one here\n");
     }, async (port) => {
@@ -221,6 +234,8 @@ Deno.test("confab join never sends a blank line first: its first line answers th
       await peer.send("? password: this room needs a password\n");
       assert.equal(await peer.lines.next(), "sesame");
       await peer.send("? alias: choose an alias\n");
+      assert.equal(await peer.lines.next(), "/join");
+      await peer.send(`${OLDER_REFUSAL}? alias: choose an alias\n`);
       assert.equal(await peer.lines.next(), "ci");
       await peer.send("[12:00:00] -- welcome, ci! you are the only one here\n");
     }, async (port) => {
@@ -373,6 +388,7 @@ Deno.test("confab join --json prints exactly one JSON object per event, for ever
     history: false,
     from: "bob",
     text: "hello ci",
+    room: "lobby",
   });
   assert.ok(!Number.isNaN(Date.parse(message.time)), `time ${message.time}`);
   assert.ok(Math.abs(Date.parse(message.time) - Date.now()) < 60_000, `time ${message.time}`);
@@ -629,8 +645,7 @@ Deno.test("confab join exits 0 at once on SIGTERM while the server leaves the ha
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   await withFakeServer(async (peer) => {
-    await peer.send("? alias: choose an alias\n");
-    assert.equal(await peer.lines.expect(/\S/), "ci");
+    assert.equal(await promptAsOlder(peer), "ci");
     aliasSent();
     // Then nothing: no welcome, no goodbye, the connection stays open.
     await released;

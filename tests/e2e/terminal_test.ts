@@ -21,11 +21,26 @@ const trimmed = (rows: string[]) => rows.map((r) => r.trimEnd());
 /** The last row with anything on it. */
 const lastRow = (rows: string[]) => trimmed(rows).filter((r) => r !== "").at(-1) ?? "";
 
+/** How a confab server older than rooms answers a command at the alias prompt. */
+const OLDER_REFUSAL = "! choose an alias first (/quit leaves, /nohistory skips history)\n";
+
+/**
+ * A fake server's answer to the client's `/join` at the alias prompt, as a
+ * confab server older than rooms gives it: an error and the prompt again.
+ */
+async function answerJoinAsOlder(
+  peer: { lines: LineSource; send(text: string): Promise<void> },
+  prompt = "choose an alias",
+): Promise<void> {
+  assert.equal(await peer.lines.expect(/\S/), "/join");
+  await peer.send(`${OLDER_REFUSAL}? alias: ${prompt}\n`);
+}
+
 Deno.test("confab join keeps a half-typed line intact on the prompt while others' lines print above it", async () => {
   await using server = startServer();
   await using tmux = new Tmux();
   await tmux.start("alice", ["--alias", "alice", "--port", String(server.addr.port)]);
-  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice #lobby>");
   await using bob = await TestClient.join(server.addr.port, "bob");
   await tmux.waitFor(
     "alice",
@@ -34,7 +49,11 @@ Deno.test("confab join keeps a half-typed line intact on the prompt while others
   );
 
   await tmux.type("alice", "hello wor");
-  await tmux.waitFor("alice", "the typed text", (rows) => lastRow(rows) === "alice> hello wor");
+  await tmux.waitFor(
+    "alice",
+    "the typed text",
+    (rows) => lastRow(rows) === "alice #lobby> hello wor",
+  );
   await bob.send("interrupting you");
   // The line is printed first and the prompt redrawn after it: wait for both.
   const rows = trimmed(
@@ -43,13 +62,13 @@ Deno.test("confab join keeps a half-typed line intact on the prompt while others
       "bob's line above the prompt",
       (rows) => {
         const said = rows.findIndex((r) => r.trimEnd().endsWith("bob: interrupting you"));
-        return said >= 0 && rows[said + 1]?.trimEnd() === "alice> hello wor";
+        return said >= 0 && rows[said + 1]?.trimEnd() === "alice #lobby> hello wor";
       },
     ),
   );
   const said = rows.findIndex((r) => r.endsWith("bob: interrupting you"));
   assert.match(rows[said]!, /^\d\d:\d\d bob: interrupting you$/);
-  assert.equal(rows[said + 1], "alice> hello wor", `screen:\n${rows.join("\n")}`);
+  assert.equal(rows[said + 1], "alice #lobby> hello wor", `screen:\n${rows.join("\n")}`);
   assert.ok(rows.slice(said + 2).every((r) => r === ""), `screen:\n${rows.join("\n")}`);
   assert.equal(rows.filter((r) => r.includes("hello wor")).length, 1, "typed text shown once");
 
@@ -58,10 +77,13 @@ Deno.test("confab join keeps a half-typed line intact on the prompt while others
   await tmux.press("alice", "Enter");
   await bob.expect(live("alice: hello world"));
   const after = trimmed(
-    await tmux.waitFor("alice", "own line shown", (rows) => lastRow(rows) === "alice>"),
+    await tmux.waitFor("alice", "own line shown", (rows) => lastRow(rows) === "alice #lobby>"),
   );
   assert.ok(after.some((r) => /^\d\d:\d\d alice: hello world$/.test(r)), after.join("\n"));
-  assert.ok(!after.some((r) => r === "alice> hello world"), "the raw input line was replaced");
+  assert.ok(
+    !after.some((r) => r === "alice #lobby> hello world"),
+    "the raw input line was replaced",
+  );
 
   // Ctrl-D leaves the room and the client exits 0.
   await tmux.press("alice", "C-d");
@@ -79,21 +101,21 @@ Deno.test("confab join tab-completes command names and the aliases of people onl
   await using bob = await TestClient.join(server.addr.port, "bobby");
   await using tmux = new Tmux();
   await tmux.start("alice", ["--alias", "alice", "--port", String(server.addr.port)]);
-  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice #lobby>");
 
   await tmux.type("alice", "/wh");
   await tmux.press("alice", "Tab");
-  await tmux.waitFor("alice", "/wh completed", (rows) => lastRow(rows) === "alice> /who");
+  await tmux.waitFor("alice", "/wh completed", (rows) => lastRow(rows) === "alice #lobby> /who");
   await tmux.press("alice", "Enter");
   await tmux.waitFor(
     "alice",
     "the /who reply",
-    (rows) => rows.some((r) => /-- 2 online:/.test(r)) && lastRow(rows) === "alice>",
+    (rows) => rows.some((r) => /-- 2 online:/.test(r)) && lastRow(rows) === "alice #lobby>",
   );
 
   await tmux.type("alice", "bo");
   await tmux.press("alice", "Tab");
-  await tmux.waitFor("alice", "bo completed", (rows) => lastRow(rows) === "alice> bobby:");
+  await tmux.waitFor("alice", "bo completed", (rows) => lastRow(rows) === "alice #lobby> bobby:");
   await tmux.type("alice", "thanks");
   await tmux.press("alice", "Enter");
   await bob.expect(live("alice: bobby: thanks"));
@@ -101,7 +123,11 @@ Deno.test("confab join tab-completes command names and the aliases of people onl
   // Later in the line, an alias completes without the colon.
   await tmux.type("alice", "ping bob");
   await tmux.press("alice", "Tab");
-  await tmux.waitFor("alice", "bob completed", (rows) => lastRow(rows) === "alice> ping bobby");
+  await tmux.waitFor(
+    "alice",
+    "bob completed",
+    (rows) => lastRow(rows) === "alice #lobby> ping bobby",
+  );
   await tmux.type("alice", "are you there");
   await tmux.press("alice", "Enter");
   await bob.expect(live("alice: ping bobby are you there"));
@@ -114,7 +140,7 @@ Deno.test("confab join uses colours on a terminal and none with NO_COLOR=1", asy
   await tmux.start("colour", ["--alias", "alice", "--port", port]);
   await tmux.start("plain", ["--alias", "carol", "--port", port], { NO_COLOR: "1" });
   for (const name of ["colour", "plain"]) {
-    await tmux.waitFor(name, "the prompt", (rows) => /^(alice|carol)>$/.test(lastRow(rows)));
+    await tmux.waitFor(name, "the prompt", (rows) => /^(alice|carol) #lobby>$/.test(lastRow(rows)));
   }
   await using bob = await TestClient.join(server.addr.port, "bob");
   await bob.send("colours, please");
@@ -161,7 +187,7 @@ Deno.test("confab join never echoes a typed password and keeps it out of the inp
   await tmux.press("alice", "Enter");
   await bob.expect(live("--> alice joined"));
   const joined = trimmed(
-    await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice>"),
+    await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice #lobby>"),
   );
   for (const secret of ["guess", "sesam"]) {
     assert.ok(!joined.some((r) => r.includes(secret)), `${secret} shown:\n${joined.join("\n")}`);
@@ -170,10 +196,14 @@ Deno.test("confab join never echoes a typed password and keeps it out of the inp
   await tmux.type("alice", "first line");
   await tmux.press("alice", "Enter");
   await bob.expect(live("alice: first line"));
-  await tmux.waitFor("alice", "an empty prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.waitFor("alice", "an empty prompt", (rows) => lastRow(rows) === "alice #lobby>");
   // Up brings back what was said...
   await tmux.press("alice", "Up");
-  await tmux.waitFor("alice", "the recalled line", (rows) => lastRow(rows) === "alice> first line");
+  await tmux.waitFor(
+    "alice",
+    "the recalled line",
+    (rows) => lastRow(rows) === "alice #lobby> first line",
+  );
   // ...and nothing older: one more Up either stays there or goes back to the
   // empty line. The marker typed after it shows that the key was handled.
   await tmux.press("alice", "Up");
@@ -182,7 +212,7 @@ Deno.test("confab join never echoes a typed password and keeps it out of the inp
     await tmux.waitFor("alice", "the marker", (rows) => lastRow(rows).endsWith("?")),
   );
   assert.ok(
-    ["alice> first line?", "alice> ?"].includes(lastRow(recalled)),
+    ["alice #lobby> first line?", "alice #lobby> ?"].includes(lastRow(recalled)),
     recalled.join("\n"),
   );
   for (const secret of ["guess", "sesam"]) {
@@ -193,7 +223,7 @@ Deno.test("confab join never echoes a typed password and keeps it out of the inp
   }
 
   await tmux.press("alice", "C-u");
-  await tmux.waitFor("alice", "an empty prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.waitFor("alice", "an empty prompt", (rows) => lastRow(rows) === "alice #lobby>");
   await tmux.press("alice", "C-d");
   await bob.expect(live("<-- alice left"));
   assert.equal(await tmux.exitCode("alice"), 0);
@@ -208,8 +238,10 @@ Deno.test("confab join asks for an alias again after an empty answer or a taken 
   const asked = (rows: string[]) => rows.filter((r) => /^alias:( |$)/.test(r)).length;
   await tmux.waitFor("anon", "the alias prompt", (rows) => lastRow(rows) === "alias:");
   assert.ok(
-    trimmed(await tmux.screen("anon")).some((r) => r.startsWith("choose an alias: 1 to 32")),
-    "the server's rule is shown",
+    trimmed(await tmux.screen("anon")).some((r) =>
+      r.startsWith("joining #lobby; choose an alias: 1 to 32")
+    ),
+    "the server's rule is shown, and the room",
   );
 
   await tmux.press("anon", "Enter");
@@ -232,7 +264,7 @@ Deno.test("confab join asks for an alias again after an empty answer or a taken 
   await tmux.type("anon", "alice");
   await tmux.press("anon", "Enter");
   await bob.expect(live("--> alice joined"));
-  await tmux.waitFor("anon", "the chat prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.waitFor("anon", "the chat prompt", (rows) => lastRow(rows) === "alice #lobby>");
   await tmux.type("anon", "made it");
   await tmux.press("anon", "Enter");
   await bob.expect(live("alice: made it"));
@@ -264,6 +296,7 @@ function hostileServer(script: (alias: string) => string[]) {
     };
     try {
       await send("? alias: choose an alias\n");
+      await answerJoinAsOlder({ lines, send });
       const alias = await lines.expect(/\S/);
       await Promise.race([proceeding, released]);
       for (const line of script(alias)) await send(line + "\n");
@@ -389,6 +422,7 @@ Deno.test("confab join shows a server's prompts, errors, notices and goodbye esc
   const received: string[] = [];
   await using server = scriptedServer(async (peer) => {
     await peer.send(`? alias: ${EVIL} choose\n`);
+    await answerJoinAsOlder(peer, `${EVIL} choose`);
     received.push(await peer.lines.expect(/\S/));
     await peer.send(`! ${EVIL} is taken\n`);
     await peer.send(`? alias: again\n`);
@@ -484,6 +518,7 @@ Deno.test("confab join on a terminal still joins a confab server whose prompt co
   // The server is held (a slow accept, a slow link) until the client has given up waiting.
   await using server = scriptedServer(async (peer) => {
     await peer.send("? alias: choose an alias\n");
+    await answerJoinAsOlder(peer);
     received.push(await peer.lines.expect(/\S/));
     await peer.send("[12:00:00] -- welcome, bob! you are the only one here\n");
     await peer.send("[12:00:00] -- limits: no rate limit\n");
@@ -520,6 +555,7 @@ Deno.test("confab join sends a line typed at its prompt before the server has an
   const lineTyped = new Promise<void>((resolve) => (typed = resolve));
   await using server = scriptedServer(async (peer) => {
     await peer.send("? alias: choose an alias\n");
+    await answerJoinAsOlder(peer);
     received.push(await peer.lines.expect(/\S/));
     await peer.send("[12:00:00] -- welcome, alice! you are the only one here\n");
     await withTimeout(lineTyped, WAIT_MS, "the line to be typed");
@@ -589,6 +625,10 @@ function lateGreeter() {
         const line = await source.next(60_000);
         if (line === null) break;
         if (line.trim() === "") continue;
+        if (line === "/join" && received.length === 0) {
+          await send(`${OLDER_REFUSAL}? alias: choose an alias\n`);
+          continue;
+        }
         received.push(line);
         if (received.length === 1) {
           await send(`[12:00:00] -- welcome, ${line}! you are the only one here\n`);
@@ -694,11 +734,11 @@ Deno.test("confab join takes a submitted line that exactly fills the window off 
   await tmux.start("alice", ["--alias", "alice", "--port", String(server.addr.port)], {}, {
     columns,
   });
-  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice #lobby>");
   await bob.expect(live("--> alice joined"));
-  // "alice> " and the text take exactly the 80 columns of the window.
-  const text = "fills-" + "x".repeat(columns - "alice> ".length - "fills-".length - 1) + "!";
-  assert.equal("alice> ".length + text.length, columns);
+  // "alice #lobby> " and the text take exactly the 80 columns of the window.
+  const text = "fills-" + "x".repeat(columns - "alice #lobby> ".length - "fills-".length - 1) + "!";
+  assert.equal("alice #lobby> ".length + text.length, columns);
   await tmux.type("alice", text);
   await tmux.waitFor("alice", "the typed line", (rows) => rows.some((r) => r.endsWith("x!")));
   await tmux.press("alice", "Enter");
@@ -708,13 +748,13 @@ Deno.test("confab join takes a submitted line that exactly fills the window off 
       "alice",
       "the own line, formatted, and the prompt after it",
       (rows) =>
-        rows.some((r) => /^\d\d:\d\d alice: fills-x+$/.test(r.trimEnd())) &&
-        lastRow(rows) === "alice>",
+        rows.some((r) => /^\d\d:\d\d alice: fills-x+!?$/.test(r.trimEnd())) &&
+        lastRow(rows) === "alice #lobby>",
     ),
   );
   assert.deepEqual(
-    rows.filter((r) => r.startsWith("alice>")),
-    ["alice>"],
+    rows.filter((r) => r.startsWith("alice #lobby>")),
+    ["alice #lobby>"],
     `the raw input row is still on the screen:\n${rows.join("\n")}`,
   );
   assert.equal(rows.filter((r) => r.includes("fills-")).length, 1, rows.join("\n"));
@@ -746,7 +786,7 @@ Deno.test("confab join keeps the lines above when a hidden password longer than 
   await tmux.press("alice", "Enter");
   await bob.expect(live("--> alice joined"));
   const rows = trimmed(
-    await tmux.waitFor("alice", "the chat prompt", (rows) => lastRow(rows) === "alice>"),
+    await tmux.waitFor("alice", "the chat prompt", (rows) => lastRow(rows) === "alice #lobby>"),
   );
   assert.equal(rows[0], "password:", rows.join("\n"));
   assert.ok(rows.some((r) => r.trimEnd() === "! wrong password"), rows.join("\n"));
@@ -759,7 +799,7 @@ Deno.test("confab join --json on a narrow terminal prints a long event as one un
   await using tmux = new Tmux();
   const args = ["--alias", "alice", "--json", "--port", String(server.addr.port)];
   await tmux.start("alice", args, {}, { columns: 60 });
-  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice>");
+  await tmux.waitFor("alice", "the prompt", (rows) => lastRow(rows) === "alice #lobby>");
   await using bob = await TestClient.join(server.addr.port, "bob");
   const text = Array.from({ length: 30 }, (_, i) => `word${i}`).join(" ");
   await bob.send(text);
