@@ -304,7 +304,11 @@ Deno.test({
       { ctrlC: true },
     );
     await bob.expect(live("--> alice joined"), 30_000);
-    await tmux.waitFor("alice", "the prompt", (rows) => rows.some((r) => r.startsWith("alice>")));
+    await tmux.waitFor(
+      "alice",
+      "the prompt",
+      (rows) => rows.some((r) => r.startsWith("alice #lobby>")),
+    );
     await tmux.press("alice", "C-c");
     await bob.expect(live("<-- alice left"));
     assert.equal(await tmux.exitCode("alice"), 0);
