@@ -220,7 +220,7 @@ export class Session implements Member {
    */
   async run(): Promise<void> {
     if (this.#state === "password") this.#promptPassword("");
-    else this.#promptAlias("");
+    else this.#promptAlias();
     this.#outbox.drained().then(() => (this.#promptedAt = this.#now()));
     let buffer = new Uint8Array(READ_MIN);
     // Only an unpaced reader grows its buffer: a paced one waits its turn
@@ -389,14 +389,17 @@ export class Session implements Member {
 
   /** A line for this client only; a client too slow to take it is dropped. */
   #tell(line: string): void {
-    if (!this.#send(line) && this.#state !== "closing") {
+    // Nothing follows the closing line.
+    if (this.#state === "closing") return;
+    if (!this.#send(line)) {
       this.#outbox.clear();
       this.#finish("too slow: could not keep up", "disconnected: too slow");
     }
   }
 
-  #promptAlias(before: string): void {
-    this.#tell(formatPrompt("alias", `${before}choose an alias: ${ALIAS_RULE}`));
+  /** The alias prompt, saying what the newcomer asked for so far (history off, a room). */
+  #promptAlias(): void {
+    this.#tell(formatPrompt("alias", `${this.#prefixes()}choose an alias: ${ALIAS_RULE}`));
   }
 
   #promptPassword(before: string): void {
@@ -414,7 +417,7 @@ export class Session implements Member {
 
   /** Prompts again, if still in the handshake, after an error about the answer. */
   #promptAgain(): void {
-    if (this.#state === "alias") this.#promptAlias("");
+    if (this.#state === "alias") this.#promptAlias();
     if (this.#state === "password") this.#promptPassword("");
   }
 
@@ -480,7 +483,7 @@ export class Session implements Member {
     const expected = this.#ctx.options.password!;
     if (timingSafeEqual(digest(line), digest(expected))) {
       this.#state = "alias";
-      this.#promptAlias("");
+      this.#promptAlias();
       return;
     }
     this.#passwordTries++;
@@ -501,19 +504,19 @@ export class Session implements Member {
         this.#finish("", "bye");
       } else if (command === "/nohistory") {
         this.#wantHistory = false;
-        this.#promptAlias(this.#prefixes());
+        this.#promptAlias();
       } else if (/^\/join(\s|$)/.test(command)) {
         this.#chooseRoom(wanted.slice("/join".length));
       } else {
         this.#tell(formatError("choose an alias first (/quit leaves, /nohistory skips history)"));
-        this.#promptAlias("");
+        this.#promptAlias();
       }
       return;
     }
     const check = checkAlias(wanted);
     if (!check.ok) {
       this.#tell(formatError(check.reason));
-      this.#promptAlias("");
+      this.#promptAlias();
       return;
     }
     this.#hold(this.#admit(check.alias));
@@ -534,11 +537,11 @@ export class Session implements Member {
     const refused = check.ok ? registry.refusal(check.name) : check.reason;
     if (refused !== undefined) {
       this.#tell(formatError(refused));
-      this.#promptAlias(this.#prefixes());
+      this.#promptAlias();
       return;
     }
     if (check.ok) this.#entering = check.name;
-    this.#promptAlias(this.#prefixes());
+    this.#promptAlias();
   }
 
   /** Claims the alias, then enters the room chosen at the prompt. */
@@ -547,7 +550,7 @@ export class Session implements Member {
     if (!(await registry.claim(this, alias))) {
       if (this.#leaving) return;
       this.#tell(formatError(`${alias} is taken; choose another`));
-      this.#promptAlias("");
+      this.#promptAlias();
       return;
     }
     // The alias is ours from here on, closed or not: release() finds it by it.
@@ -573,7 +576,7 @@ export class Session implements Member {
       this.alias = "";
       this.#entering = undefined;
       this.#tell(formatError(entered.reason));
-      this.#promptAlias("");
+      this.#promptAlias();
       return;
     }
     this.#room = entered.room;

@@ -570,3 +570,20 @@ Deno.test("/topic cannot change the default room's topic, so no one can pin a li
   await using _ben = await TestClient.join(server.addr.port, "ben");
   assert.match(await nextLine(newcomer), live("--> ben joined"));
 });
+
+Deno.test("the alias prompt keeps saying where the newcomer is going after a taken alias", async () => {
+  await using server = startServer();
+  await using _bob = await TestClient.join(server.addr.port, "bob");
+  await using newcomer = await TestClient.connect(server.addr.port);
+  await newcomer.expect(/^\? alias: /);
+  await newcomer.send("/join dev");
+  assert.match(await nextLine(newcomer), /^\? alias: joining #dev; choose an alias: /);
+  await newcomer.send("bob");
+  assert.equal(await nextLine(newcomer), "! bob is taken; choose another");
+  assert.match(await nextLine(newcomer), /^\? alias: joining #dev; choose an alias: /);
+  await newcomer.send("carol");
+  await newcomer.expect(live("-- welcome to #dev, carol! you are the only one here"));
+  // Carol went to #dev: the default room never saw her come.
+  await newcomer.send("/rooms");
+  await newcomer.expect(live("--   #lobby, 1 here"));
+});
