@@ -56,10 +56,21 @@ export function validRoom(name: string | undefined): string | undefined {
   return check.ok && check.name === name ? name : undefined;
 }
 
+/**
+ * Most room names kept for completion: a server's default cap on rooms. A
+ * server that names more (a hostile one could name millions) pushes the
+ * oldest out, so memory stays bounded.
+ */
+export const MAX_ROOM_NAMES = 1000;
+
 /** Notes a room name seen on the wire, for completion after `/join`. */
 export function noteRoom(rooms: RoomNames, name: string | undefined): void {
   const room = validRoom(name);
-  if (room !== undefined) rooms.set(roomKey(room), room);
+  if (room === undefined) return;
+  const key = roomKey(room);
+  rooms.delete(key);
+  rooms.set(key, room);
+  while (rooms.size > MAX_ROOM_NAMES) rooms.delete(rooms.keys().next().value!);
 }
 
 /** The rooms an event names: a `/rooms` row, a welcome, someone leaving for another. */

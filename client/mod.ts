@@ -600,9 +600,16 @@ function chatPrompt(alias: string, room: string | undefined): string {
     : `${sanitize(alias)} ${sanitize(showRoom(room))}> `;
 }
 
+/** Most aliases kept for completion: a server's default cap on connections. */
+const MAX_ONLINE_NAMES = 10_000;
+
 function trackOnline(event: ServerEvent, online: Set<string>): void {
   const add = (name: string) => {
-    if (validAlias(name)) online.add(name);
+    if (!validAlias(name)) return;
+    online.delete(name);
+    online.add(name);
+    // Bounded, whatever a server claims: the oldest names go first.
+    while (online.size > MAX_ONLINE_NAMES) online.delete(online.values().next().value!);
   };
   switch (event.kind) {
     case "join":
@@ -711,6 +718,8 @@ async function handshake(
   // A server older than the probe answers each of its blank lines but the
   // first with "cannot be empty" and the prompt again: those are not asked of us.
   let probeEchoes = lines.probed ? PROBE.length - 1 : 0;
+  /** The server's last `! ` line, for saying why we could not join. */
+  let lastError: string | undefined;
   let skipPrompt = false;
   // A server that goes quiet is given up on: the socket is closed, which ends
   // the read. So is the session when the user aborts (Ctrl-C, SIGTERM).
@@ -783,6 +792,27 @@ async function handshake(
         } else if (!roomAsked) {
           await askRoom();
         } else {
+          if (aliasSent && room !== undefined && parseJoiningRoom(event.text) === undefined) {
+            // The alias was taken for us, but the room could not be made
+            // after all (the server's last room went meanwhile): its prompt
+            // no longer says where we are going.
+            const shown = showRoom(room);
+            room = undefined;
+            renderer.room = undefined;
+            if (!o.interactive) {
+              const reason = lastError === undefined ? "no reason given" : sanitize(lastError);
+              throw new JoinError(`${where} refused ${shown}: ${reason}`, EXIT.refused);
+            }
+            io.print(
+              renderer.renderLocal(`not starting in ${shown}: joining the default room instead`),
+            );
+            // The same alias goes again, once the default room's name is known.
+            aliasSent = false;
+            wanted = undefined;
+            await askRoom();
+            expectAnswer();
+            continue;
+          }
           if (aliasSent && !o.interactive) {
             throw new JoinError(`alias ${sanitize(alias ?? "")} was refused`, EXIT.refused);
           }
@@ -806,6 +836,7 @@ async function handshake(
           event.text === SHUTDOWN_TEXT ? EXIT.shutdown : EXIT.refused,
         );
       } else if (event.kind === "error" || !aliasSent) {
+        if (event.kind === "error") lastError = event.text;
         show(event);
       } else {
         return { alias, room, first: event, lines } as Joined;

@@ -540,7 +540,11 @@ export class Session implements Member {
       this.#promptAlias();
       return;
     }
-    if (check.ok) this.#entering = check.name;
+    if (check.ok) {
+      // An existing room is named as it was made, whatever case was typed.
+      const key = roomKey(check.name);
+      this.#entering = registry.list().find((r) => roomKey(r.name) === key)?.name ?? check.name;
+    }
     this.#promptAlias();
   }
 

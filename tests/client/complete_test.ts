@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { complete, type RoomNames, trackRooms, validRoom } from "../../client/complete.ts";
+import {
+  complete,
+  MAX_ROOM_NAMES,
+  noteRoom,
+  type RoomNames,
+  trackRooms,
+  validRoom,
+} from "../../client/complete.ts";
 import { parseServerLine } from "../../protocol/wire.ts";
 
 const rooms = (...names: string[]): RoomNames => new Map(names.map((n) => [n.toLowerCase(), n]));
@@ -45,4 +52,17 @@ Deno.test("validRoom() keeps only names the server could have sent, as they are"
   assert.equal(validRoom("d\x1bv"), undefined);
   assert.equal(validRoom("x".repeat(33)), undefined);
   assert.equal(validRoom(undefined), undefined);
+});
+
+Deno.test("noteRoom() keeps at most MAX_ROOM_NAMES, forgetting the oldest, whatever a server names", () => {
+  const rooms: RoomNames = new Map();
+  for (let i = 0; i < MAX_ROOM_NAMES + 500; i++) noteRoom(rooms, `r${i}`);
+  assert.equal(rooms.size, MAX_ROOM_NAMES);
+  assert.ok(!rooms.has("r0"));
+  assert.ok(rooms.has(`r${MAX_ROOM_NAMES + 499}`));
+  // Seen again, a name counts as new.
+  noteRoom(rooms, "r500");
+  noteRoom(rooms, "extra");
+  assert.ok(rooms.has("r500"));
+  assert.ok(!rooms.has("r501"));
 });

@@ -294,3 +294,24 @@ Deno.test("confab join --room exits 7 against a confab server older than rooms",
     assert.deepEqual(stderr, [`confab: 127.0.0.1:${port} has no rooms: cannot start in #dev`]);
   });
 });
+
+Deno.test("confab join --room exits 7 when the server takes the alias but cannot make the room after all", async () => {
+  await withFakeServer(async (peer) => {
+    await peer.send("? alias: choose an alias\n");
+    assert.equal(await peer.lines.expect(/\S/), "/join dev");
+    await peer.send("? alias: joining #dev; choose an alias\n");
+    assert.equal(await peer.lines.expect(/\S/), "ci");
+    // The last room went to someone else meanwhile.
+    await peer.send("! there are already 2 rooms; join one of them (/rooms lists them)\n");
+    await peer.send("? alias: choose an alias\n");
+    await peer.lines.rest().catch(() => []);
+  }, async (port) => {
+    await using ci = join(port, "ci", ["--room", "dev"]);
+    await ci.closeStdin();
+    const { code, stderr } = await finish(ci);
+    assert.equal(code, 7);
+    assert.deepEqual(stderr, [
+      `confab: 127.0.0.1:${port} refused #dev: there are already 2 rooms; join one of them (/rooms lists them)`,
+    ]);
+  });
+});

@@ -290,11 +290,11 @@ Deno.test("/join at the alias prompt: the prompt says where, with /nohistory too
     await using carol = await TestClient.connect(port);
     await carol.expect(/^\? alias: /);
     await carol.send("/join dev");
-    assert.match(await nextLine(carol), /^\? alias: joining #dev; choose an alias: /);
+    assert.match(await nextLine(carol), /^\? alias: joining #Dev; choose an alias: /);
     await carol.send("/nohistory");
     assert.match(
       await nextLine(carol),
-      /^\? alias: history replay off; joining #dev; choose an alias: /,
+      /^\? alias: history replay off; joining #Dev; choose an alias: /,
     );
     await carol.send("carol");
     assert.match(await nextLine(carol), live("-- welcome to #Dev, carol! 2 online: bob, carol"));
@@ -586,4 +586,14 @@ Deno.test("the alias prompt keeps saying where the newcomer is going after a tak
   // Carol went to #dev: the default room never saw her come.
   await newcomer.send("/rooms");
   await newcomer.expect(live("--   #lobby, 1 here"));
+});
+
+Deno.test("/join at the alias prompt names an existing room as it was made, whatever case was typed", async () => {
+  await using server = startServer();
+  await using newcomer = await TestClient.connect(server.addr.port);
+  await newcomer.expect(/^\? alias: /);
+  await newcomer.send("/join LOBBY");
+  assert.match(await nextLine(newcomer), /^\? alias: joining #lobby; choose an alias: /);
+  await newcomer.send("ann");
+  await newcomer.expect(live("-- welcome, ann! you are the only one here"));
 });
