@@ -5,16 +5,10 @@
  */
 
 import { MAX_ALIAS_LENGTH, RESERVED_ALIASES } from "./wire.ts";
+import { nameKey, nameRule, nameTrouble } from "./_name.ts";
 
 /** The rule, in the words the server uses when it prompts for an alias. */
-export const ALIAS_RULE = `1 to ${MAX_ALIAS_LENGTH} letters (any script), digits, '_', '-' or '.'`;
-
-// A letter or digit of any script, optionally followed by combining marks, or
-// one of the three punctuation characters.
-const ALIAS_RE = /^(?:[\p{L}\p{Nd}]\p{M}*|[_.-])+$/u;
-// Letters that show as nothing (the Hangul fillers) and other characters an
-// alias could hide behind, to pass for someone else.
-const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
+export const ALIAS_RULE: string = nameRule(MAX_ALIAS_LENGTH);
 
 /** The outcome of {@linkcode checkAlias}. */
 export type AliasCheck = { ok: true; alias: string } | { ok: false; reason: string };
@@ -35,20 +29,8 @@ export type AliasCheck = { ok: true; alias: string } | { ok: false; reason: stri
  */
 export function checkAlias(input: string): AliasCheck {
   const alias = input.trim().normalize("NFC");
-  if (alias === "") return { ok: false, reason: "an alias cannot be empty" };
-  const length = [...alias].length;
-  if (length > MAX_ALIAS_LENGTH) {
-    return {
-      ok: false,
-      reason: `an alias is at most ${MAX_ALIAS_LENGTH} characters, got ${length}`,
-    };
-  }
-  if (!ALIAS_RE.test(alias)) {
-    return { ok: false, reason: `an alias is ${ALIAS_RULE}` };
-  }
-  if (INVISIBLE.test(alias)) {
-    return { ok: false, reason: "an alias cannot hold invisible characters" };
-  }
+  const trouble = nameTrouble(alias, "an alias", MAX_ALIAS_LENGTH);
+  if (trouble !== undefined) return { ok: false, reason: trouble };
   if (RESERVED_ALIASES.has(aliasKey(alias))) {
     return { ok: false, reason: `"${alias}" is reserved` };
   }
@@ -60,5 +42,5 @@ export function checkAlias(input: string): AliasCheck {
  * case (or in Unicode normalisation) have the same key.
  */
 export function aliasKey(alias: string): string {
-  return alias.normalize("NFC").toLowerCase();
+  return nameKey(alias);
 }

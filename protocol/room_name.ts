@@ -4,22 +4,16 @@
  * @module
  */
 
+import { nameKey, nameRule, nameTrouble } from "./_name.ts";
+
 /** The room everyone starts in unless the server is told another name. */
 export const DEFAULT_ROOM = "lobby";
 
 /** Longest room name, in characters, not counting the `#`. */
 export const MAX_ROOM_NAME_LENGTH = 32;
 
-/** The rule, in the words the server uses when it refuses a name. */
-export const ROOM_RULE =
-  `1 to ${MAX_ROOM_NAME_LENGTH} letters (any script), digits, '_', '-' or '.'`;
-
-// The same characters as an alias: a letter or digit of any script with its
-// combining marks, or one of three punctuation characters.
-const ROOM_RE = /^(?:[\p{L}\p{Nd}]\p{M}*|[_.-])+$/u;
-// Letters that show as nothing (the Hangul fillers) and other characters a
-// name could hide behind: "lobby" and "lobby" + U+3164 would look the same.
-const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
+/** The rule, in the words the server uses when it refuses a name: an alias's. */
+export const ROOM_RULE: string = nameRule(MAX_ROOM_NAME_LENGTH);
 
 /** The outcome of {@linkcode checkRoomName}. */
 export type RoomNameCheck = { ok: true; name: string } | { ok: false; reason: string };
@@ -40,24 +34,13 @@ export type RoomNameCheck = { ok: true; name: string } | { ok: false; reason: st
  */
 export function checkRoomName(input: string): RoomNameCheck {
   const name = input.trim().replace(/^#/, "").normalize("NFC");
-  if (name === "") return { ok: false, reason: "a room name cannot be empty" };
-  const length = [...name].length;
-  if (length > MAX_ROOM_NAME_LENGTH) {
-    return {
-      ok: false,
-      reason: `a room name is at most ${MAX_ROOM_NAME_LENGTH} characters, got ${length}`,
-    };
-  }
-  if (!ROOM_RE.test(name)) return { ok: false, reason: `a room name is ${ROOM_RULE}` };
-  if (INVISIBLE.test(name)) {
-    return { ok: false, reason: "a room name cannot hold invisible characters" };
-  }
-  return { ok: true, name };
+  const trouble = nameTrouble(name, "a room name", MAX_ROOM_NAME_LENGTH);
+  return trouble === undefined ? { ok: true, name } : { ok: false, reason: trouble };
 }
 
 /** The key under which a room name is unique: case and normalisation folded. */
 export function roomKey(name: string): string {
-  return name.normalize("NFC").toLowerCase();
+  return nameKey(name);
 }
 
 /**

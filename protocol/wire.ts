@@ -213,9 +213,13 @@ const ACTION_RE = new RegExp(`^\\* (${ALIAS}) (.*)$`);
 const PRIVATE_IN_RE = new RegExp(`^\\(private\\) (${ALIAS}): (.*)$`);
 const PRIVATE_OUT_RE = new RegExp(`^\\(private to (${ALIAS})\\) (.*)$`);
 const JOIN_RE = new RegExp(`^--> (${ALIAS}) joined$`);
-const ROOM = String.raw`[^\s:()\[\]*#,;]+`;
+// A room name on the wire: stopped by every character a room line puts
+// after one, so one pattern reads them all; clients check names themselves.
+const ROOM = String.raw`[^\s:()\[\]*#,;!]+`;
 const LEAVE_RE = new RegExp(`^<-- (${ALIAS}) left(?: for #(${ROOM}))?(?: \\((.*)\\))?$`);
 const NICK_RE = new RegExp(`^--- (${ALIAS}) is now known as (${ALIAS})$`);
+const JOINING_RE = new RegExp(`(?:^|; )joining #(${ROOM});`);
+const LISTING_RE = new RegExp(`^ {2}#(${ROOM}), (\\d+) here( \\(you are here\\))?(?:: (.*))?$`);
 
 /**
  * Reads one server line (without its line ending) into a {@linkcode ServerEvent}.
@@ -344,8 +348,9 @@ export function formatWelcome(
   return `${greeting} ${online} online: ${names.join(", ")}${more}`;
 }
 
-const WELCOME_RE =
-  /^welcome(?: to #([^\s,]+))?, ([^!]+)! (?:(\d+) online: (.*?)(?: and \d+ more)?|you are the only one here)$/;
+const WELCOME_RE = new RegExp(
+  `^welcome(?: to #(${ROOM}))?, ([^!]+)! (?:(\\d+) online: (.*?)(?: and \\d+ more)?|you are the only one here)$`,
+);
 
 /** A welcome notice, read back: who, how many, whom it named, and the room if it said. */
 export interface Welcome {
@@ -392,7 +397,7 @@ export function formatJoiningPrefix(room: string): string {
 
 /** The room an alias prompt says the newcomer will join, if it says. */
 export function parseJoiningRoom(promptText: string): string | undefined {
-  return /(?:^|; )joining #([^\s;,]+);/.exec(promptText)?.[1];
+  return JOINING_RE.exec(promptText)?.[1];
 }
 
 /** One room in the reply to `/rooms`. */
@@ -429,7 +434,7 @@ export function formatRoomListing(room: RoomListing): string {
 
 /** Reads a row written by {@linkcode formatRoomListing}; undefined for any other text. */
 export function parseRoomListing(text: string): RoomListing | undefined {
-  const found = /^ {2}#([^\s,]+), (\d+) here( \(you are here\))?(?:: (.*))?$/.exec(text);
+  const found = LISTING_RE.exec(text);
   if (!found) return undefined;
   return {
     name: found[1]!,
