@@ -17,6 +17,7 @@ import { closeQuietly, formatAddress, writeAllSync } from "../protocol/io_util.t
 import { LineReader } from "../protocol/line_reader.ts";
 import { showRoom } from "../protocol/room_name.ts";
 import {
+  ALIAS_FIRST,
   parseJoiningRoom,
   parseLimits,
   parseServerLine,
@@ -642,7 +643,7 @@ interface Joined {
 }
 
 /** How a confab server older than rooms answers `/join` at the alias prompt. */
-const NO_ROOMS_RE = /^choose an alias first\b/;
+const NO_ROOMS_RE = new RegExp(`^${ALIAS_FIRST}\\b`);
 
 /** The exit code for the server's goodbye once joined, by what it said. */
 function byeCode(text: string): number {

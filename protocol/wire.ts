@@ -70,6 +70,13 @@ export const RESERVED_ALIASES: ReadonlySet<string> = new Set([
   "private",
 ]);
 
+/**
+ * How a server's answer starts when a command other than `/quit`,
+ * `/nohistory` or `/join` comes before an alias; a server older than rooms
+ * answers `/join` with it too, which is how a client tells one.
+ */
+export const ALIAS_FIRST = "choose an alias first";
+
 /** The text of the closing line every client gets when the server stops. */
 export const SHUTDOWN_TEXT = "server shutting down";
 

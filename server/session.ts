@@ -29,6 +29,7 @@ import { LineReader } from "../protocol/line_reader.ts";
 import type { Logger, ResolvedServeOptions } from "./options.ts";
 import { Outbox } from "./outbox.ts";
 import {
+  ALIAS_FIRST,
   formatBye,
   formatError,
   formatJoiningPrefix,
@@ -219,7 +220,7 @@ export class Session implements Member {
    * session is closed. Resolves once the socket is closed; never rejects.
    */
   async run(): Promise<void> {
-    if (this.#state === "password") this.#promptPassword("");
+    if (this.#state === "password") this.#promptPassword();
     else this.#promptAlias();
     this.#outbox.drained().then(() => (this.#promptedAt = this.#now()));
     let buffer = new Uint8Array(READ_MIN);
@@ -402,8 +403,8 @@ export class Session implements Member {
     this.#tell(formatPrompt("alias", `${this.#prefixes()}choose an alias: ${ALIAS_RULE}`));
   }
 
-  #promptPassword(before: string): void {
-    this.#tell(formatPrompt("password", `${before}this room needs a password`));
+  #promptPassword(): void {
+    this.#tell(formatPrompt("password", "this room needs a password"));
   }
 
   #onOverflow(): boolean {
@@ -418,7 +419,7 @@ export class Session implements Member {
   /** Prompts again, if still in the handshake, after an error about the answer. */
   #promptAgain(): void {
     if (this.#state === "alias") this.#promptAlias();
-    if (this.#state === "password") this.#promptPassword("");
+    if (this.#state === "password") this.#promptPassword();
   }
 
   /** Whether the next line may be read now (see {@linkcode LineReader.push}). */
@@ -493,7 +494,7 @@ export class Session implements Member {
       return;
     }
     this.#tell(formatError("wrong password"));
-    this.#promptPassword("");
+    this.#promptPassword();
   }
 
   #onAlias(line: string): void {
@@ -508,7 +509,7 @@ export class Session implements Member {
       } else if (/^\/join(\s|$)/.test(command)) {
         this.#chooseRoom(wanted.slice("/join".length));
       } else {
-        this.#tell(formatError("choose an alias first (/quit leaves, /nohistory skips history)"));
+        this.#tell(formatError(`${ALIAS_FIRST} (/quit leaves, /nohistory skips history)`));
         this.#promptAlias();
       }
       return;
