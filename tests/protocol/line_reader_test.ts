@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LineReader } from "../../protocol/line_reader.ts";
 import { MAX_LINE_BYTES } from "../../protocol/wire.ts";
+import { assertSameWhereverSplit, cut } from "../_split.ts";
 
 const encoder = new TextEncoder();
 
@@ -28,18 +29,6 @@ function feed(chunks: (string | Uint8Array)[], maxLineBytes?: number): Event[] {
   return events;
 }
 
-/** `bytes` cut at the given offsets (ascending). */
-function cut(bytes: Uint8Array, at: number[]): Uint8Array[] {
-  const parts: Uint8Array[] = [];
-  let from = 0;
-  for (const to of at) {
-    parts.push(bytes.subarray(from, to));
-    from = to;
-  }
-  parts.push(bytes.subarray(from));
-  return parts;
-}
-
 const lines = (...texts: string[]): Event[] => texts.map((line) => ({ line }));
 
 Deno.test("LineReader.push() yields the same lines wherever the chunks are split", async (t) => {
@@ -48,24 +37,7 @@ Deno.test("LineReader.push() yields the same lines wherever the chunks are split
   const expected = lines("hello", "wörld", "", "€uro 𝄞 a\rb", "last");
   assert.deepEqual(feed([bytes]), expected);
 
-  await t.step("one split at every position", () => {
-    for (let i = 0; i <= bytes.length; i++) {
-      assert.deepEqual(feed(cut(bytes, [i])), expected, `split at ${i}`);
-    }
-  });
-
-  await t.step("two splits at every pair of positions", () => {
-    for (let i = 0; i <= bytes.length; i++) {
-      for (let j = i; j <= bytes.length; j++) {
-        assert.deepEqual(feed(cut(bytes, [i, j])), expected, `split at ${i} and ${j}`);
-      }
-    }
-  });
-
-  await t.step("one byte per chunk", () => {
-    const single = [...bytes].map((b) => Uint8Array.of(b));
-    assert.deepEqual(feed(single), expected);
-  });
+  await assertSameWhereverSplit(t, bytes, (chunks) => feed(chunks), expected);
 });
 
 Deno.test("LineReader.push() reassembles multi-byte characters split across chunks", async (t) => {

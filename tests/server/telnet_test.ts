@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { MAX_SUBNEGOTIATION_BYTES, type TelnetCommand, TelnetFilter } from "../../server/telnet.ts";
+import { assertSameWhereverSplit } from "../_split.ts";
 import {
   closeAll,
   joinAll,
@@ -67,18 +68,6 @@ function run(chunks: Uint8Array[]): Out {
   }
   if (data.length > 0) out.push(String.fromCharCode(...data));
   return out;
-}
-
-/** `bytes` cut at the given offsets (ascending). */
-function cut(bytes: Uint8Array, at: number[]): Uint8Array[] {
-  const parts: Uint8Array[] = [];
-  let from = 0;
-  for (const to of at) {
-    parts.push(bytes.subarray(from, to));
-    from = to;
-  }
-  parts.push(bytes.subarray(from));
-  return parts;
 }
 
 /** Bytes from strings (as Latin-1, one byte per character) and numbers. */
@@ -154,24 +143,7 @@ Deno.test("TelnetFilter takes every kind of command out, wherever the reads are 
   ];
   assert.deepEqual(run([stream]), expected);
 
-  await t.step("one split at every offset", () => {
-    for (let i = 0; i <= stream.length; i++) {
-      assert.deepEqual(run(cut(stream, [i])), expected, `split at ${i}`);
-    }
-  });
-
-  await t.step("two splits at every pair of offsets", () => {
-    for (let i = 0; i <= stream.length; i++) {
-      for (let j = i; j <= stream.length; j++) {
-        assert.deepEqual(run(cut(stream, [i, j])), expected, `split at ${i} and ${j}`);
-      }
-    }
-  });
-
-  await t.step("one byte per read", () => {
-    const each = Array.from(stream, (_, i) => stream.subarray(i, i + 1));
-    assert.deepEqual(run(each), expected);
-  });
+  await assertSameWhereverSplit(t, stream, run, expected);
 });
 
 Deno.test("TelnetFilter leaves input without IAC as it is, in the same buffer", () => {
