@@ -160,6 +160,25 @@ Deno.test("confab join uses colours on a terminal and none with NO_COLOR=1", asy
   assert.ok(!plain.join("\n").includes("\x1b"), `escape codes with NO_COLOR:\n${plain.join("\n")}`);
 });
 
+/**
+ * Starts alice's `confab join` in `tmux` against the room with a password
+ * on `port`, answers the password prompt with `wrong`, and waits until she
+ * is told so and asked again.
+ */
+async function askedPasswordAgain(tmux: Tmux, port: number, wrong: string): Promise<void> {
+  await tmux.start("alice", ["--alias", "alice", "--port", String(port)], {
+    CONFAB_PASSWORD: "",
+  });
+  await tmux.waitFor("alice", "the password prompt", (rows) => lastRow(rows) === "password:");
+  await tmux.type("alice", wrong);
+  await tmux.press("alice", "Enter");
+  await tmux.waitFor(
+    "alice",
+    "the password asked again",
+    (rows) => rows.some((r) => r.includes("! wrong password")) && lastRow(rows) === "password:",
+  );
+}
+
 Deno.test("confab join never echoes a typed password and keeps it out of the input history", async () => {
   await using server = startServer({ password: "sesame" });
   await using bob = await TestClient.connect(server.addr.port);
@@ -167,19 +186,8 @@ Deno.test("confab join never echoes a typed password and keeps it out of the inp
   await bob.send("sesame");
   await bob.answerAlias("bob");
   await using tmux = new Tmux();
-  await tmux.start("alice", ["--alias", "alice", "--port", String(server.addr.port)], {
-    CONFAB_PASSWORD: "",
-  });
-  await tmux.waitFor("alice", "the password prompt", (rows) => lastRow(rows) === "password:");
-
   // A wrong one first: told so, and asked again.
-  await tmux.type("alice", "guess1");
-  await tmux.press("alice", "Enter");
-  await tmux.waitFor(
-    "alice",
-    "the password asked again",
-    (rows) => rows.some((r) => r.includes("! wrong password")) && lastRow(rows) === "password:",
-  );
+  await askedPasswordAgain(tmux, server.addr.port, "guess1");
   // A typo fixed with Backspace makes readline redraw the line: still nothing shown.
   await tmux.type("alice", "sesamX");
   await tmux.press("alice", "BSpace");
@@ -768,18 +776,8 @@ Deno.test("confab join keeps the lines above when a hidden password longer than 
   await bob.send(password);
   await bob.answerAlias("bob");
   await using tmux = new Tmux();
-  await tmux.start("alice", ["--alias", "alice", "--port", String(server.addr.port)], {
-    CONFAB_PASSWORD: "",
-  });
-  await tmux.waitFor("alice", "the password prompt", (rows) => lastRow(rows) === "password:");
   // A wrong try first, so that there are lines above the prompt to keep.
-  await tmux.type("alice", "guess");
-  await tmux.press("alice", "Enter");
-  await tmux.waitFor(
-    "alice",
-    "the password asked again",
-    (rows) => rows.some((r) => r.includes("! wrong password")) && lastRow(rows) === "password:",
-  );
+  await askedPasswordAgain(tmux, server.addr.port, "guess");
   // Longer than the 100 columns, with a typo at the end taken back.
   await tmux.type("alice", password + "xyz");
   await tmux.press("alice", "BSpace", "BSpace", "BSpace");
