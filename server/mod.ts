@@ -124,7 +124,11 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const registry = new LocalRegistry({
     defaultRoom: o.defaultRoom,
     maxRooms: o.maxRooms,
-    room: { historySize: o.historySize, historyBytes: o.outboxBytes / 2 },
+    room: {
+      historySize: o.historySize,
+      historyBytes: o.outboxBytes / 2,
+      busyBytes: Math.min(64 * 1024, Math.floor(o.outboxBytes / 4)),
+    },
   });
   let motd: readonly string[] = [];
   const ctx: SessionContext = {

@@ -1,17 +1,29 @@
 /**
  * A bounded per-connection send queue with exactly one writer.
  *
- * `push` never waits: it appends the bytes (shared, not copied) and, if no
- * write is running, schedules one for the end of the current task. The writer
- * then copies the queued small lines into one buffer and sends them in a
- * single write, so a burst of lines to one client costs one system call; a
- * large chunk (a batch of notices shared by every member) goes out as it is.
- * Each write completes before the next starts.
- * A queue that would grow past its byte limit refuses the push: the caller
- * decides what to do with a client that cannot keep up.
+ * What a connection is sent comes from two places: lines for it alone
+ * (replies, its welcome, private messages), pushed as bytes, and the shared
+ * log of the room it is in ({@linkcode RoomLog}), which it follows from a
+ * position. The queue keeps the two in the order they happened: a line
+ * pushed while the room's log is at position P is written after the log up
+ * to P and before anything after it. The member's own lines are skipped
+ * ({@linkcode Outbox.skip}) without copying anyone's bytes.
+ *
+ * Bytes pushed are written soon after (at the end of the current task).
+ * What the log holds is written when the room asks ({@linkcode Outbox.kick}),
+ * in rounds the room paces, so in a busy room one write carries everything
+ * new since the last one. Small pieces are copied together into one write;
+ * a large slice of the log goes out as it is, straight from the log. Each
+ * write completes before the next starts.
+ *
+ * Everything queued, in flight or not yet written from the log counts
+ * against one byte limit: a push beyond it is refused, and the room drops a
+ * member that stays past it while its socket takes nothing.
  *
  * @module
  */
+
+import type { LogCursor, RoomLog } from "./room_log.ts";
 
 /** Where an {@linkcode Outbox} writes: the `write` half of a `Deno.Conn`. */
 export interface ByteSink {
@@ -19,9 +31,9 @@ export interface ByteSink {
   write(p: Uint8Array): Promise<number>;
 }
 
-/** Chunks at least this large are written as they are, never copied. */
+/** Pieces at least this large are written as they are, never copied. */
 const COPY_LIMIT = 2048;
-/** Small chunks are copied together into writes of at most this many bytes. */
+/** Small pieces are copied together into writes of at most this many bytes. */
 const WRITE_LIMIT = 64 * 1024;
 
 /** Default for {@linkcode OutboxOptions.maxBytes}: 1 MiB. */
@@ -30,7 +42,8 @@ export const OUTBOX_BYTES = 1024 * 1024;
 /** Options for {@linkcode Outbox}. */
 export interface OutboxOptions {
   /**
-   * Most bytes queued or in flight at once; a push beyond it is refused.
+   * Most bytes queued, in flight or behind in the log at once; a push beyond
+   * it is refused.
    *
    * @default {1048576}
    */
@@ -47,7 +60,18 @@ export interface OutboxOptions {
 }
 
 /**
- * A bounded queue of byte chunks drained by one writer into a {@linkcode ByteSink}.
+ * A run of a room's log to write: up to `end`, or, while `end` is
+ * `Infinity`, whatever the log holds (the range the outbox follows).
+ */
+interface Range {
+  readonly log: RoomLog;
+  readonly cursor: LogCursor;
+  end: number;
+}
+
+/**
+ * A bounded queue of byte chunks and log ranges drained by one writer into
+ * a {@linkcode ByteSink}.
  *
  * @example Usage
  * ```ts
@@ -73,11 +97,25 @@ export class Outbox {
   readonly #maxBytes: number;
   readonly #onError: (error: unknown) => void;
   readonly #clock: () => number;
-  /** The queue: `#chunks[#head]` is the oldest chunk not yet being written. */
-  #chunks: (Uint8Array | undefined)[] = [];
+  /** The queue: `#queue[#head]` is the oldest entry not yet written. */
+  #queue: (Uint8Array | Range | undefined)[] = [];
   #head = 0;
-  /** Bytes queued plus bytes handed to the current write and not yet written. */
-  #size = 0;
+  /** The range of the log followed now: the last entry, if any. */
+  #live: Range | undefined;
+  /**
+   * Told when the writer stops while following a log: how far behind it
+   * is, and whether {@linkcode Outbox.kick} had started that write.
+   */
+  #onIdle: ((behind: number, kicked: boolean) => void) | undefined;
+  /**
+   * Who kicked the running write, if a round did: told when it ends, even
+   * if the outbox has stopped following that room's log meanwhile.
+   */
+  #kickedBy: ((behind: number, kicked: boolean) => void) | undefined;
+  /** Bytes of the queue's chunks and closed ranges not yet handed to a write. */
+  #queued = 0;
+  /** Bytes handed to the running write and not yet written. */
+  #inFlight = 0;
   #writing = false;
   #closed = false;
   /** When the running write last made progress (ms), or -1 when idle. */
@@ -96,9 +134,14 @@ export class Outbox {
     this.#clock = options.clock ?? (() => performance.now());
   }
 
-  /** Bytes queued or in flight. */
+  /** Bytes queued, in flight, or in the followed log and not yet written. */
   get size(): number {
-    return this.#size;
+    return this.#queued + this.#inFlight + this.#behind();
+  }
+
+  /** The byte limit ({@linkcode OutboxOptions.maxBytes}). */
+  get maxBytes(): number {
+    return this.#maxBytes;
   }
 
   /** Whether {@linkcode Outbox.close} was called or a write failed. */
@@ -106,23 +149,42 @@ export class Outbox {
     return this.#closed;
   }
 
+  /** Whether a write is running (the socket has not taken all of it yet). */
+  get writing(): boolean {
+    return this.#writing;
+  }
+
   /**
    * How long (ms) the running write has gone without progress, at `now`;
    * 0 when nothing is being written.
    */
-  stalledFor(now: number): number {
+  stalledFor(now: number = this.#clock()): number {
     return this.#waitingSince < 0 ? 0 : now - this.#waitingSince;
   }
 
   /**
-   * Queues `bytes` for sending. Returns `false`, queueing nothing, when the
-   * outbox is closed or the bytes would take it past its limit.
+   * Queues `bytes` for sending, after whatever the followed log holds now.
+   * Returns `false`, queueing nothing, when the outbox is closed or the
+   * bytes would take it past its limit.
    */
   push(bytes: Uint8Array): boolean {
     if (this.#closed) return false;
-    if (this.#size + bytes.length > this.#maxBytes) return false;
-    this.#chunks.push(bytes);
-    this.#size += bytes.length;
+    if (this.size + bytes.length > this.#maxBytes) return false;
+    const live = this.#live;
+    if (live !== undefined) {
+      if (live.cursor.position === live.log.end) {
+        // Caught up: the bytes go in front of the range, which goes on.
+        this.#queue[this.#queue.length - 1] = bytes;
+        this.#queue.push(live);
+      } else {
+        this.#closeLive();
+        this.#queue.push(bytes);
+        this.#openLive(live.log);
+      }
+    } else {
+      this.#queue.push(bytes);
+    }
+    this.#queued += bytes.length;
     if (!this.#writing) {
       this.#writing = true;
       queueMicrotask(this.#drain);
@@ -130,36 +192,116 @@ export class Outbox {
     return true;
   }
 
+  /**
+   * Follows `log` from its end: what is appended to it from now on is this
+   * outbox's to write, when {@linkcode Outbox.kick}ed. Whatever log it
+   * followed before is still written up to where it was left.
+   */
+  follow(log: RoomLog, onIdle: (behind: number, kicked: boolean) => void): void {
+    if (this.#closed) return;
+    this.unfollow();
+    this.#onIdle = onIdle;
+    this.#openLive(log);
+  }
+
+  /** Stops following the log; what it held until now is still written. */
+  unfollow(): void {
+    if (this.#live === undefined) return;
+    const behind = this.#behind();
+    this.#closeLive();
+    this.#onIdle = undefined;
+    if (behind > 0 && !this.#writing) {
+      this.#writing = true;
+      queueMicrotask(this.#drain);
+    }
+  }
+
+  /**
+   * Leaves out of the followed log what was appended from position `from`
+   * on: the member's own line, which it is not sent back.
+   */
+  skip(from: number): void {
+    const live = this.#live;
+    if (live === undefined) return;
+    if (live.cursor.position === from) {
+      live.cursor.skipTo(live.log.end);
+      return;
+    }
+    live.end = from;
+    this.#queued += from - live.cursor.position;
+    this.#openLive(live.log);
+  }
+
+  /**
+   * Starts a write of everything pending, unless one is running or there is
+   * nothing to write: the room calls it for each member once a round.
+   * Returns whether it started one.
+   */
+  kick(): boolean {
+    if (this.#writing || this.#closed || this.size === 0) return false;
+    this.#writing = true;
+    this.#kickedBy = this.#onIdle;
+    this.#drain();
+    return true;
+  }
+
   /** Resolves once everything queued so far is written, or the outbox closes. */
   drained(): Promise<void> {
-    if (this.#size === 0 || this.#closed) return Promise.resolve();
+    if (this.size === 0 || this.#closed) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   /**
-   * Drops what is queued but not yet handed to the writer; a write already
-   * running goes on.
+   * Drops what is queued but not yet handed to the writer, and stops
+   * following the log; a write already running goes on.
    */
   clear(): void {
-    for (let i = this.#head; i < this.#chunks.length; i++) this.#size -= this.#chunks[i]!.length;
-    this.#chunks = [];
+    this.#queue = [];
     this.#head = 0;
+    this.#queued = 0;
+    this.#live = undefined;
+    this.#onIdle = undefined;
   }
 
   /** Drops whatever is queued and stops writing. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#chunks = [];
-    this.#head = 0;
-    this.#size = 0;
+    this.clear();
+    this.#inFlight = 0;
     this.#wake();
+  }
+
+  /** How far the followed range is behind the end of its log. */
+  #behind(): number {
+    const live = this.#live;
+    return live === undefined ? 0 : live.log.end - live.cursor.position;
+  }
+
+  #openLive(log: RoomLog): void {
+    const live = { log, cursor: log.cursor(), end: Infinity };
+    this.#live = live;
+    this.#queue.push(live);
+  }
+
+  /** Ends the followed range at the end of its log: it becomes a closed range. */
+  #closeLive(): void {
+    const live = this.#live!;
+    live.end = live.log.end;
+    this.#queued += live.end - live.cursor.position;
+    this.#live = undefined;
   }
 
   #drain = async (): Promise<void> => {
     try {
-      while (this.#head < this.#chunks.length && !this.#closed) {
+      let first = true;
+      while (!this.#closed) {
+        // After the first write, only what is not the followed log goes on
+        // at once; the log waits for the room's next round.
+        if (!first && this.#queue[this.#head] === this.#live) break;
+        first = false;
         const data = this.#take();
+        if (data === undefined) break;
         let offset = 0;
         this.#waitingSince = this.#clock();
         while (offset < data.length) {
@@ -167,7 +309,7 @@ export class Outbox {
           if (this.#closed) return;
           this.#waitingSince = this.#clock();
         }
-        this.#size -= data.length;
+        this.#inFlight -= data.length;
       }
     } catch (error) {
       if (!this.#closed) {
@@ -175,53 +317,76 @@ export class Outbox {
         this.#onError(error);
       }
     } finally {
+      const by = this.#kickedBy;
+      this.#kickedBy = undefined;
       this.#waitingSince = -1;
       this.#writing = false;
-      if (this.#size === 0 || this.#closed) this.#wake();
+      if (this.size === 0 || this.#closed) this.#wake();
+      const onIdle = this.#onIdle;
+      if (by !== undefined) by(by === onIdle ? this.#behind() : 0, true);
+      if (onIdle !== undefined && onIdle !== by) onIdle(this.#behind(), false);
     }
   };
 
   /**
-   * Takes the next write's worth from the queue: a large chunk on its own,
-   * as it is (it may be shared with other outboxes, and copying it for each
-   * would cost more than the extra write), or a run of small chunks copied
-   * into one buffer.
+   * Takes the next write's worth from the queue: a large piece on its own,
+   * as it is (a slice of the log, or a chunk shared by other outboxes), or a
+   * run of small pieces copied into one buffer.
    */
-  #take(): Uint8Array {
-    const chunks = this.#chunks;
-    const start = this.#head;
-    const first = chunks[start]!;
-    let end = start + 1;
-    let total = first.length;
-    if (first.length < COPY_LIMIT) {
-      while (end < chunks.length) {
-        const next = chunks[end]!.length;
-        if (next >= COPY_LIMIT || total + next > WRITE_LIMIT) break;
-        total += next;
-        end++;
+  #take(): Uint8Array | undefined {
+    const queue = this.#queue;
+    const pieces: Uint8Array[] = [];
+    let total = 0;
+    while (this.#head < queue.length) {
+      const entry = queue[this.#head]!;
+      let piece: Uint8Array;
+      if (entry instanceof Uint8Array) {
+        piece = entry;
+      } else {
+        piece = entry.cursor.peek(entry.end === Infinity ? entry.log.end : entry.end);
+        if (piece.length === 0) {
+          if (entry === this.#live) break;
+          queue[this.#head++] = undefined;
+          continue;
+        }
       }
-    }
-    let data = first;
-    if (end > start + 1) {
-      data = new Uint8Array(total);
-      let offset = 0;
-      for (let i = start; i < end; i++) {
-        data.set(chunks[i]!, offset);
-        offset += chunks[i]!.length;
+      if (pieces.length > 0 && (piece.length >= COPY_LIMIT || total + piece.length > WRITE_LIMIT)) {
+        break;
       }
+      pieces.push(piece);
+      total += piece.length;
+      if (entry instanceof Uint8Array) {
+        queue[this.#head++] = undefined;
+        this.#queued -= piece.length;
+      } else {
+        entry.cursor.advance(piece.length);
+        if (entry !== this.#live) this.#queued -= piece.length;
+      }
+      if (piece.length >= COPY_LIMIT) break;
     }
-    for (let i = start; i < end; i++) chunks[i] = undefined;
-    if (end === chunks.length) {
-      this.#chunks = [];
-      this.#head = 0;
-    } else if (end > 1024 && end * 2 > chunks.length) {
-      // A queue that never empties: drop the spent slots now and then.
-      this.#chunks = chunks.slice(end);
-      this.#head = 0;
-    } else {
-      this.#head = end;
+    this.#compact();
+    if (pieces.length === 0) return undefined;
+    this.#inFlight += total;
+    if (pieces.length === 1) return pieces[0]!;
+    const data = new Uint8Array(total);
+    let offset = 0;
+    for (const piece of pieces) {
+      data.set(piece, offset);
+      offset += piece.length;
     }
     return data;
+  }
+
+  /** Drops spent slots: all of them once the queue is empty, now and then otherwise. */
+  #compact(): void {
+    const queue = this.#queue;
+    if (this.#head === queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
+      this.#queue = queue.slice(this.#head);
+      this.#head = 0;
+    }
   }
 
   #wake(): void {

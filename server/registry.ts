@@ -266,9 +266,7 @@ export class LocalRegistry implements Registry {
       return Promise.resolve({ ok: false, why: "absent" });
     }
     if (recipient === from) return Promise.resolve({ ok: false, why: "self" });
-    // Each sees what its room gathered before the private line.
-    this.#where.get(recipient)?.flush();
-    this.#where.get(from)?.flush();
+    // Each gets it after whatever its room said before it.
     const now = Date.now();
     recipient.replyTo = from;
     if (!recipient.deliver(encodeLine(formatPrivateIn(now, from.alias, text)))) {

@@ -2,13 +2,26 @@
  * A room: who is in it, its history and topic, and the broadcast path.
  *
  * {@linkcode Room} is the small interface the rest of the server talks to;
- * {@linkcode LocalRoom} keeps everything in this process. Every event is
- * formatted and encoded once, and the same bytes are handed to each
- * recipient's {@linkcode Member.deliver}, which only enqueues: nothing here
- * awaits a socket. A member whose queue is full is asked to go after the
- * loop ({@linkcode Member.evicted}); its session leaves, and the room then
- * tells the others why. Which aliases are taken is the registry's business
- * (`registry.ts`), not the room's.
+ * {@linkcode LocalRoom} keeps everything in this process.
+ *
+ * The broadcast path: every event is formatted and encoded once and
+ * appended to the room's {@linkcode RoomLog}. Each member's
+ * {@linkcode Outbox} follows the log from where it joined; nothing is
+ * queued per member per line. The room then runs a write round: it kicks
+ * every member's writer, and each sends all it has not sent yet in one
+ * write, straight from the log. Rounds clock themselves, as a poll loop
+ * does: the next one starts once the writes of the last one are (nearly
+ * all) done, so in a busy or big room each write carries everything that
+ * came meanwhile and the writes per second stay bounded however many lines
+ * arrive, while in a small quiet room a line goes out at once.
+ *
+ * When the writers fall behind (the server, not one socket, is the
+ * bottleneck), the room says it is busy and senders stop reading until the
+ * next round, so TCP pushes back on whoever makes the load. A member whose
+ * socket has stopped taking data for a while and is more than its byte
+ * limit behind is asked to go ({@linkcode Member.evicted}); its session
+ * leaves, and the room then tells the others why. Which aliases are taken
+ * is the registry's business (`registry.ts`), not the room's.
  *
  * @module
  */
@@ -27,11 +40,21 @@ import {
   formatWelcome,
 } from "../protocol/wire.ts";
 import { DEFAULT_ROOM } from "../protocol/room_name.ts";
+import type { Outbox } from "./outbox.ts";
+import { RoomLog } from "./room_log.ts";
 
-/** The longest notices are gathered, however big the room. */
-const MAX_NOTICE_DELAY_MS = 250;
-/** Gathered notices are sent early once they reach this many bytes. */
-const NOTICE_FLUSH_BYTES = 64 * 1024;
+/**
+ * A member whose socket has taken nothing for this long is stuck, not just
+ * slow: the room stops waiting for it, and once it is more than its byte
+ * limit behind, it is asked to go. Until then, a member half its limit
+ * behind holds the senders back.
+ */
+export const STUCK_MS = 250;
+/**
+ * The next round waits for the last one's writes; past this long (ms) it
+ * starts anyway, so a few stuck sockets slow a room down only this much.
+ */
+const ROUND_WAIT_MS = 50;
 /** Welcome lines name at most this many of those online. */
 const WELCOME_NAMES = 20;
 /** Why a member whose queue is full is asked to go. */
@@ -67,8 +90,10 @@ export interface Member {
   away: string;
   /** Who last messaged this member privately, for `/reply`. */
   replyTo: Member | undefined;
-  /** Queues one encoded line; `false` means the member's queue is full. */
+  /** Queues one encoded line for it alone; `false` means its queue is full. */
   deliver(bytes: Uint8Array): boolean;
+  /** Its writer: the room has it follow the room's log. */
+  readonly outbox: Outbox;
   /**
    * Asks the member to go, and says why: its queue is full. The member
    * owns its leaving: it calls {@linkcode Room.leave} (and disconnects).
@@ -119,9 +144,16 @@ export interface Room {
   setTopic(by: Member, topic: string): void;
   /** Sends a notice to every member. */
   announce(text: string): void;
-  /** Sends the gathered notices now, so a line sent next comes after them. */
+  /**
+   * Whether the members' writers have fallen behind: a sender should read
+   * no further line until {@linkcode Room.ready} resolves.
+   */
+  readonly busy: boolean;
+  /** Resolves once the room is no longer {@linkcode Room.busy} (or closes). */
+  ready(): Promise<void>;
+  /** Runs a write round now rather than when the pace allows. */
   flush(): void;
-  /** Sends whatever is pending and stops the room's timers. */
+  /** Writes whatever is pending and stops the room's timers. */
   close(): void;
 }
 
@@ -147,14 +179,13 @@ export interface LocalRoomOptions {
    */
   historyBytes?: number;
   /**
-   * Join, leave and nick notices are gathered for this long (ms) and sent
-   * together: a burst of joins then costs each member one write, not one per
-   * join. Anything else said goes out at once, after what was gathered, so
-   * the order of lines never changes. 0 sends every notice at once.
+   * Bytes appended between two write rounds past which the room is
+   * {@linkcode Room.busy}, so senders wait for the writers. Keep it well
+   * under the members' byte limit.
    *
-   * @default {20}
+   * @default {65536}
    */
-  noticeDelayMs?: number;
+  busyBytes?: number;
 }
 
 /** A line kept for replay; formatted only when someone joins. */
@@ -171,22 +202,34 @@ interface Said {
  * @example Usage
  * ```ts
  * import { LocalRoom, type Member } from "./room.ts";
+ * import { Outbox } from "./outbox.ts";
  * import assert from "node:assert/strict";
  *
  * const inbox: string[] = [];
- * const member = (alias: string): Member => ({
- *   alias,
- *   joinedAt: Date.now(),
- *   away: "",
- *   replyTo: undefined,
- *   deliver: (bytes) => (inbox.push(`${alias} <- ${new TextDecoder().decode(bytes)}`), true),
- *   evicted: () => {},
- * });
+ * const member = (alias: string): Member => {
+ *   const outbox = new Outbox({
+ *     write: (bytes) => {
+ *       inbox.push(`${alias} <- ${new TextDecoder().decode(bytes)}`);
+ *       return Promise.resolve(bytes.length);
+ *     },
+ *   });
+ *   return {
+ *     alias,
+ *     joinedAt: Date.now(),
+ *     away: "",
+ *     replyTo: undefined,
+ *     outbox,
+ *     deliver: (bytes) => outbox.push(bytes),
+ *     evicted: () => {},
+ *   };
+ * };
  * const room = new LocalRoom();
  * const alice = member("alice");
+ * const bob = member("bob");
  * room.join(alice, { history: true });
- * room.join(member("bob"), { history: true });
+ * room.join(bob, { history: true });
  * room.say(alice, "hi");
+ * await bob.outbox.drained();
  * assert.match(inbox.at(-1)!, /^bob <- \[\d\d:\d\d:\d\d\] alice: hi\n$/);
  * room.close();
  * ```
@@ -200,20 +243,32 @@ export class LocalRoom implements Room {
   #topic = "";
   readonly #history: History<Said>;
   readonly #historyBytes: number;
-  readonly #noticeDelayMs: number;
-  /** Gathered notices, encoded back to back; a new buffer after each flush. */
-  #notices: Uint8Array | undefined;
-  #noticesLength = 0;
-  /** Members who joined since the last flush, and where their part begins. */
-  #joinedAt = new Map<Member, number>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #busyBytes: number;
+  /** Every line said in the room; the members' outboxes follow it. */
+  readonly #log = new RoomLog();
+  /** Bytes appended since the last round began. */
+  #sinceRound = 0;
+  /** Whether some member has something to write that no round has kicked. */
+  #wanted = false;
+  /** Whether a round is queued. */
+  #roundDue = false;
+  /** Starts a round that has waited too long for the last one's writes. */
+  #roundTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Writes started by rounds and not finished yet. */
+  #outstanding = 0;
+  /** How many of them may still run when the next round starts. */
+  #allowance = 0;
+  /** Whether some member, not stuck, is so far behind that senders wait for it. */
+  #holding = false;
+  #holdTimer: ReturnType<typeof setTimeout> | undefined;
+  #readyWaiters: (() => void)[] = [];
 
   /** Makes an empty room; see {@linkcode LocalRoomOptions}. */
   constructor(options: LocalRoomOptions = {}) {
     this.name = options.name ?? DEFAULT_ROOM;
     this.#history = new History(options.historySize ?? 20);
     this.#historyBytes = options.historyBytes ?? 512 * 1024;
-    this.#noticeDelayMs = options.noticeDelayMs ?? 20;
+    this.#busyBytes = options.busyBytes ?? 64 * 1024;
   }
 
   get size(): number {
@@ -222,6 +277,15 @@ export class LocalRoom implements Room {
 
   get topic(): string {
     return this.#topic;
+  }
+
+  get busy(): boolean {
+    return this.#holding || this.#sinceRound > this.#busyBytes;
+  }
+
+  ready(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
   }
 
   *members(): IterableIterator<MemberInfo> {
@@ -244,22 +308,20 @@ export class LocalRoom implements Room {
       }
     }
     this.#members.add(member);
-    this.#notice(formatJoin(now, member.alias), member);
+    this.#append(encodeLine(formatJoin(now, member.alias)));
+    // From after its own join line on.
+    member.outbox.follow(this.#log, this.#onIdle);
   }
 
   /**
-   * Removes a member and announces it. What was gathered before it left is
+   * Removes a member and announces it. What the log held before it left is
    * still its to get, unless it was dropped (then its goodbye was its last line).
    */
   leave(member: Member, reason = "", to = ""): void {
     if (!this.#members.has(member)) return;
-    const start = this.#joinedAt.get(member) ?? 0;
-    if (!this.#dropped.delete(member) && start < this.#noticesLength) {
-      member.deliver(this.#notices!.subarray(start, this.#noticesLength));
-    }
     this.#members.delete(member);
-    this.#joinedAt.delete(member);
-    this.#notice(formatLeave(Date.now(), member.alias, reason, to), undefined);
+    if (!this.#dropped.delete(member)) member.outbox.unfollow();
+    this.#append(encodeLine(formatLeave(Date.now(), member.alias, reason, to)));
   }
 
   /** The history lines to replay, oldest first, within the byte budget. */
@@ -280,23 +342,20 @@ export class LocalRoom implements Room {
   say(from: Member, text: string): void {
     const ms = Date.now();
     this.#history.add({ ms, kind: "message", from: from.alias, text });
-    this.#broadcast(encodeLine(formatMessage(ms, from.alias, text)), from);
+    this.#append(encodeLine(formatMessage(ms, from.alias, text)), from);
   }
 
   act(from: Member, text: string): void {
     const ms = Date.now();
     this.#history.add({ ms, kind: "action", from: from.alias, text });
-    this.#broadcast(encodeLine(formatAction(ms, from.alias, text)), from);
+    this.#append(encodeLine(formatAction(ms, from.alias, text)), from);
   }
 
   rename(member: Member, alias: string): void {
     if (!this.#members.has(member)) return;
     const old = member.alias;
     member.alias = alias;
-    this.#notice(formatNick(Date.now(), old, alias), undefined);
-    // Renames are rare, and the renamed member should see theirs before any
-    // reply to what they do next.
-    this.flush();
+    this.#append(encodeLine(formatNick(Date.now(), old, alias)));
   }
 
   setTopic(by: Member, topic: string): void {
@@ -305,86 +364,140 @@ export class LocalRoom implements Room {
   }
 
   announce(text: string): void {
-    this.#broadcast(encodeLine(formatNotice(Date.now(), text)), undefined);
+    this.#append(encodeLine(formatNotice(Date.now(), text)));
+  }
+
+  flush(): void {
+    this.#roundDue = true;
+    this.#round();
   }
 
   close(): void {
     this.flush();
+    clearTimeout(this.#roundTimer);
+    this.#roundTimer = undefined;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    this.#holding = false;
+    this.#sinceRound = 0;
+    this.#wakeSenders();
   }
 
   /**
-   * The broadcast path: one encoded line, enqueued for everyone but `except`,
-   * after any gathered notices.
+   * The broadcast path: one encoded line, appended once to the log every
+   * member follows, left out for `except` (its sender), then written out in
+   * the next round.
    */
-  #broadcast(bytes: Uint8Array, except: Member | undefined): void {
-    if (this.#noticesLength > 0) this.flush();
-    let full: Member[] | undefined;
-    for (const member of this.#members) {
-      if (member !== except && !member.deliver(bytes)) (full ??= []).push(member);
-    }
-    if (full !== undefined) this.#evict(full);
+  #append(bytes: Uint8Array, except?: Member): void {
+    const start = this.#log.append(bytes);
+    except?.outbox.skip(start);
+    this.#sinceRound += bytes.length;
+    this.#wanted = true;
+    this.#scheduleRound();
   }
 
   /**
-   * Adds a join, leave or nick line to the gathered notices. `joiner`, the
-   * member a join line is about, gets only what comes after it. Bytes once
-   * written are never changed (a full buffer is replaced, not reused), so a
-   * view handed out stays valid.
+   * Queues a round if there is something to write and the last round's
+   * writes are (nearly all) done; otherwise the last of those writes to
+   * finish queues it, or, if they take too long, a timer does.
    */
-  #notice(line: string, joiner: Member | undefined): void {
-    const bytes = encodeLine(line);
-    const length = this.#noticesLength + bytes.length;
-    let buffer = this.#notices;
-    if (buffer === undefined || buffer.length < length) {
-      const grown = new Uint8Array(Math.max(256, length * 2));
-      if (buffer !== undefined) grown.set(buffer.subarray(0, this.#noticesLength));
-      buffer = this.#notices = grown;
+  #scheduleRound(): void {
+    if (this.#roundDue || !this.#wanted) return;
+    if (this.#outstanding > this.#allowance) {
+      this.#roundTimer ??= setTimeout(() => {
+        this.#roundTimer = undefined;
+        if (this.#roundDue || !this.#wanted) return;
+        this.#roundDue = true;
+        this.#round();
+      }, ROUND_WAIT_MS);
+      return;
     }
-    buffer.set(bytes, this.#noticesLength);
-    this.#noticesLength = length;
-    if (joiner !== undefined) this.#joinedAt.set(joiner, length);
-    if (this.#noticeDelayMs === 0 || length >= NOTICE_FLUSH_BYTES) this.flush();
-    else {
-      // A big room gathers for longer: a join storm then costs each member a
-      // few writes, and a notice a quarter of a second late is no loss.
-      const delay = Math.min(
-        MAX_NOTICE_DELAY_MS,
-        this.#noticeDelayMs * Math.max(1, this.size / 400),
-      );
-      this.#timer ??= setTimeout(() => this.flush(), delay);
-    }
+    this.#roundDue = true;
+    queueMicrotask(this.#round);
   }
 
-  /** Sends the gathered notices now: one shared buffer for every member. */
-  flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const length = this.#noticesLength;
-    if (length === 0) return;
-    const bytes = this.#notices!.subarray(0, length);
-    const starts = this.#joinedAt;
-    this.#notices = undefined;
-    this.#noticesLength = 0;
-    this.#joinedAt = new Map();
-    let full: Member[] | undefined;
+  /**
+   * A member's writer stopped, `behind` bytes behind the log; `kicked`
+   * when a round had started that write.
+   */
+  #onIdle = (behind: number, kicked: boolean): void => {
+    if (kicked) this.#outstanding--;
+    if (behind > 0 || this.#holding) this.#wanted = true;
+    this.#scheduleRound();
+  };
+
+  /**
+   * One write round: every member whose writer is idle starts a write of
+   * all it has not sent. A member still writing is looked at instead: far
+   * behind while its socket takes nothing, it is asked to go; far behind
+   * while its socket still moves, the senders wait for it.
+   */
+  #round = (): void => {
+    if (!this.#roundDue) return;
+    this.#roundDue = false;
+    clearTimeout(this.#roundTimer);
+    this.#roundTimer = undefined;
+    this.#wanted = false;
+    this.#sinceRound = 0;
+    let holding = false;
+    let slow: Member[] | undefined;
+    let kicked = 0;
     for (const member of this.#members) {
-      const start = starts.get(member) ?? 0;
-      if (start >= length) continue;
-      if (!member.deliver(start === 0 ? bytes : bytes.subarray(start))) {
-        (full ??= []).push(member);
+      const outbox = member.outbox;
+      if (!outbox.writing) {
+        // Counted first: a write that fails at once reports back at once.
+        this.#outstanding++;
+        if (outbox.kick()) kicked++;
+        else this.#outstanding--;
+        continue;
       }
+      const size = outbox.size;
+      if (size * 2 <= outbox.maxBytes) continue;
+      if (outbox.stalledFor() < STUCK_MS) holding = true;
+      else if (size > outbox.maxBytes) (slow ??= []).push(member);
     }
-    if (full !== undefined) this.#evict(full);
+    // The next round may start while an eighth of these writes still run:
+    // a few slow sockets do not hold everyone else's next write.
+    this.#allowance = kicked >> 3;
+    this.#hold(holding);
+    if (slow !== undefined) this.#evict(slow);
+    if (!this.busy) this.#wakeSenders();
+  };
+
+  /**
+   * Holds the senders back while a member is catching up, and looks again
+   * once it may be stuck, so a socket that stopped never holds them long.
+   */
+  #hold(holding: boolean): void {
+    this.#holding = holding;
+    if (!holding) {
+      clearTimeout(this.#holdTimer);
+      this.#holdTimer = undefined;
+    } else {
+      this.#holdTimer ??= setTimeout(() => {
+        this.#holdTimer = undefined;
+        this.#wanted = true;
+        this.#scheduleRound();
+      }, STUCK_MS);
+    }
+  }
+
+  #wakeSenders(): void {
+    const waiters = this.#readyWaiters;
+    if (waiters.length === 0) return;
+    this.#readyWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /**
-   * Asks each member whose queue is full to go. Its goodbye is its last
-   * line: when it leaves, it is handed nothing that was gathered.
+   * Asks each member too far behind to go. Its goodbye is its last line:
+   * when it leaves, it is handed nothing more from the log.
    */
   #evict(members: Member[]): void {
     for (const member of members) {
       if (!this.#members.has(member) || this.#dropped.has(member)) continue;
       this.#dropped.add(member);
+      member.outbox.clear();
       member.evicted(TOO_SLOW);
     }
   }

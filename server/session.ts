@@ -4,8 +4,9 @@
  *
  * A session owns its socket. It reads in exactly one loop and writes only
  * through its {@linkcode Outbox}, so nothing else ever touches the socket.
- * The server calls {@linkcode Session.tick} on a timer to enforce deadlines,
- * and the room calls {@linkcode Session.deliver} to queue lines.
+ * The server calls {@linkcode Session.tick} on a timer to enforce deadlines;
+ * the room has its outbox follow the room's log, and calls
+ * {@linkcode Session.deliver} to queue lines for it alone.
  *
  * A session is in one room at a time and moves through the registry. It
  * alone takes itself out of its room: when the room finds it too slow, it
@@ -16,7 +17,8 @@
  * Flood control paces the reader: a client over its rate is not cut off,
  * its socket is just not read until its next line may pass. What it sent
  * waits in the kernel's buffers and TCP slows the sender down, so nothing
- * is lost and the server never holds more than one read buffer of it.
+ * is lost and the server never holds more than one read buffer of it. A
+ * room whose writers fall behind paces every sender in it the same way.
  *
  * @module
  */
@@ -205,6 +207,11 @@ export class Session implements Member {
     return this.#room;
   }
 
+  /** Its writer, which the room has follow its log. */
+  get outbox(): Outbox {
+    return this.#outbox;
+  }
+
   deliver(bytes: Uint8Array): boolean {
     return this.#outbox.push(bytes);
   }
@@ -289,6 +296,17 @@ export class Session implements Member {
    */
   async #pace(): Promise<void> {
     if (this.#pending !== undefined) await this.#pending;
+    // The room's writers are behind: nothing more is read until they catch
+    // up, so the load waits in the senders' sockets, not in the server.
+    while (this.#room?.busy && this.#state !== "closing") {
+      const room = this.#room;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        room.ready().then(resolve);
+      });
+      this.#wake = undefined;
+      this.#lastInput = this.#now();
+    }
     const o = this.#ctx.options;
     const wait = this.#limiter.delay(this.#now());
     if (wait === 0 || this.#state === "closing") return;
@@ -425,7 +443,8 @@ export class Session implements Member {
   /** Whether the next line may be read now (see {@linkcode LineReader.push}). */
   #mayGoOn(): boolean {
     if (this.#state === "closing") return true;
-    return this.#pending === undefined && this.#limiter.delay(this.#now()) === 0;
+    return this.#pending === undefined && !this.#room?.busy &&
+      this.#limiter.delay(this.#now()) === 0;
   }
 
   /** Holds the next line until `work` (an answer from the registry) is done. */
