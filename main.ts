@@ -87,6 +87,9 @@ Options:
 })
   --room NAME            the room everyone starts in (default ${D.defaultRoom})
   --max-rooms N          most rooms at once, the first one included (default ${D.maxRooms})
+  --quiet-above N        from N members on, joins and leaves are summed up every
+                         5 s instead of announced one by one; 0 = always one by
+                         one (default ${D.quietAbove})
   --log FILE             append the log to FILE instead of stderr (needs
                          --allow-write under deno run)
   --log-format FORMAT    text or json, one object per line (default text)
@@ -285,6 +288,7 @@ const SERVE_FLAGS: Record<string, string> = {
   historySize: "--history",
   defaultRoom: "--room",
   maxRooms: "--max-rooms",
+  quietAbove: "--quiet-above",
   shutdownGraceMs: "--shutdown-grace",
 };
 
@@ -435,6 +439,7 @@ async function runServe(args: string[]): Promise<number> {
     "shutdown-grace": { type: "string" },
     room: { type: "string" },
     "max-rooms": { type: "string" },
+    "quiet-above": { type: "string" },
     log: { type: "string" },
     "log-format": { type: "string" },
     motd: { type: "string" },
@@ -476,6 +481,7 @@ async function runServe(args: string[]): Promise<number> {
     shutdownGraceMs: secondsFlag(cmd, "shutdown-grace", flags["shutdown-grace"], true),
     defaultRoom: typeof flags.room === "string" ? roomFlag(cmd, flags.room) : undefined,
     maxRooms: integer(cmd, "max-rooms", flags["max-rooms"], 1, big),
+    quietAbove: integer(cmd, "quiet-above", flags["quiet-above"], 0, big),
     motd: motdPath === undefined ? undefined : readMotd(motdPath),
     signal: controller.signal,
   });

@@ -627,6 +627,10 @@ function trackOnline(event: ServerEvent, online: Set<string>): void {
     case "action":
       if (!event.history) add(event.from);
       break;
+    case "crowd":
+      event.joined.forEach(add);
+      for (const name of event.left) online.delete(name);
+      break;
     case "notice": {
       parseWelcome(event.text)?.names.forEach(add);
       break;

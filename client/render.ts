@@ -9,7 +9,7 @@
  */
 
 import { aliasKey } from "../protocol/alias.ts";
-import type { ServerEvent } from "../protocol/wire.ts";
+import { crowdText, type ServerEvent } from "../protocol/wire.ts";
 import { sanitize, UNSAFE_CHAR } from "../protocol/sanitize.ts";
 
 /** Options for {@linkcode Renderer}. */
@@ -169,6 +169,8 @@ export class Renderer {
       case "nick":
         return time +
           this.#paint(DIM, `--- ${sanitize(e.from)} is now known as ${sanitize(e.to)}`);
+      case "crowd":
+        return time + this.#paint(DIM, `-- ${sanitize(crowdText(e))}`);
       case "notice":
         return time + this.#paint(DIM, `-- ${sanitize(e.text)}`);
     }

@@ -91,6 +91,7 @@ export type ServerEvent =
   | { kind: "join"; time: string; alias: string }
   | { kind: "leave"; time: string; alias: string; reason: string; to?: string }
   | { kind: "nick"; time: string; from: string; to: string }
+  | ({ kind: "crowd"; time: string } & Crowd)
   | { kind: "notice"; time: string; text: string }
   | { kind: "unknown"; text: string };
 
@@ -205,6 +206,60 @@ export function formatNick(ms: number, from: string, to: string): string {
   return `${stamp(ms)}--- ${from} is now known as ${to}`;
 }
 
+/**
+ * Who came and went in a big room since its last summary: the server names
+ * them when they are at most {@linkcode CROWD_NAMES}, and counts them when
+ * they are more.
+ */
+export interface Crowd {
+  /** How many joined. */
+  joinedCount: number;
+  /** How many left. */
+  leftCount: number;
+  /** Who joined, oldest first, when they are named; otherwise empty. */
+  joined: string[];
+  /** Who left, when they are named; otherwise empty. */
+  left: string[];
+  /** How many are in the room now. */
+  here: number;
+}
+
+/** A summary names those who came and went when they are at most this many. */
+export const CROWD_NAMES = 5;
+
+const GROUPED = new Intl.NumberFormat("en-US");
+
+/**
+ * `[T] -- 12 people joined; 3 people left (2,408 here)`, or with names,
+ * `[T] -- alice, bob joined; carol left (2,408 here)`: the joins and leaves of a big room,
+ * gathered. One side is left out when nobody came, or nobody went.
+ */
+export function formatCrowd(ms: number, crowd: CrowdCounts): string {
+  return formatNotice(ms, crowdText(crowd));
+}
+
+/** Who came and went, as {@linkcode formatCrowd} words it, without the stamp. */
+export function crowdText(crowd: CrowdCounts): string {
+  const named = crowd.joinedCount + crowd.leftCount <= CROWD_NAMES;
+  const part = (names: readonly string[], count: number, verb: string) =>
+    count === 0 ? [] : [
+      named
+        ? `${names.join(", ")} ${verb}`
+        : `${GROUPED.format(count)} ${count === 1 ? "person" : "people"} ${verb}`,
+    ];
+  const parts = [
+    ...part(crowd.joined, crowd.joinedCount, "joined"),
+    ...part(crowd.left, crowd.leftCount, "left"),
+  ];
+  return `${parts.join("; ")} (${GROUPED.format(crowd.here)} here)`;
+}
+
+/** A {@linkcode Crowd} whose name lists may be read-only. */
+export type CrowdCounts = Omit<Crowd, "joined" | "left"> & {
+  readonly joined: readonly string[];
+  readonly left: readonly string[];
+};
+
 /** `[T] -- text`: anything else the server tells you (welcome, command replies). */
 export function formatNotice(ms: number, text: string): string {
   return `${stamp(ms)}-- ${text}`;
@@ -226,6 +281,14 @@ const ROOM = String.raw`[^\s:()\[\]*#,;!]+`;
 const LEAVE_RE = new RegExp(`^<-- (${ALIAS}) left(?: for #(${ROOM}))?(?: \\((.*)\\))?$`);
 const NICK_RE = new RegExp(`^--- (${ALIAS}) is now known as (${ALIAS})$`);
 const JOINING_RE = new RegExp(`(?:^|; )joining #(${ROOM});`);
+const NAMES = `${ALIAS}(?:, ${ALIAS})*`;
+const COUNT = String.raw`\d{1,3}(?:,\d{3})*`;
+const CROWD_RE = new RegExp(
+  `^(?:(${NAMES}) joined)?(?:(?:^|; )(${NAMES}) left)? \\((${COUNT}) here\\)$`,
+);
+const COUNTED_RE = new RegExp(
+  `^(?:(${COUNT}) (?:people|person) joined)?(?:(?:^|; )(${COUNT}) (?:people|person) left)? \\((${COUNT}) here\\)$`,
+);
 const LISTING_RE = new RegExp(`^ {2}#(${ROOM}), (\\d+) here( \\(you are here\\))?(?:: (.*))?$`);
 
 /**
@@ -271,7 +334,10 @@ export function parseServerLine(line: string): ServerEvent {
   if ((m = ACTION_RE.exec(body))) {
     return { kind: "action", time, history, from: m[1]!, text: m[2]! };
   }
-  if (body.startsWith("-- ")) return { kind: "notice", time, text: body.slice(3) };
+  if (body.startsWith("-- ")) {
+    const text = body.slice(3);
+    return (history ? undefined : parseCrowd(text, time)) ?? { kind: "notice", time, text };
+  }
   if ((m = JOIN_RE.exec(body))) return { kind: "join", time, alias: m[1]! };
   if ((m = LEAVE_RE.exec(body))) {
     const leave = { kind: "leave", time, alias: m[1]!, reason: m[3] ?? "" } as const;
@@ -282,6 +348,22 @@ export function parseServerLine(line: string): ServerEvent {
     return { kind: "message", time, history, from: m[1]!, text: m[2]! };
   }
   return { kind: "unknown", text: line };
+}
+
+/** A crowd summary's notice text, or `undefined` if it is some other notice. */
+function parseCrowd(text: string, time: string): ServerEvent | undefined {
+  const number = (s: string | undefined) => (s === undefined ? 0 : Number(s.replaceAll(",", "")));
+  let m = COUNTED_RE.exec(text);
+  if (m !== null && (m[1] !== undefined || m[2] !== undefined)) {
+    const [joinedCount, leftCount, here] = [number(m[1]), number(m[2]), number(m[3])];
+    return { kind: "crowd", time, joinedCount, leftCount, joined: [], left: [], here };
+  }
+  m = CROWD_RE.exec(text);
+  if (m === null || (m[1] === undefined && m[2] === undefined)) return undefined;
+  const joined = m[1]?.split(", ") ?? [];
+  const left = m[2]?.split(", ") ?? [];
+  const crowd = { joinedCount: joined.length, leftCount: left.length, joined, left };
+  return { kind: "crowd", time, ...crowd, here: number(m[3]) };
 }
 
 /** What a server allows each client, as its `limits:` notice says. */

@@ -128,6 +128,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
       historySize: o.historySize,
       historyBytes: o.outboxBytes / 2,
       busyBytes: Math.min(64 * 1024, Math.floor(o.outboxBytes / 4)),
+      quietAbove: o.quietAbove,
     },
   });
   let motd: readonly string[] = [];

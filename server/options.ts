@@ -13,6 +13,7 @@ import {
   MAX_LINE_BYTES,
 } from "../protocol/wire.ts";
 import { OUTBOX_BYTES } from "./outbox.ts";
+import { QUIET_ABOVE } from "./room.ts";
 import { writeAllSync } from "../protocol/io_util.ts";
 import { MAX_EXPANSION } from "../protocol/sanitize.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./address.ts";
@@ -130,6 +131,13 @@ export interface ServeOptions {
    */
   maxRooms?: number;
   /**
+   * From this many members on, a room sums up its joins and leaves every
+   * few seconds instead of announcing each; 0 always announces each.
+   *
+   * @default {250}
+   */
+  quietAbove?: number;
+  /**
    * On shutdown, how long (ms) to wait for queued lines to reach clients.
    *
    * @default {2000}
@@ -183,6 +191,7 @@ export const SERVE_DEFAULTS = {
   historySize: 20,
   defaultRoom: DEFAULT_ROOM,
   maxRooms: 1000,
+  quietAbove: QUIET_ABOVE,
   shutdownGraceMs: 2_000,
 } as const;
 
@@ -249,7 +258,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
     const v = o[name] as number;
     check(Number.isFinite(v) && v > 0, `${name} must be a positive number`, v);
   }
-  for (const name of ["rateLimit", "idleTimeoutMs", "shutdownGraceMs"] as const) {
+  for (const name of ["rateLimit", "idleTimeoutMs", "shutdownGraceMs", "quietAbove"] as const) {
     check(Number.isFinite(o[name]) && o[name] >= 0, `${name} must be zero or more`, o[name]);
   }
   for (

@@ -28,7 +28,9 @@
 
 import { History } from "./history.ts";
 import {
+  CROWD_NAMES,
   formatAction,
+  formatCrowd,
   formatHistory,
   formatJoin,
   formatLeave,
@@ -55,6 +57,10 @@ export const STUCK_MS = 250;
  * starts anyway, so a few stuck sockets slow a room down only this much.
  */
 const ROUND_WAIT_MS = 50;
+/** Default for {@linkcode LocalRoomOptions.quietAbove}. */
+export const QUIET_ABOVE = 250;
+/** How often (ms) a big room sums up who came and went. */
+const CROWD_EVERY_MS = 5000;
 /** Welcome lines name at most this many of those online. */
 const WELCOME_NAMES = 20;
 /** Why a member whose queue is full is asked to go. */
@@ -186,6 +192,22 @@ export interface LocalRoomOptions {
    * @default {65536}
    */
   busyBytes?: number;
+  /**
+   * From this many members on, joins and leaves are not announced one by
+   * one (with thousands in a room, that is millions of lines) but summed
+   * up every few seconds in one line; 0 always announces each.
+   *
+   * @default {250}
+   */
+  quietAbove?: number;
+}
+
+/** Who came and went since a big room's last summary. */
+interface Comings {
+  joined: string[];
+  left: string[];
+  joinedCount: number;
+  leftCount: number;
 }
 
 /** A line kept for replay; formatted only when someone joins. */
@@ -262,6 +284,10 @@ export class LocalRoom implements Room {
   #holding = false;
   #holdTimer: ReturnType<typeof setTimeout> | undefined;
   #readyWaiters: (() => void)[] = [];
+  readonly #quietAbove: number;
+  /** Joins and leaves not announced yet, in a big room. */
+  #comings: Comings | undefined;
+  #comingsTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Makes an empty room; see {@linkcode LocalRoomOptions}. */
   constructor(options: LocalRoomOptions = {}) {
@@ -269,6 +295,7 @@ export class LocalRoom implements Room {
     this.#history = new History(options.historySize ?? 20);
     this.#historyBytes = options.historyBytes ?? 512 * 1024;
     this.#busyBytes = options.busyBytes ?? 64 * 1024;
+    this.#quietAbove = options.quietAbove ?? QUIET_ABOVE;
   }
 
   get size(): number {
@@ -308,7 +335,8 @@ export class LocalRoom implements Room {
       }
     }
     this.#members.add(member);
-    this.#append(encodeLine(formatJoin(now, member.alias)));
+    if (this.#quiet()) this.#gather(member.alias, "joined");
+    else this.#append(encodeLine(formatJoin(now, member.alias)));
     // From after its own join line on.
     member.outbox.follow(this.#log, this.#onIdle);
   }
@@ -321,7 +349,38 @@ export class LocalRoom implements Room {
     if (!this.#members.has(member)) return;
     this.#members.delete(member);
     if (!this.#dropped.delete(member)) member.outbox.unfollow();
-    this.#append(encodeLine(formatLeave(Date.now(), member.alias, reason, to)));
+    if (this.#quiet()) this.#gather(member.alias, "left");
+    else this.#append(encodeLine(formatLeave(Date.now(), member.alias, reason, to)));
+  }
+
+  /**
+   * Whether joins and leaves are summed up rather than announced; a room
+   * that shrinks below the size first sends what it gathered.
+   */
+  #quiet(): boolean {
+    if (this.#quietAbove > 0 && this.#members.size >= this.#quietAbove) return true;
+    this.#sumUp();
+    return false;
+  }
+
+  /** Notes a join or a leave for the next summary, keeping only the names it may show. */
+  #gather(alias: string, what: "joined" | "left"): void {
+    const comings = this.#comings ??= { joined: [], left: [], joinedCount: 0, leftCount: 0 };
+    const names = what === "joined" ? comings.joined : comings.left;
+    if (comings.joinedCount + comings.leftCount < CROWD_NAMES + 1) names.push(alias);
+    if (what === "joined") comings.joinedCount++;
+    else comings.leftCount++;
+    this.#comingsTimer ??= setTimeout(() => this.#sumUp(), CROWD_EVERY_MS);
+  }
+
+  /** Sends the summary of who came and went, if anyone did. */
+  #sumUp(): void {
+    clearTimeout(this.#comingsTimer);
+    this.#comingsTimer = undefined;
+    const comings = this.#comings;
+    if (comings === undefined) return;
+    this.#comings = undefined;
+    this.#append(encodeLine(formatCrowd(Date.now(), { ...comings, here: this.#members.size })));
   }
 
   /** The history lines to replay, oldest first, within the byte budget. */
@@ -373,6 +432,7 @@ export class LocalRoom implements Room {
   }
 
   close(): void {
+    this.#sumUp();
     this.flush();
     clearTimeout(this.#roundTimer);
     this.#roundTimer = undefined;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { aliasColor, eventDate, Renderer, type RenderOptions } from "../../client/render.ts";
-import type { ServerEvent } from "../../protocol/wire.ts";
+import { parseServerLine, type ServerEvent } from "../../protocol/wire.ts";
 import { isClean } from "../../protocol/sanitize.ts";
 
 /** 2026-11-26 12:00:00 UTC, the "now" of every rendering here. */
@@ -301,4 +301,22 @@ Deno.test("Renderer.render() in JSON mode adds the room once it is known, and on
   const text = renderer({ timestamps: false });
   text.room = "dev";
   assert.equal(text.render(event, NOW), "al: x");
+});
+
+Deno.test("Renderer.render() shows a crowd summary as the server worded it, and as data in JSON", () => {
+  const line = "[10:00:00] -- alice, bob joined; carol left (2,408 here)";
+  const event = parseServerLine(line);
+  assert.equal(
+    renderer({ timestamps: false }).render(event, NOW),
+    "-- alice, bob joined; carol left (2,408 here)",
+  );
+  const json = JSON.parse(renderer({ json: true }).render(event, NOW));
+  assert.equal(json.type, "crowd");
+  assert.deepEqual([json.joined, json.left, json.joinedCount, json.leftCount, json.here], [
+    ["alice", "bob"],
+    ["carol"],
+    2,
+    1,
+    2408,
+  ]);
 });

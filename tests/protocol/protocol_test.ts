@@ -4,6 +4,7 @@ import {
   dateTimeUtc,
   formatAction,
   formatBye,
+  formatCrowd,
   formatError,
   formatHistory,
   formatJoin,
@@ -339,4 +340,46 @@ Deno.test("formatWelcome() and parseWelcome() agree on the count and the names",
 
 Deno.test("COMMAND_NAMES, shared with clients, are exactly the server's commands", () => {
   assert.deepEqual([...COMMAND_NAMES].sort(), [...SERVER_COMMAND_NAMES].sort());
+});
+
+Deno.test("formatCrowd() names up to five who came and went, counts more, and parseServerLine() reads both back", async (t) => {
+  const ms = Date.UTC(2026, 0, 1, 10, 0, 0);
+  const cases: [Parameters<typeof formatCrowd>[1], string][] = [
+    [
+      { joinedCount: 2, leftCount: 1, joined: ["alice", "bob"], left: ["carol"], here: 2408 },
+      "[10:00:00] -- alice, bob joined; carol left (2,408 here)",
+    ],
+    [
+      { joinedCount: 12, leftCount: 3, joined: [], left: [], here: 2408 },
+      "[10:00:00] -- 12 people joined; 3 people left (2,408 here)",
+    ],
+    [
+      { joinedCount: 0, leftCount: 1234, joined: [], left: [], here: 300 },
+      "[10:00:00] -- 1,234 people left (300 here)",
+    ],
+    [
+      { joinedCount: 6, leftCount: 1, joined: [], left: [], here: 300 },
+      "[10:00:00] -- 6 people joined; 1 person left (300 here)",
+    ],
+    // An alias may be all digits: named, it is not mistaken for a count.
+    [
+      { joinedCount: 1, leftCount: 0, joined: ["12"], left: [], here: 7 },
+      "[10:00:00] -- 12 joined (7 here)",
+    ],
+    [
+      { joinedCount: 0, leftCount: 2, joined: [], left: ["d.e", "f-g"], here: 1 },
+      "[10:00:00] -- d.e, f-g left (1 here)",
+    ],
+  ];
+  for (const [crowd, line] of cases) {
+    await t.step(line, () => {
+      assert.equal(formatCrowd(ms, crowd), line);
+      assert.deepEqual(parseServerLine(line), { kind: "crowd", time: "10:00:00", ...crowd });
+    });
+  }
+  await t.step("other notices that end in a count stay notices", () => {
+    for (const text of ["welcome, alice (3 here)", "a, b, (3 here)", "joined (3 here)"]) {
+      assert.equal(parseServerLine(`[10:00:00] -- ${text}`).kind, "notice", text);
+    }
+  });
 });
