@@ -68,9 +68,11 @@ const CLOSE_GRACE_MS = 1000;
 /**
  * The read buffer of a client under flood control, and the first one of
  * every client: it reads at most `rateLimit` lines a second, so a bigger
- * buffer would only hold more of what it sent while it waits its turn.
+ * buffer would only hold more of what it sent while it waits its turn. An
+ * idle client holds one, in its pending read, so it is small: a long line
+ * just takes a few reads.
  */
-const READ_MIN = 1024;
+const READ_MIN = 256;
 /** Largest read buffer, for clients that send a lot at once with flood control off. */
 const READ_MAX = 64 * 1024;
 /** Consecutive small reads after which a grown read buffer shrinks back. */
