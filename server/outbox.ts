@@ -209,6 +209,7 @@ export class Outbox {
     if (this.#live === undefined) return;
     const behind = this.#behind();
     this.#closeLive();
+    this.#disown();
     this.#onIdle = undefined;
     if (behind > 0 && !this.#writing) {
       this.#writing = true;
@@ -260,7 +261,20 @@ export class Outbox {
     this.#head = 0;
     this.#queued = 0;
     this.#live = undefined;
+    this.#disown();
     this.#onIdle = undefined;
+  }
+
+  /**
+   * Tells the room whose round started the running write that it need not
+   * wait for it: the outbox no longer follows that room, and a stuck socket
+   * must not hold back the room's next round.
+   */
+  #disown(): void {
+    const by = this.#kickedBy;
+    if (by === undefined) return;
+    this.#kickedBy = undefined;
+    by(0, true);
   }
 
   /** Drops whatever is queued and stops writing. Idempotent. */

@@ -120,18 +120,23 @@ export interface LocalRegistryOptions {
  * @example Usage
  * ```ts
  * import { LocalRegistry } from "./registry.ts";
+ * import { Outbox } from "./outbox.ts";
  * import type { Member } from "./room.ts";
  * import assert from "node:assert/strict";
  *
- * const member = (alias: string): Member => ({
- *   alias,
- *   joinedAt: Date.now(),
- *   away: "",
- *   replyTo: undefined,
- *   deliver: () => true,
- *   evicted: () => {},
- * });
- * const registry = new LocalRegistry({ room: { noticeDelayMs: 0 } });
+ * const member = (alias: string): Member => {
+ *   const outbox = new Outbox({ write: (bytes) => Promise.resolve(bytes.length) });
+ *   return {
+ *     alias,
+ *     joinedAt: Date.now(),
+ *     away: "",
+ *     replyTo: undefined,
+ *     outbox,
+ *     deliver: (bytes) => outbox.push(bytes),
+ *     evicted: () => {},
+ *   };
+ * };
+ * const registry = new LocalRegistry();
  * const alice = member("alice");
  * assert.ok(await registry.claim(alice, "alice"));
  * assert.ok(!(await registry.claim(member("ALICE"), "ALICE")));

@@ -284,6 +284,8 @@ export class LocalRoom implements Room {
   #holding = false;
   #holdTimer: ReturnType<typeof setTimeout> | undefined;
   #readyWaiters: (() => void)[] = [];
+  /** Once closed, rounds run at once, on no timer. */
+  #closed = false;
   readonly #quietAbove: number;
   /** Joins and leaves not announced yet, in a big room. */
   #comings: Comings | undefined;
@@ -358,7 +360,9 @@ export class LocalRoom implements Room {
    * that shrinks below the size first sends what it gathered.
    */
   #quiet(): boolean {
-    if (this.#quietAbove > 0 && this.#members.size >= this.#quietAbove) return true;
+    // A closed room starts no timer: each line goes out as it comes.
+    const big = this.#quietAbove > 0 && this.#members.size >= this.#quietAbove;
+    if (big && !this.#closed) return true;
     this.#sumUp();
     return false;
   }
@@ -399,12 +403,14 @@ export class LocalRoom implements Room {
   }
 
   say(from: Member, text: string): void {
+    if (!this.#members.has(from)) return;
     const ms = Date.now();
     this.#history.add({ ms, kind: "message", from: from.alias, text });
     this.#append(encodeLine(formatMessage(ms, from.alias, text)), from);
   }
 
   act(from: Member, text: string): void {
+    if (!this.#members.has(from)) return;
     const ms = Date.now();
     this.#history.add({ ms, kind: "action", from: from.alias, text });
     this.#append(encodeLine(formatAction(ms, from.alias, text)), from);
@@ -432,6 +438,7 @@ export class LocalRoom implements Room {
   }
 
   close(): void {
+    this.#closed = true;
     this.#sumUp();
     this.flush();
     clearTimeout(this.#roundTimer);
@@ -463,6 +470,11 @@ export class LocalRoom implements Room {
    */
   #scheduleRound(): void {
     if (this.#roundDue || !this.#wanted) return;
+    if (this.#closed) {
+      this.#roundDue = true;
+      this.#round();
+      return;
+    }
     if (this.#outstanding > this.#allowance) {
       this.#roundTimer ??= setTimeout(() => {
         this.#roundTimer = undefined;

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { type ByteSink, Outbox } from "../../server/outbox.ts";
+import { RoomLog } from "../../server/room_log.ts";
+import { FakeSink } from "./_fake_member.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -308,4 +310,300 @@ Deno.test("new Outbox() rejects a maxBytes that is not a positive integer", () =
   for (const bad of [0, -5, 2.5, Number.NaN]) {
     assert.throws(() => new Outbox(new EagerSink(), { maxBytes: bad }), RangeError);
   }
+});
+
+/** A log with `lines` appended; returns where each began. */
+function appendAll(log: RoomLog, ...lines: string[]): number[] {
+  return lines.map((line) => log.append(bytes(line)));
+}
+
+/** The onIdle calls an outbox makes, as `[behind, kicked]`. */
+function idleRecorder(): { calls: [number, boolean][]; onIdle: (b: number, k: boolean) => void } {
+  const calls: [number, boolean][] = [];
+  return { calls, onIdle: (behind, kicked) => calls.push([behind, kicked]) };
+}
+
+Deno.test("Outbox.follow() writes what the log gets from then on, and only when kicked", async () => {
+  const sink = new EagerSink();
+  const outbox = new Outbox(sink);
+  const log = new RoomLog();
+  appendAll(log, "before\n");
+  const idle = idleRecorder();
+  outbox.follow(log, idle.onIdle);
+  assert.equal(outbox.size, 0, "what came before is not its to write");
+  appendAll(log, "one\n", "two\n");
+  assert.equal(outbox.size, 8, "size counts the log not yet written");
+  await flush();
+  assert.equal(sink.writes.length, 0, "the log waits for a kick");
+  assert.equal(outbox.kick(), true);
+  assert.equal(outbox.kick(), false, "not while writing");
+  await outbox.drained();
+  assert.equal(sink.text, "one\ntwo\n");
+  assert.equal(sink.writes.length, 1, "one write for all of it");
+  assert.equal(outbox.size, 0);
+  await flush();
+  assert.deepEqual(idle.calls, [[0, true]]);
+  assert.equal(outbox.kick(), false, "nothing to write");
+});
+
+Deno.test("Outbox writes the followed log one write per kick", async () => {
+  const sink = new ManualSink();
+  const outbox = new Outbox(sink);
+  const log = new RoomLog();
+  const idle = idleRecorder();
+  outbox.follow(log, idle.onIdle);
+  appendAll(log, "a\n");
+  outbox.kick();
+  const first = await sink.next();
+  appendAll(log, "b\n", "c\n");
+  assert.equal(outbox.size, 6);
+  first.resolve(first.data.length);
+  await flush();
+  assert.equal(sink.calls, 1, "what came during the write waits for the next kick");
+  assert.deepEqual(idle.calls, [[4, true]], "told how far behind it stopped");
+  assert.equal(outbox.size, 4);
+  assert.equal(outbox.writing, false);
+  outbox.kick();
+  const second = await sink.next();
+  assert.equal(decoder.decode(second.data), "b\nc\n");
+  second.resolve(second.data.length);
+  await outbox.drained();
+  assert.equal(decoder.decode(first.data), "a\n");
+});
+
+Deno.test("Outbox.push() while the log is ahead writes the bytes after the log's lines up to then", async (t) => {
+  await t.step("with the writer idle", async () => {
+    const sink = new EagerSink();
+    const outbox = new Outbox(sink);
+    const log = new RoomLog();
+    outbox.follow(log, () => {});
+    appendAll(log, "A\n");
+    outbox.push(bytes("P\n"));
+    appendAll(log, "B\n");
+    outbox.kick();
+    await outbox.drained();
+    await flush();
+    outbox.kick();
+    await outbox.drained();
+    assert.equal(sink.text, "A\nP\nB\n");
+  });
+
+  await t.step("caught up", async () => {
+    const sink = new EagerSink();
+    const outbox = new Outbox(sink);
+    const log = new RoomLog();
+    outbox.follow(log, () => {});
+    appendAll(log, "A\n");
+    outbox.kick();
+    await outbox.drained();
+    outbox.push(bytes("P\n"));
+    appendAll(log, "B\n");
+    outbox.push(bytes("Q\n"));
+    outbox.push(bytes("R\n"));
+    appendAll(log, "C\n");
+    await outbox.drained();
+    await flush();
+    outbox.kick();
+    await outbox.drained();
+    assert.equal(sink.text, "A\nP\nB\nQ\nR\nC\n");
+  });
+
+  await t.step("while a write of the log is running", async () => {
+    const sink = new ManualSink();
+    const outbox = new Outbox(sink);
+    const log = new RoomLog();
+    outbox.follow(log, () => {});
+    appendAll(log, "A\n");
+    outbox.kick();
+    const first = await sink.next();
+    appendAll(log, "B\n");
+    outbox.push(bytes("P\n"));
+    appendAll(log, "C\n");
+    outbox.push(bytes("Q\n"));
+    assert.equal(outbox.size, 10);
+    first.resolve(first.data.length);
+    const second = await sink.next();
+    second.resolve(second.data.length);
+    await outbox.drained();
+    assert.equal(decoder.decode(first.data) + decoder.decode(second.data), "A\nB\nP\nC\nQ\n");
+  });
+});
+
+Deno.test("Outbox.skip() leaves out exactly the sender's own line", async (t) => {
+  await t.step("behind the log", async () => {
+    const sink = new EagerSink();
+    const outbox = new Outbox(sink);
+    const log = new RoomLog();
+    outbox.follow(log, () => {});
+    appendAll(log, "A\n");
+    const [own] = appendAll(log, "mine\n");
+    outbox.skip(own!);
+    assert.equal(outbox.size, 2, "its own line does not count");
+    appendAll(log, "B\n");
+    const [again] = appendAll(log, "mine again\n");
+    outbox.skip(again!);
+    appendAll(log, "C\n");
+    assert.equal(outbox.size, 6);
+    for (let i = 0; i < 3 && outbox.size > 0; i++) {
+      outbox.kick();
+      await outbox.drained();
+    }
+    assert.equal(sink.text, "A\nB\nC\n");
+  });
+
+  await t.step("caught up, and twice in a row, around a push", async () => {
+    const sink = new EagerSink();
+    const outbox = new Outbox(sink);
+    const log = new RoomLog();
+    outbox.follow(log, () => {});
+    outbox.skip(log.append(bytes("mine 1\n")));
+    assert.equal(outbox.size, 0);
+    outbox.push(bytes("P\n"));
+    outbox.skip(log.append(bytes("mine 2\n")));
+    outbox.skip(log.append(bytes("mine 3\n")));
+    appendAll(log, "B\n");
+    await outbox.drained();
+    await flush();
+    outbox.kick();
+    await outbox.drained();
+    assert.equal(sink.text, "P\nB\n");
+  });
+
+  await t.step("across a segment boundary", async () => {
+    const sink = new EagerSink();
+    const outbox = new Outbox(sink);
+    const log = new RoomLog();
+    outbox.follow(log, () => {});
+    const others = Array.from({ length: 40 }, (_, i) => `${i} ${"o".repeat(200)}\n`);
+    let expected = "";
+    for (const [i, line] of others.entries()) {
+      appendAll(log, line);
+      expected += line;
+      if (i % 3 === 0) outbox.skip(log.append(bytes(`mine ${i} ${"m".repeat(300)}\n`)));
+    }
+    for (let i = 0; i < 20 && outbox.size > 0; i++) {
+      outbox.kick();
+      await outbox.drained();
+    }
+    assert.equal(outbox.size, 0);
+    assert.equal(sink.text, expected);
+  });
+});
+
+Deno.test("Outbox.size counts what is queued, in flight and behind in the log", async () => {
+  const sink = new ManualSink();
+  const outbox = new Outbox(sink, { maxBytes: 100 });
+  const log = new RoomLog();
+  outbox.follow(log, () => {});
+  appendAll(log, "0123456789");
+  assert.equal(outbox.size, 10);
+  outbox.push(bytes("abcde"));
+  assert.equal(outbox.size, 15);
+  appendAll(log, "x".repeat(90));
+  assert.equal(outbox.size, 105, "the log is not refused: it only counts");
+  assert.equal(outbox.push(bytes("y")), false, "a push past the limit is");
+  const write = await sink.next();
+  assert.equal(outbox.size, 105, "in flight still counts");
+  write.resolve(write.data.length);
+  await flush();
+  assert.equal(outbox.size, 0);
+  assert.equal(decoder.decode(write.data), "0123456789abcde" + "x".repeat(90));
+});
+
+Deno.test("Outbox.unfollow() still writes what the log held, and nothing after", async () => {
+  const sink = new EagerSink();
+  const outbox = new Outbox(sink);
+  const log = new RoomLog();
+  const idle = idleRecorder();
+  outbox.follow(log, idle.onIdle);
+  appendAll(log, "A\n", "B\n");
+  outbox.unfollow();
+  appendAll(log, "C\n");
+  assert.equal(outbox.size, 4);
+  await outbox.drained();
+  assert.equal(sink.text, "A\nB\n", "written without a kick");
+  assert.equal(outbox.size, 0);
+  outbox.kick();
+  await flush();
+  assert.equal(sink.text, "A\nB\n");
+  assert.deepEqual(idle.calls, [], "no longer told");
+});
+
+Deno.test("Outbox.follow() of a second log writes the first up to where it was left", async () => {
+  const sink = new EagerSink();
+  const outbox = new Outbox(sink);
+  const lobby = new RoomLog();
+  const dev = new RoomLog();
+  outbox.follow(lobby, () => {});
+  appendAll(lobby, "lobby 1\n");
+  outbox.follow(dev, () => {});
+  appendAll(lobby, "lobby 2\n");
+  outbox.push(bytes("welcome to dev\n"));
+  appendAll(dev, "dev 1\n");
+  await outbox.drained();
+  await flush();
+  outbox.kick();
+  await outbox.drained();
+  assert.equal(sink.text, "lobby 1\nwelcome to dev\ndev 1\n");
+});
+
+Deno.test("Outbox.clear() stops following the log", async () => {
+  const sink = new EagerSink();
+  const outbox = new Outbox(sink);
+  const log = new RoomLog();
+  const idle = idleRecorder();
+  outbox.follow(log, idle.onIdle);
+  appendAll(log, "A\n");
+  outbox.clear();
+  assert.equal(outbox.size, 0);
+  appendAll(log, "B\n");
+  assert.equal(outbox.size, 0);
+  assert.equal(outbox.kick(), false);
+  outbox.push(bytes("bye\n"));
+  await outbox.drained();
+  await flush();
+  assert.equal(sink.text, "bye\n");
+  assert.deepEqual(idle.calls, []);
+});
+
+Deno.test("Outbox writes a big slice of the log as it is, straight from the log", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink);
+  const log = new RoomLog();
+  const reader = log.cursor();
+  outbox.follow(log, () => {});
+  appendAll(log, "small\n");
+  outbox.push(bytes("private\n"));
+  const big = `${"b".repeat(3000)}\n`;
+  appendAll(log, big);
+  // The push's write takes what comes before it, and the big line waits for a kick.
+  await flush();
+  assert.equal(sink.text, "small\nprivate\n");
+  assert.equal(outbox.size, big.length);
+  outbox.kick();
+  await outbox.drained();
+  assert.equal(sink.text, `small\nprivate\n${big}`);
+  reader.advance("small\n".length);
+  const view = reader.peek(log.end);
+  assert.equal(decoder.decode(view), big);
+  const handed = sink.handed.find((p) => p.length === view.length);
+  assert.ok(handed !== undefined, "written in a piece of its own");
+  assert.equal(handed.buffer, view.buffer, "not a copy");
+  assert.equal(handed.byteOffset, view.byteOffset);
+});
+
+Deno.test("Outbox.close() while following stops writing the log", async () => {
+  const sink = new EagerSink();
+  const outbox = new Outbox(sink);
+  const log = new RoomLog();
+  outbox.follow(log, () => {});
+  appendAll(log, "A\n");
+  outbox.close();
+  assert.equal(outbox.size, 0);
+  assert.equal(outbox.kick(), false);
+  outbox.follow(log, () => {});
+  appendAll(log, "B\n");
+  assert.equal(outbox.size, 0, "a closed outbox follows nothing");
+  await flush();
+  assert.equal(sink.writes.length, 0);
 });

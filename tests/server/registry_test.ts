@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { parseServerLine, type ServerEvent } from "../../protocol/wire.ts";
 import {
   type EnterOptions,
   type EnterResult,
@@ -13,234 +12,279 @@ import type { Member } from "../../server/room.ts";
 import { resolveServeOptions } from "../../server/options.ts";
 import { Session } from "../../server/session.ts";
 import { withTimeout } from "../_helpers.ts";
+import { FakeMember, type FakeMemberOptions, settle } from "./_fake_member.ts";
 
-const decoder = new TextDecoder();
-
-/** An in-memory member that leaves through the registry when asked to go, as a session does. */
-class FakeMember implements Member {
-  joinedAt = 0;
-  away = "";
-  replyTo: Member | undefined = undefined;
-  readonly received: string[] = [];
-  readonly evictions: string[] = [];
-  full = false;
-  registry: LocalRegistry | undefined;
-
-  constructor(public alias: string) {}
-
-  deliver(bytes: Uint8Array): boolean {
-    if (this.full) return false;
-    this.received.push(...decoder.decode(bytes).slice(0, -1).split("\n"));
-    return true;
-  }
-
-  evicted(reason: string): void {
-    this.evictions.push(reason);
-    this.registry?.leave(this, reason);
-    this.registry?.release(this);
-  }
-
-  get events(): ServerEvent[] {
-    return this.received.map(parseServerLine);
-  }
-
-  reset(): void {
-    this.received.length = 0;
-  }
+/** A registry closed when the test's `using` goes out of scope. */
+function newRegistry(options: LocalRegistryOptions = {}): LocalRegistry & Disposable {
+  const registry = new LocalRegistry(options);
+  return Object.assign(registry, { [Symbol.dispose]: () => registry.close() });
 }
 
-function newRegistry(options: LocalRegistryOptions = {}): LocalRegistry {
-  return new LocalRegistry({ ...options, room: { noticeDelayMs: 0, ...options.room } });
-}
-
-/** Claims each alias and puts its member in `room`, inboxes emptied. */
-async function enterAll(
+/**
+ * Claims each alias and puts its member in `room`; once everything has
+ * reached them, their inboxes are emptied.
+ */
+async function enterAll<const A extends readonly string[]>(
   registry: LocalRegistry,
   room: string,
-  ...aliases: string[]
-): Promise<FakeMember[]> {
+  aliases: A,
+  options: FakeMemberOptions = {},
+): Promise<{ [K in keyof A]: FakeMember }> {
   const members: FakeMember[] = [];
   for (const alias of aliases) {
-    const member = new FakeMember(alias);
+    const member = new FakeMember(alias, options);
     member.registry = registry;
     assert.ok(await registry.claim(member, alias), alias);
     const entered = await registry.enter(member, room, { history: true, nameRoom: true });
     assert.ok(entered.ok, alias);
     members.push(member);
   }
+  await settle(undefined, ...members);
   for (const member of members) member.reset();
-  return members;
+  return members as { [K in keyof A]: FakeMember };
 }
 
+/** Notices as their text, other events as their kind. */
 function texts(member: FakeMember): string[] {
   return member.events.map((e) => (e.kind === "notice" ? e.text : e.kind));
 }
 
+const ENTER = { history: true, nameRoom: true } as const;
+
 Deno.test("LocalRegistry.claim() keeps aliases unique across rooms, ignoring case, until released", async () => {
-  const registry = newRegistry();
-  const [alice] = await enterAll(registry, "dev", "alice");
+  using registry = newRegistry();
+  const [alice] = await enterAll(registry, "dev", ["alice"]);
   const impostor = new FakeMember("ALICE");
   assert.equal(await registry.claim(impostor, "ALICE"), false);
   assert.equal(
-    await registry.claim(alice!, "alice"),
+    await registry.claim(alice, "alice"),
     true,
     "claiming one's own alias again is fine",
   );
-  registry.release(alice!);
+  registry.release(alice);
   assert.equal(await registry.claim(impostor, "ALICE"), true, "free once released");
-  registry.close();
 });
 
 Deno.test("LocalRegistry.rename() refuses an alias held in another room and frees the old one", async () => {
-  const registry = newRegistry();
-  const [alice] = await enterAll(registry, "lobby", "alice");
-  const [bob] = await enterAll(registry, "dev", "bob");
-  assert.equal(await registry.rename(alice!, "BOB"), false);
-  assert.equal(alice!.alias, "alice");
-  assert.deepEqual(alice!.received, []);
-  assert.equal(await registry.rename(alice!, "alicia"), true);
-  assert.equal(alice!.alias, "alicia");
-  assert.deepEqual(texts(alice!), ["nick"]);
-  assert.deepEqual(bob!.received, [], "the other room hears nothing of it");
+  using registry = newRegistry();
+  const [alice] = await enterAll(registry, "lobby", ["alice"]);
+  const [bob] = await enterAll(registry, "dev", ["bob"]);
+  assert.equal(await registry.rename(alice, "BOB"), false);
+  assert.equal(alice.alias, "alice");
+  await settle(undefined, alice);
+  assert.equal(alice.text, "");
+  assert.equal(await registry.rename(alice, "alicia"), true);
+  assert.equal(alice.alias, "alicia");
+  await settle(undefined, alice, bob);
+  assert.deepEqual(texts(alice), ["nick"]);
+  assert.equal(bob.text, "", "the other room hears nothing of it");
   assert.equal(await registry.claim(new FakeMember("alice"), "alice"), true);
-  assert.equal(await registry.rename(alice!, "Alicia"), true, "a change of case is one's own");
-  registry.close();
+  assert.equal(await registry.rename(alice, "Alicia"), true, "a change of case is one's own");
 });
 
 Deno.test("LocalRegistry.enter() makes a room, moves between rooms, and drops a room once empty", async () => {
-  const registry = newRegistry({ defaultRoom: "hall" });
-  const [alice, bob] = await enterAll(registry, "hall", "alice", "bob");
+  using registry = newRegistry({ defaultRoom: "hall" });
+  const [alice, bob] = await enterAll(registry, "hall", ["alice", "bob"]);
   assert.deepEqual(registry.list().map((r) => r.name), ["hall"]);
 
-  const moved = await registry.enter(alice!, "#dev".slice(1), { history: true, nameRoom: true });
+  const moved = await registry.enter(alice, "#dev".slice(1), ENTER);
   assert.ok(moved.ok);
   assert.equal(moved.room.name, "dev");
-  const left = bob!.events[0];
+  await settle(undefined, alice, bob);
+  const left = bob.events[0];
   assert.equal(left?.kind, "leave");
   if (left?.kind === "leave") assert.equal(left.to, "dev");
-  assert.deepEqual(texts(alice!), ["welcome to #dev, alice! you are the only one here"]);
+  assert.deepEqual(texts(alice), ["welcome to #dev, alice! you are the only one here"]);
   assert.deepEqual(registry.list(), [
     { name: "hall", members: 1, topic: "" },
     { name: "dev", members: 1, topic: "" },
   ]);
 
-  const same = await registry.enter(alice!, "DEV", { history: true, nameRoom: true });
+  const same = await registry.enter(alice, "DEV", ENTER);
   assert.ok(same.ok && same.room === moved.room, "entering one's own room changes nothing");
 
-  moved.room.say(alice!, "kept for newcomers");
-  moved.room.setTopic(alice!, "a topic");
-  registry.leave(alice!, "lunch");
+  moved.room.say(alice, "kept for newcomers");
+  moved.room.setTopic(alice, "a topic");
+  registry.leave(alice, "lunch");
   assert.deepEqual(registry.list().map((r) => r.name), ["hall"], "an empty room disappears");
 
-  const again = await registry.enter(bob!, "dev", { history: true, nameRoom: true });
+  const again = await registry.enter(bob, "dev", ENTER);
   assert.ok(again.ok && again.room !== moved.room);
-  bob!.reset();
   const carol = new FakeMember("carol");
   await registry.claim(carol, "carol");
-  await registry.enter(carol, "dev", { history: true, nameRoom: true });
+  await registry.enter(carol, "dev", ENTER);
+  await settle(undefined, carol);
   assert.deepEqual(
     texts(carol),
     ["welcome to #dev, carol! 2 online: bob, carol"],
     "no old history or topic",
   );
 
-  registry.leave(bob!, "");
+  registry.leave(bob, "");
   registry.leave(carol, "");
   assert.equal(registry.defaultRoom.size, 0);
   assert.deepEqual(registry.list().map((r) => r.name), ["hall"], "the default room stays, empty");
-  registry.close();
+});
+
+Deno.test("LocalRegistry.enter() hands a mover the rest of its old room, then the new room's welcome, then the new room", async () => {
+  using registry = newRegistry();
+  const [alice, bob] = await enterAll(registry, "lobby", ["alice", "bob"]);
+  const [carol] = await enterAll(registry, "dev", ["carol"]);
+  registry.defaultRoom.say(alice, "last words in the lobby");
+  const moved = await registry.enter(bob, "dev", ENTER);
+  assert.ok(moved.ok);
+  registry.defaultRoom.say(alice, "after bob left");
+  moved.room.say(carol, "hi bob");
+  await settle(undefined, alice, bob, carol);
+  assert.deepEqual(bob.events.map((e) => "text" in e ? e.text : e.kind), [
+    "last words in the lobby",
+    "welcome to #dev, bob! 2 online: carol, bob",
+    "hi bob",
+  ]);
+  assert.deepEqual(texts(carol), ["join"]);
 });
 
 Deno.test("LocalRegistry lists the default room first, then by name, and refuses a room past maxRooms", async () => {
-  const registry = newRegistry({ maxRooms: 3 });
-  const [a, b, c] = await enterAll(registry, "lobby", "a", "b", "c");
-  assert.ok((await registry.enter(a!, "zeta", { history: true, nameRoom: true })).ok);
-  assert.ok((await registry.enter(b!, "Alpha", { history: true, nameRoom: true })).ok);
+  using registry = newRegistry({ maxRooms: 3 });
+  const [a, b, c] = await enterAll(registry, "lobby", ["a", "b", "c"]);
+  assert.ok((await registry.enter(a, "zeta", ENTER)).ok);
+  assert.ok((await registry.enter(b, "Alpha", ENTER)).ok);
   assert.deepEqual(registry.list().map((r) => r.name), ["lobby", "Alpha", "zeta"]);
   assert.equal(
     registry.refusal("another"),
     "there are already 3 rooms; join one of them (/rooms lists them)",
   );
   assert.equal(registry.refusal("ALPHA"), undefined, "an existing room can always be entered");
-  const refused = await registry.enter(c!, "another", { history: true, nameRoom: true });
+  const refused = await registry.enter(c, "another", ENTER);
   assert.deepEqual(refused, {
     ok: false,
     reason: "there are already 3 rooms; join one of them (/rooms lists them)",
   });
   assert.equal(registry.defaultRoom.size, 1, "a refused move stays put");
-  assert.ok((await registry.enter(c!, "alpha", { history: true, nameRoom: true })).ok);
-  registry.close();
+  assert.ok((await registry.enter(c, "alpha", ENTER)).ok);
 });
 
 Deno.test("LocalRegistry.enter() lets the last member of a room move at the cap: the room it empties makes way", async () => {
-  const registry = newRegistry({ maxRooms: 2 });
-  const [alice, bob] = await enterAll(registry, "lobby", "alice", "bob");
-  assert.ok((await registry.enter(alice!, "dev", { history: true, nameRoom: true })).ok);
+  using registry = newRegistry({ maxRooms: 2 });
+  const [alice, bob] = await enterAll(registry, "lobby", ["alice", "bob"]);
+  assert.ok((await registry.enter(alice, "dev", ENTER)).ok);
   // Alone in #dev: moving to #ops empties it, so the count stays at two.
   assert.equal(registry.refusal("ops", alice), undefined);
-  assert.ok((await registry.enter(alice!, "ops", { history: true, nameRoom: true })).ok);
+  assert.ok((await registry.enter(alice, "ops", ENTER)).ok);
   assert.deepEqual(registry.list().map((r) => r.name), ["lobby", "ops"]);
   // With bob in #ops too, alice leaving it frees nothing: a third room is refused.
-  assert.ok((await registry.enter(bob!, "ops", { history: true, nameRoom: true })).ok);
-  const refused = await registry.enter(alice!, "dev", { history: true, nameRoom: true });
+  assert.ok((await registry.enter(bob, "ops", ENTER)).ok);
+  const refused = await registry.enter(alice, "dev", ENTER);
   assert.equal(refused.ok, false);
-  registry.close();
 });
 
-Deno.test("LocalRoom.join() asks a mover whose queue cannot take the room's history and welcome to go, and does not let it in", async () => {
-  const registry = newRegistry();
-  const [talker, mover] = await enterAll(registry, "lobby", "talker", "mover");
-  assert.ok((await registry.enter(talker!, "dev", { history: true, nameRoom: true })).ok);
-  const dev = registry.list().find((r) => r.name === "dev");
-  assert.ok(dev);
-  const room = await registry.enter(talker!, "dev", { history: true, nameRoom: true });
-  assert.ok(room.ok);
-  room.room.say(talker!, "kept in history");
-  // The mover's queue is full (much still queued for it): nothing fits.
-  mover!.full = true;
-  const moved = await registry.enter(mover!, "dev", { history: true, nameRoom: true });
-  assert.ok(moved.ok);
-  assert.deepEqual(mover!.evictions, ["too slow: could not keep up with the room"]);
-  assert.deepEqual([...room.room.members()].map((m) => m.alias), ["talker"]);
-  registry.close();
+Deno.test("LocalRoom.join() asks a mover whose queue cannot take the room's history and welcome to go, and does not let it in", async (t) => {
+  await t.step("deliver() refuses", async () => {
+    using registry = newRegistry();
+    const [talker, mover] = await enterAll(registry, "lobby", ["talker", "mover"]);
+    const room = await registry.enter(talker, "dev", ENTER);
+    assert.ok(room.ok);
+    room.room.say(talker, "kept in history");
+    // The mover's queue is full (much still queued for it): nothing fits.
+    mover.full = true;
+    const moved = await registry.enter(mover, "dev", ENTER);
+    assert.ok(moved.ok);
+    assert.deepEqual(mover.evictions, ["too slow: could not keep up with the room"]);
+    assert.deepEqual([...room.room.members()].map((m) => m.alias), ["talker"]);
+    assert.equal(registry.members, 1);
+  });
+
+  await t.step("its outbox is too far behind in the room it leaves", async () => {
+    using registry = newRegistry();
+    const [talker, mover] = await enterAll(registry, "lobby", ["talker", "mover"], {
+      maxBytes: 2048,
+    });
+    const dev = await registry.enter(talker, "dev", ENTER);
+    assert.ok(dev.ok);
+    dev.room.say(talker, "kept in history");
+    // Its socket takes nothing; the lobby's lines pile up for it.
+    mover.sink.hold();
+    registry.defaultRoom.announce("stuck here");
+    registry.defaultRoom.flush();
+    await mover.sink.whenWaiting();
+    for (let i = 0; mover.outbox.size < 2048 - 60; i++) {
+      registry.defaultRoom.announce(`${i} ${"n".repeat(100)}`);
+    }
+    const moved = await registry.enter(mover, "dev", ENTER);
+    assert.ok(moved.ok);
+    assert.deepEqual(mover.evictions, ["too slow: could not keep up with the room"]);
+    assert.deepEqual([...dev.room.members()].map((m) => m.alias), ["talker"]);
+    assert.equal(registry.defaultRoom.size, 0);
+    mover.sink.release();
+  });
 });
 
-Deno.test("LocalRegistry.whisper() reaches any room, flushes what was gathered first, and sets replyTo", async () => {
-  const registry = new LocalRegistry({ room: { noticeDelayMs: 60_000 } });
-  const [alice, carol] = await enterAll(registry, "lobby", "alice", "carol");
-  const [bob] = await enterAll(registry, "dev", "bob");
-  registry.defaultRoom.flush();
-  for (const member of [alice!, bob!, carol!]) member.reset();
+Deno.test("LocalRegistry.whisper() reaches any room, after what each room said before it, and sets replyTo", async () => {
+  using registry = newRegistry();
+  const [alice, carol] = await enterAll(registry, "lobby", ["alice", "carol"]);
+  const [bob, erin] = await enterAll(registry, "dev", ["bob", "erin"]);
 
-  await enterAll(registry, "lobby", "dave");
-  alice!.reset();
-  assert.deepEqual(alice!.received, [], "dave's join is gathered");
-  const sent = await registry.whisper(alice!, "BOB", "psst");
+  await enterAll(registry, "lobby", ["dave"]);
+  // Entering one's own room again hands back the room.
+  const devRoom = await registry.enter(erin, "dev", ENTER);
+  assert.ok(devRoom.ok);
+  devRoom.room.say(erin, "before");
+  const sent = await registry.whisper(alice, "BOB", "psst");
   assert.deepEqual(sent, { ok: true, to: { alias: "bob", joinedAt: 0, away: "" } });
-  assert.deepEqual(alice!.events.map((e) => e.kind), ["join", "private"], "gathered lines first");
-  assert.deepEqual(bob!.events.map((e) => e.kind), ["private"]);
-  assert.equal(bob!.replyTo, alice);
-  assert.deepEqual(carol!.events.map((e) => e.kind), ["join"], "no one else sees it");
+  devRoom.room.say(erin, "after");
+  registry.defaultRoom.announce("later");
+  await settle(undefined, alice, bob, carol);
+  assert.deepEqual(alice.events.map((e) => e.kind), ["join", "private", "notice"]);
+  assert.deepEqual(bob.events.map((e) => e.kind === "message" ? e.text : e.kind), [
+    "before",
+    "private",
+    "after",
+  ]);
+  assert.equal(bob.replyTo, alice);
+  assert.deepEqual(carol.events.map((e) => e.kind), ["join", "notice"], "no one else sees it");
 
-  assert.deepEqual(await registry.whisper(alice!, "nobody", "x"), { ok: false, why: "absent" });
-  assert.deepEqual(await registry.whisper(alice!, alice!, "x"), { ok: false, why: "self" });
-  registry.release(bob!);
-  assert.deepEqual(await registry.whisper(alice!, bob!, "x"), { ok: false, why: "absent" });
-  assert.equal(bob!.replyTo, undefined, "a departed member keeps no one alive");
-  registry.close();
+  assert.deepEqual(await registry.whisper(alice, "nobody", "x"), { ok: false, why: "absent" });
+  assert.deepEqual(await registry.whisper(alice, alice, "x"), { ok: false, why: "self" });
+  registry.release(bob);
+  assert.deepEqual(await registry.whisper(alice, bob, "x"), { ok: false, why: "absent" });
+  assert.equal(bob.replyTo, undefined, "a departed member keeps no one alive");
 });
 
-Deno.test("LocalRegistry.whisper() asks a recipient whose queue is full to go", async () => {
-  const registry = newRegistry();
-  const [alice] = await enterAll(registry, "lobby", "alice");
-  const [slow, bob] = await enterAll(registry, "dev", "slow", "bob");
-  slow!.full = true;
-  const sent = await registry.whisper(alice!, "slow", "psst");
-  assert.ok(sent.ok);
-  assert.deepEqual(slow!.evictions, ["too slow: could not keep up with the room"]);
-  assert.deepEqual(bob!.events.map((e) => e.kind), ["leave"]);
-  assert.deepEqual(registry.list().map((r) => [r.name, r.members]), [["lobby", 1], ["dev", 1]]);
-  registry.close();
+Deno.test("LocalRegistry.whisper() asks a recipient whose queue is full to go", async (t) => {
+  await t.step("deliver() refuses", async () => {
+    using registry = newRegistry();
+    const [alice] = await enterAll(registry, "lobby", ["alice"]);
+    const [slow, bob] = await enterAll(registry, "dev", ["slow", "bob"]);
+    slow.full = true;
+    const sent = await registry.whisper(alice, "slow", "psst");
+    assert.ok(sent.ok);
+    assert.deepEqual(slow.evictions, ["too slow: could not keep up with the room"]);
+    await settle(undefined, bob);
+    assert.deepEqual(bob.events.map((e) => e.kind), ["leave"]);
+    assert.deepEqual(registry.list().map((r) => [r.name, r.members]), [["lobby", 1], ["dev", 1]]);
+  });
+
+  await t.step("its socket is stuck and its room's lines fill its outbox", async () => {
+    using registry = newRegistry();
+    const [alice] = await enterAll(registry, "lobby", ["alice"]);
+    const [slow] = await enterAll(registry, "dev", ["slow"], { maxBytes: 1024 });
+    const [bob] = await enterAll(registry, "dev", ["bob"]);
+    const dev = await registry.enter(bob, "dev", ENTER);
+    assert.ok(dev.ok);
+    slow.sink.hold();
+    dev.room.announce("stuck here");
+    dev.room.flush();
+    await slow.sink.whenWaiting();
+    for (let i = 0; slow.outbox.size < 1024 - 20; i++) dev.room.say(bob, `${i} ${"w".repeat(50)}`);
+    const sent = await registry.whisper(alice, "slow", "psst");
+    assert.ok(sent.ok);
+    assert.deepEqual(slow.evictions, ["too slow: could not keep up with the room"]);
+    await settle(undefined, alice, bob);
+    assert.equal(texts(alice).at(-1), "private", "the sender still gets its echo");
+    assert.equal(bob.events.filter((e) => e.kind === "leave").length, 1);
+    assert.deepEqual(registry.list().map((r) => [r.name, r.members]), [["lobby", 1], ["dev", 1]]);
+    slow.sink.release();
+  });
 });
 
 /**
