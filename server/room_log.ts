@@ -21,6 +21,8 @@ const MIN_SEGMENT = 4 * 1024;
 const MAX_SEGMENT = 256 * 1024;
 /** A segment filled faster than this is followed by a bigger one. */
 const GROW_BELOW_MS = 1000;
+/** A segment that took longer than this to fill is followed by a smaller one. */
+const SHRINK_ABOVE_MS = 10_000;
 
 /** One run of the log. */
 class Segment {
@@ -73,8 +75,13 @@ export class RoomLog {
   append(line: Uint8Array): number {
     let tail = this.#tail;
     if (tail.length + line.length > tail.bytes.length) {
-      const fast = performance.now() - tail.begun < GROW_BELOW_MS;
-      const size = Math.min(MAX_SEGMENT, fast ? tail.bytes.length * 2 : tail.bytes.length);
+      // Sized to how busy the room is: a quiet room keeps no big buffer.
+      const took = performance.now() - tail.begun;
+      const size = took < GROW_BELOW_MS
+        ? Math.min(MAX_SEGMENT, tail.bytes.length * 2)
+        : took > SHRINK_ABOVE_MS
+        ? Math.max(MIN_SEGMENT, tail.bytes.length / 2)
+        : tail.bytes.length;
       const next = new Segment(tail.end, Math.max(size, line.length));
       tail.next = next;
       tail = this.#tail = next;
