@@ -224,8 +224,11 @@ export class StalledWsClient {
   static async connect(
     port: number,
     extra: Record<string, string> = {},
+    caCerts?: string[],
   ): Promise<StalledWsClient> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = caCerts === undefined
+      ? await Deno.connect({ hostname: "127.0.0.1", port })
+      : await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts });
     const head = Object.entries({ ...upgradeHeaders(`127.0.0.1:${port}`), ...extra })
       .map(([k, v]) => `${k}: ${v}\r\n`).join("");
     await writeAll(conn, encoder.encode(`GET /ws HTTP/1.1\r\n${head}\r\n`));
@@ -256,6 +259,14 @@ export class StalledWsClient {
    * frames that came.
    */
   async drainToEnd(timeoutMs = WAIT_MS): Promise<string[]> {
+    return (await this.readFrames(undefined, timeoutMs)) ?? [];
+  }
+
+  /**
+   * Reads text frames until one matches `until` (then returns them, the
+   * rest kept for the next read) or, without `until`, to the end.
+   */
+  async readFrames(until: RegExp | undefined, timeoutMs = WAIT_MS): Promise<string[]> {
     const texts: string[] = [];
     const buffer = new Uint8Array(64 * 1024);
     let pending = this.#early;
@@ -277,22 +288,34 @@ export class StalledWsClient {
         }
         if (pending.length < offset + length) break;
         const opcode = pending[0]! & 0x0f;
-        if (opcode === 0x1) texts.push(decoder.decode(pending.subarray(offset, offset + length)));
+        const text = opcode === 0x1
+          ? decoder.decode(pending.subarray(offset, offset + length))
+          : undefined;
+        if (text !== undefined) texts.push(text);
         if (opcode === 0x8) await writeAll(this.conn, new Uint8Array([0x88, 0x80, 0, 0, 0, 0]));
         pending = pending.slice(offset + length);
+        if (text !== undefined && until?.test(text)) {
+          this.#early = pending;
+          return texts;
+        }
       }
       const n = await withTimeout(this.conn.read(buffer), timeoutMs, "the server to close")
         .catch((error) => {
           if (error instanceof Deno.errors.ConnectionReset) return null;
           throw error;
         });
-      if (n === null) return texts;
+      if (n === null) {
+        if (until !== undefined) {
+          throw new Error(`closed before ${until}: ${JSON.stringify(texts)}`);
+        }
+        return texts;
+      }
       const joined = new Uint8Array(pending.length + n);
       joined.set(pending);
       joined.set(buffer.subarray(0, n), pending.length);
       pending = joined;
     }
-    throw new Error("the server did not close the connection");
+    throw new Error(`timed out waiting for ${until ?? "the close"}: ${JSON.stringify(texts)}`);
   }
 
   /** Closes the connection (idempotent). */

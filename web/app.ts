@@ -178,6 +178,8 @@ function onLine(line: string): void {
     case "prompt":
       return onPrompt(event.prompt, event.text);
     case "error":
+      // A refused password is not given again on its own.
+      if (phase === "password") password = "";
       if (phase !== "joined") showAlert(event.text);
       return append(event, "error");
     case "bye":

@@ -195,6 +195,54 @@ Deno.test("the web page in a browser", async (t) => {
       await page.close();
     });
 
+    await t.step("password, the 'N new' button when scrolled up, the unread marker", async () => {
+      await using server = startServer({ webPort: 0, password: "sesame", rateLimit: 0 });
+      const port = server.webAddr!.port;
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT_MS);
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.locator("#prompt-label", { hasText: "Password" }).waitFor();
+      assert.equal(await page.getAttribute("#input", "type"), "password");
+      await say(page, "wrong");
+      await page.locator("#alert[role=alert]", { hasText: "wrong password" }).waitFor();
+      await say(page, "sesame");
+      await page.locator("#prompt-label", { hasText: "Choose an alias" }).waitFor();
+      await say(page, "vera");
+      await seeLine(page, "welcome, vera!", ".notice");
+      const nc = spawnPeer("nc", ["127.0.0.1", String(server.addr.port)]);
+      await using _nc = nc;
+      await nc.stdout.expect(/^\? password: /);
+      await nc.send("sesame");
+      await nc.stdout.expect(/^\? alias: /);
+      await nc.send("walt");
+      await nc.stdout.expect(/-- limits: /);
+      for (let i = 0; i < 60; i++) await nc.send(`filler ${i}`);
+      await seeLine(page, "walt: filler 59", ".message");
+      await page.evaluate("document.getElementById('log').scrollTop = 0");
+      for (let i = 0; i < 3; i++) await nc.send(`while away ${i}`);
+      await page.locator("#new-below", { hasText: "3 new" }).waitFor();
+      await shot(page, "new-below");
+      await page.click("#new-below");
+      await page.locator("#new-below").waitFor({ state: "hidden" });
+      assert.ok(
+        await page.evaluate(
+          "(() => { const l = document.getElementById('log'); " +
+            "return l.scrollHeight - l.scrollTop - l.clientHeight < 8; })()",
+        ),
+      );
+      // The tab is hidden, a line comes, the tab is back: a marker before it.
+      await page.evaluate(
+        "Object.defineProperty(document, 'visibilityState', " +
+          "{ value: 'hidden', configurable: true }); " +
+          "document.dispatchEvent(new Event('visibilitychange'))",
+      );
+      await nc.send("said while hidden");
+      await seeLine(page, "walt: said while hidden", ".message");
+      const afterMarker = await page.locator("#log .unread + .line").textContent();
+      assert.match(afterMarker!, /walt: said while hidden/);
+      await page.close();
+    });
+
     await t.step("a phone-sized screen, used from the keyboard only", async () => {
       await using server = startServer({ webPort: 0 });
       const port = server.webAddr!.port;

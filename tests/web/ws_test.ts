@@ -239,3 +239,33 @@ Deno.test("confab serve refuses --web-origin without --web, and a bad origin", a
     /--web-origin: "ftp:\/\/x" is not an http or https origin/,
   );
 });
+
+Deno.test("with --tls-cert the page is https and the socket wss", async () => {
+  const fixture = (name: string) =>
+    Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
+  const ca = fixture("test_only_ca.pem");
+  await using server = startServer({
+    webPort: 0,
+    cert: fixture("test_only_server_cert.pem"),
+    key: fixture("test_only_server_key.pem"),
+  });
+  const port = server.webAddr!.port;
+  assert.ok(
+    server.log.some((l) => l === `web page on https://127.0.0.1:${port}/`),
+    server.log.join("\n"),
+  );
+  await assert.rejects(StalledWsClient.connect(port, { origin: `http://127.0.0.1:${port}` }, [ca]));
+  const web = await StalledWsClient.connect(port, { origin: `https://127.0.0.1:${port}` }, [ca]);
+  try {
+    await web.readFrames(/^\? alias: /);
+    await web.send("tess");
+    await web.readFrames(/-- welcome, tess!/);
+    await using tcp = await TestClient.connectTls(server.addr.port, [ca]);
+    await tcp.answerAlias("uma");
+    await web.readFrames(/--> uma joined/);
+    await tcp.send("over TLS both ways");
+    await web.readFrames(/uma: over TLS both ways$/);
+  } finally {
+    web.close();
+  }
+});
