@@ -195,6 +195,48 @@ Deno.test("the web page in a browser", async (t) => {
       await page.close();
     });
 
+    await t.step("after a dropped connection, history fills the gap without repeats", async () => {
+      await using server = startServer({ webPort: 0 });
+      const port = server.webAddr!.port;
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT_MS);
+      // The page's socket goes through a proxy the test can cut.
+      let blocked = false;
+      let cut: (() => void) | undefined;
+      await page.routeWebSocket(/\/ws$/, (ws) => {
+        if (blocked) {
+          ws.close();
+          return;
+        }
+        const upstream = ws.connectToServer();
+        cut = () => {
+          ws.close();
+          upstream.close();
+        };
+      });
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.locator("#prompt-label", { hasText: "Choose an alias" }).waitFor();
+      await say(page, "xena");
+      await seeLine(page, "welcome, xena!", ".notice");
+      await using nc = await netcat(server, "yuri");
+      await nc.send("said before the gap");
+      await seeLine(page, "yuri: said before the gap", ".message");
+      blocked = true;
+      cut!();
+      await nc.stdout.expect(live("<-- xena left"));
+      await page.locator("#status[data-state=reconnecting]").waitFor();
+      await nc.send("said during the gap");
+      blocked = false;
+      await page.locator("#status[data-state=connected]").waitFor({ timeout: 20_000 });
+      await seeLine(page, "yuri: said during the gap", ".message.history");
+      assert.equal(
+        await page.locator("#log .message", { hasText: "said before the gap" }).count(),
+        1,
+      );
+      await nc.stdout.expect(live("--> xena joined"));
+      await page.close();
+    });
+
     await t.step("password, the 'N new' button when scrolled up, the unread marker", async () => {
       await using server = startServer({ webPort: 0, password: "sesame", rateLimit: 0 });
       const port = server.webAddr!.port;
