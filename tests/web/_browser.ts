@@ -123,6 +123,10 @@ Deno.test("the web page in a browser", async (t) => {
       const cls = await alice.locator("#log .message .alias", { hasText: "carol" }).last()
         .getAttribute("class");
       assert.match(cls!, new RegExp(`\\bc${aliasColor("carol")}\\b`));
+      // The log is a polite live region; errors go to an alert.
+      assert.equal(await alice.getAttribute("#log", "role"), "log");
+      assert.equal(await alice.getAttribute("#log", "aria-live"), "polite");
+      assert.equal(await alice.getAttribute("#alert", "role"), "alert");
       await shot(alice, "chat");
       await alice.close();
       await bob.close();
@@ -326,6 +330,16 @@ Deno.test("the web page in a browser", async (t) => {
       const box = await page.locator("#input").boundingBox();
       assert.ok(box !== null && box.y + box.height <= 740 && box.width > 200, JSON.stringify(box));
       await shot(page, "phone");
+      // Light or dark, as the system says.
+      const background = () =>
+        page.evaluate("getComputedStyle(document.body).backgroundColor") as Promise<string>;
+      const light = await background();
+      await page.emulateMedia({ colorScheme: "dark" });
+      const dark = await background();
+      const sum = (rgb: string) =>
+        rgb.match(/\d+/g)!.slice(0, 3).map(Number).reduce((a, b) => a + b);
+      assert.ok(sum(light) > 600 && sum(dark) < 150, `${light} / ${dark}`);
+      await shot(page, "phone-dark");
       await page.close();
     });
   });

@@ -269,3 +269,14 @@ Deno.test("with --tls-cert the page is https and the socket wss", async () => {
     web.close();
   }
 });
+
+Deno.test("a WebSocket member that sends far faster than the server reads is closed", async () => {
+  await using server = startServer({ webPort: 0, rateLimit: 1, rateBurst: 1 });
+  await using web = await WsClient.join(server.webAddr!.port, "zed");
+  // Bounded: 400 frames, more than the 256 held for a paced reader.
+  for (let i = 0; i < 400; i++) web.send(`line ${i}`);
+  await web.closed(10_000);
+  assert.equal(web.closeEvent?.code, 1008);
+  assert.equal(web.closeEvent?.reason, "sending faster than the server reads");
+  assert.ok(server.log.some((l) => /closing the socket \(sending faster/.test(l)));
+});
