@@ -36,7 +36,7 @@ Deno.test("WebGuard.checkHost() accepts addresses and given names only", async (
   });
   await t.step("a hostile Host is logged as printable text, cut short", () => {
     const reason = guard.checkHost(`a\x1b[31m${"b".repeat(300)}`)!;
-    assert.doesNotMatch(reason, /\x1b/);
+    assert.ok(!reason.includes("\x1b"), reason);
     assert.ok(reason.length < 200, reason);
   });
 });
