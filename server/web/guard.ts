@@ -66,7 +66,9 @@ export function parseOrigin(text: string): string {
     throw new TypeError(`"${text}" is not an http or https origin`);
   }
   if (url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "") {
-    throw new TypeError(`"${text}" has more than scheme, host and port; give only those`);
+    throw new TypeError(
+      `"${text}" has more than an origin; give it as https://HOST or https://HOST:PORT`,
+    );
   }
   return url.origin;
 }
