@@ -95,6 +95,15 @@ Options:
   --log-format FORMAT    text or json, one object per line (default text)
   --motd FILE            message of the day shown to newcomers (at most
                          ${MOTD_MAX_LINES} lines, ${MOTD_MAX_BYTES} bytes)
+  --web PORT             also serve the web page and its WebSocket on PORT
+                         (same address; https/wss with --tls-cert)
+  --web-origin ORIGIN    origins whose pages may connect, like
+                         https://chat.example.com (repeatable; default: the
+                         page's own); their host names are accepted too
+  --web-host NAME        host names the page answers to besides IP addresses,
+                         localhost and --host (repeatable; against DNS rebinding)
+  --trust-proxy ADDR[/BITS]  believe X-Forwarded-For from these proxies: the
+                         client is its last hop (repeatable)
   -h, --help             show this help
 `;
 
@@ -290,7 +299,16 @@ const SERVE_FLAGS: Record<string, string> = {
   maxRooms: "--max-rooms",
   quietAbove: "--quiet-above",
   shutdownGraceMs: "--shutdown-grace",
+  webPort: "--web",
+  webOrigins: "--web-origin",
+  trustProxy: "--trust-proxy",
 };
+
+/** A repeatable flag's values, each of which may list several, comma-separated. */
+function listFlag(values: unknown): string[] | undefined {
+  if (!Array.isArray(values)) return undefined;
+  return values.flatMap((v) => String(v).split(",")).map((v) => v.trim()).filter((v) => v !== "");
+}
 
 const SIGNALS: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
 
@@ -443,6 +461,10 @@ async function runServe(args: string[]): Promise<number> {
     log: { type: "string" },
     "log-format": { type: "string" },
     motd: { type: "string" },
+    web: { type: "string" },
+    "web-origin": { type: "string", multiple: true },
+    "web-host": { type: "string", multiple: true },
+    "trust-proxy": { type: "string", multiple: true },
   });
   if (flags.help) {
     print(SERVE_HELP);
@@ -483,8 +505,17 @@ async function runServe(args: string[]): Promise<number> {
     maxRooms: integer(cmd, "max-rooms", flags["max-rooms"], 1, big),
     quietAbove: integer(cmd, "quiet-above", flags["quiet-above"], 0, big),
     motd: motdPath === undefined ? undefined : readMotd(motdPath),
+    webPort: integer(cmd, "web", flags.web, 0, 65535),
+    webOrigins: listFlag(flags["web-origin"]),
+    webHosts: listFlag(flags["web-host"]),
+    trustProxy: listFlag(flags["trust-proxy"]),
     signal: controller.signal,
   });
+  if (options.webPort === undefined) {
+    for (const flag of ["web-origin", "web-host", "trust-proxy"]) {
+      if (flags[flag] !== undefined) throw new UsageError(`--${flag} needs --web`, cmd);
+    }
+  }
   const logFile = typeof flags.log === "string" ? openLog(flags.log) : undefined;
   const log = makeLogger(logFile, logFormat);
   options.log = log;
@@ -514,6 +545,12 @@ async function runServe(args: string[]): Promise<number> {
       formatAddress(server.addr.hostname, server.addr.port)
     }${proto}\n`,
   );
+  if (server.webAddr !== undefined) {
+    const scheme = server.tls ? "https" : "http";
+    print(
+      `web page at ${scheme}://${formatAddress(server.webAddr.hostname, server.webAddr.port)}/\n`,
+    );
+  }
   await server.finished;
   stopSignals();
   stopReloading();

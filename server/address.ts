@@ -138,3 +138,21 @@ export class AddressSet {
     return bytes !== undefined && this.#ranges.some((range) => inRange(bytes, range));
   }
 }
+
+/**
+ * Whether `text` is an IPv4 or IPv6 address (an IPv6 one may be in
+ * brackets, as in a URL's host).
+ *
+ * @example Usage
+ * ```ts
+ * import { isIpAddress } from "./address.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isIpAddress("203.0.113.7"));
+ * assert.ok(isIpAddress("[::1]"));
+ * assert.ok(!isIpAddress("example.com"));
+ * ```
+ */
+export function isIpAddress(text: string): boolean {
+  return parseIp(text) !== undefined;
+}

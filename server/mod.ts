@@ -23,11 +23,13 @@ import {
   type ServeOptions,
 } from "./options.ts";
 import { Session, type SessionContext } from "./session.ts";
-import { formatBye, plural } from "../protocol/wire.ts";
+import { formatBye, plural, SHUTDOWN_TEXT } from "../protocol/wire.ts";
 import { closeQuietly, formatAddress } from "../protocol/io_util.ts";
 import { AddressSet } from "./address.ts";
 import { MOTD_MAX_BYTES, MOTD_MAX_LINES, prepareMotd } from "./motd.ts";
 import { ACCEPT_BACKOFF_MS, isConnectionError } from "./accept_error.ts";
+import type { Transport } from "./transport.ts";
+import { serveWeb, type WebServer } from "./web/mod.ts";
 
 export type { ServeOptions } from "./options.ts";
 export { SERVE_DEFAULTS } from "./options.ts";
@@ -38,6 +40,8 @@ export interface ChatServer extends AsyncDisposable {
   readonly addr: Deno.NetAddr;
   /** Whether it speaks TLS. */
   readonly tls: boolean;
+  /** Where the web page listens, when `webPort` was given. */
+  readonly webAddr?: Deno.NetAddr;
   /** Connections open now, joined or not. */
   readonly connections: number;
   /** The aliases and rooms. */
@@ -149,6 +153,32 @@ export function serve(options: ServeOptions = {}): ChatServer {
   let wakeBackoff: (() => void) | undefined;
 
   log(`listening on ${formatAddress(addr.hostname, addr.port)}${o.cert ? " (TLS)" : ""}`);
+  let web: WebServer | undefined;
+  if (o.webPort !== undefined) {
+    try {
+      web = serveWeb({
+        hostname: o.hostname,
+        port: o.webPort,
+        ...(o.cert !== undefined && o.key !== undefined ? { cert: o.cert, key: o.key } : {}),
+        origins: o.webOrigins,
+        hosts: o.webHosts,
+        trustProxy: o.trustProxy,
+        maxLineBytes: o.maxLineBytes,
+        log,
+        admit: (transport, address, peer) => start(transport, address, peer),
+      });
+    } catch (error) {
+      closeQuietly(listener);
+      throw new ListenError(
+        `cannot listen on ${formatAddress(o.hostname, o.webPort)} for the web page: ${
+          describeListenError(error)
+        }`,
+        { cause: error },
+      );
+    }
+    const w = web.addr;
+    log(`web page on ${o.cert ? "https" : "http"}://${formatAddress(w.hostname, w.port)}/`);
+  }
 
   function setMotd(lines: readonly string[]): number {
     // Room for it in any newcomer's queue, next to history (half of it).
@@ -173,7 +203,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
     task.catch(() => {}).finally(() => tasks.delete(task));
   }
 
-  function refuse(conn: Deno.Conn, peer: string, reason: string): void {
+  function refuse(conn: Transport, peer: string, reason: string): void {
     log(`${peer} -: refused (${reason})`);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const wrote = conn.write(encodeLine(formatBye(reason))).then(() => {});
@@ -198,15 +228,21 @@ export function serve(options: ServeOptions = {}): ChatServer {
         // The peer may already be gone; its first read will say so.
       }
     }
+    start(conn, remote.hostname, peer);
+  }
+
+  /** Admits a connection from `address` within the caps and starts its session. */
+  function start(conn: Transport, address: string, peer: string): void {
+    if (stopping) return refuse(conn, peer, SHUTDOWN_TEXT);
     if (sessions.size >= o.maxClients) {
       return refuse(conn, peer, `server is full (${plural(o.maxClients, "connection")})`);
     }
-    const capped = !exempt.has(remote.hostname);
-    const count = capped ? perAddress.get(remote.hostname) ?? 0 : 0;
+    const capped = !exempt.has(address);
+    const count = capped ? perAddress.get(address) ?? 0 : 0;
     if (capped && count >= o.maxPerAddress) {
       return refuse(conn, peer, `too many connections from your address (${o.maxPerAddress})`);
     }
-    if (capped) perAddress.set(remote.hostname, count + 1);
+    if (capped) perAddress.set(address, count + 1);
     const session = new Session(conn, peer, ctx);
     sessions.add(session);
     track(
@@ -215,9 +251,9 @@ export function serve(options: ServeOptions = {}): ChatServer {
         .finally(() => {
           sessions.delete(session);
           if (!capped) return;
-          const left = (perAddress.get(remote.hostname) ?? 1) - 1;
-          if (left === 0) perAddress.delete(remote.hostname);
-          else perAddress.set(remote.hostname, left);
+          const left = (perAddress.get(address) ?? 1) - 1;
+          if (left === 0) perAddress.delete(address);
+          else perAddress.set(address, left);
         }),
     );
   }
@@ -289,6 +325,10 @@ export function serve(options: ServeOptions = {}): ChatServer {
     }
     clearTimeout(backstop);
     clearInterval(ticker);
+    // Only now: shutting the web listener down closes its WebSockets at
+    // once, before their closing lines are out. Until then it refuses
+    // newcomers with the shutdown line.
+    await web?.shutdown().catch((error) => log(`web shutdown failed: ${error}`));
     // Again: sessions that were already leaving may have left notices since.
     registry.close();
     log("stopped");
@@ -311,6 +351,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const server: ChatServer = {
     addr,
     tls: o.cert !== undefined,
+    ...(web !== undefined ? { webAddr: web.addr } : {}),
     get connections() {
       return sessions.size;
     },

@@ -18,6 +18,7 @@ import { writeAllSync } from "../protocol/io_util.ts";
 import { MAX_EXPANSION } from "../protocol/sanitize.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./address.ts";
 import { checkRoomName, DEFAULT_ROOM } from "../protocol/room_name.ts";
+import { parseOrigin } from "./web/guard.ts";
 
 /** Receives one line of server log (no trailing newline). */
 export type Logger = (line: string) => void;
@@ -151,6 +152,37 @@ export interface ServeOptions {
    * @default {[]}
    */
   motd?: readonly string[];
+  /**
+   * Also serve the web page and its WebSocket on this port (0 picks a free
+   * one; read it from `ChatServer.webAddr`), on the same address and, with
+   * `cert` and `key`, over https/wss. Browser users are ordinary members.
+   * Off when not given.
+   */
+  webPort?: number;
+  /**
+   * Origins (`https://chat.example.com`) whose pages may open the
+   * WebSocket; their host names are also accepted as `Host`. Empty: only
+   * the page's own origin.
+   *
+   * @default {[]}
+   */
+  webOrigins?: readonly string[];
+  /**
+   * Host names the web page answers to besides IP addresses, `localhost`,
+   * `hostname` and the hosts of `webOrigins`; any other `Host` is refused
+   * (against DNS rebinding).
+   *
+   * @default {[]}
+   */
+  webHosts?: readonly string[];
+  /**
+   * Proxies (addresses or CIDR ranges) in front of the web page: from them,
+   * the client's address (for `maxPerAddress` and the log) is the last hop
+   * of `X-Forwarded-For`. Empty: the header is ignored.
+   *
+   * @default {[]}
+   */
+  trustProxy?: readonly string[];
   /** Stops the server when aborted. */
   signal?: AbortSignal;
   /** Where log lines go. Defaults to stderr with a UTC timestamp. */
@@ -171,8 +203,8 @@ export interface ServeOptions {
 
 /** {@linkcode ServeOptions} with every default filled in and every value checked. */
 export type ResolvedServeOptions =
-  & Required<Omit<ServeOptions, "cert" | "key" | "password" | "signal" | "motd">>
-  & Pick<ServeOptions, "cert" | "key" | "password" | "signal" | "motd">;
+  & Required<Omit<ServeOptions, "cert" | "key" | "password" | "signal" | "motd" | "webPort">>
+  & Pick<ServeOptions, "cert" | "key" | "password" | "signal" | "motd" | "webPort">;
 
 /** The defaults, one place for the code, the help text and the README. */
 export const SERVE_DEFAULTS = {
@@ -193,6 +225,9 @@ export const SERVE_DEFAULTS = {
   maxRooms: 1000,
   quietAbove: QUIET_ABOVE,
   shutdownGraceMs: 2_000,
+  webOrigins: [] as readonly string[],
+  webHosts: [] as readonly string[],
+  trustProxy: [] as readonly string[],
 } as const;
 
 /** Longest timeout accepted: timers cannot wait longer than about 24 days. */
@@ -293,6 +328,26 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
     new AddressSet(o.exemptAddresses);
   } catch (error) {
     throw new TypeError(`Cannot start server: exemptAddresses: ${(error as Error).message}`);
+  }
+  if (o.webPort !== undefined) {
+    check(
+      Number.isInteger(o.webPort) && o.webPort >= 0 && o.webPort <= 65535,
+      "webPort must be between 0 and 65535",
+      o.webPort,
+    );
+    check(o.webPort === 0 || o.webPort !== o.port, "webPort must differ from port", o.webPort);
+  }
+  for (const origin of o.webOrigins) {
+    try {
+      parseOrigin(origin);
+    } catch (error) {
+      throw new TypeError(`Cannot start server: webOrigins: ${(error as Error).message}`);
+    }
+  }
+  try {
+    new AddressSet(o.trustProxy);
+  } catch (error) {
+    throw new TypeError(`Cannot start server: trustProxy: ${(error as Error).message}`);
   }
   if ((o.cert === undefined) !== (o.key === undefined)) {
     throw new TypeError("Cannot start server: TLS needs both a certificate and a key");

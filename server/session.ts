@@ -45,6 +45,7 @@ import { isQuit } from "../protocol/commands.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { encodeLine, type Member, type Room } from "./room.ts";
 import type { Registry } from "./registry.ts";
+import type { Transport } from "./transport.ts";
 import { checkRoomName, roomKey } from "../protocol/room_name.ts";
 import { sanitize } from "../protocol/sanitize.ts";
 import { type TelnetCommand, TelnetFilter } from "./telnet.ts";
@@ -131,7 +132,7 @@ export class Session implements Member {
   /** When the connection was accepted, on the server's clock (`ServeOptions.clock`, ms). */
   readonly connectedAt: number;
 
-  readonly #conn: Deno.Conn;
+  readonly #conn: Transport;
   readonly #ctx: SessionContext;
   readonly #outbox: Outbox;
   readonly #reader: LineReader;
@@ -167,10 +168,11 @@ export class Session implements Member {
   #resolveDone!: () => void;
 
   /**
-   * Wraps an accepted connection from `peer` (its address, for the log);
-   * call {@linkcode Session.run} to serve it.
+   * Wraps an accepted connection (a `Deno.Conn` or a WebSocket's
+   * transport) from `peer` (its address, for the log); call
+   * {@linkcode Session.run} to serve it.
    */
-  constructor(conn: Deno.Conn, peer: string, ctx: SessionContext) {
+  constructor(conn: Transport, peer: string, ctx: SessionContext) {
     this.#conn = conn;
     this.peer = peer;
     this.#ctx = ctx;
