@@ -12,6 +12,7 @@
  */
 
 import {
+  crowdText,
   parseRoomListing,
   parseServerLine,
   parseWelcome,
@@ -200,6 +201,11 @@ function onLine(line: string): void {
       online.add(event.to);
       if (event.from === me) me = event.to;
       return append(event, "nick");
+    case "crowd":
+      for (const name of event.joined) online.add(name);
+      for (const name of event.left) online.delete(name);
+      askRooms();
+      return append(event, "join");
     case "message":
     case "action":
       if (event.history && seen.has(key(event.from, event.text))) return;
@@ -475,6 +481,9 @@ function append(event: ServerEvent, kind: string): void {
       break;
     case "nick":
       body.append(aliasSpan(event.from), " is now known as ", aliasSpan(event.to));
+      break;
+    case "crowd":
+      body.append(crowdText(event));
       break;
     case "error":
       body.append("! ");
