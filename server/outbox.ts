@@ -102,16 +102,13 @@ export class Outbox {
   #head = 0;
   /** The range of the log followed now: the last entry, if any. */
   #live: Range | undefined;
+  /** Told when the writer stops while following a log, and how far behind it is. */
+  #onIdle: ((behind: number) => void) | undefined;
   /**
-   * Told when the writer stops while following a log: how far behind it
-   * is, and whether {@linkcode Outbox.kick} had started that write.
+   * Told when the running write ends, if a round started it: even if the
+   * outbox has stopped following that room's log meanwhile.
    */
-  #onIdle: ((behind: number, kicked: boolean) => void) | undefined;
-  /**
-   * Who kicked the running write, if a round did: told when it ends, even
-   * if the outbox has stopped following that room's log meanwhile.
-   */
-  #kickedBy: ((behind: number, kicked: boolean) => void) | undefined;
+  #kickedBy: (() => void) | undefined;
   /** Bytes of the queue's chunks and closed ranges not yet handed to a write. */
   #queued = 0;
   /** Bytes handed to the running write and not yet written. */
@@ -197,7 +194,7 @@ export class Outbox {
    * outbox's to write, when {@linkcode Outbox.kick}ed. Whatever log it
    * followed before is still written up to where it was left.
    */
-  follow(log: RoomLog, onIdle: (behind: number, kicked: boolean) => void): void {
+  follow(log: RoomLog, onIdle: (behind: number) => void): void {
     if (this.#closed) return;
     this.unfollow();
     this.#onIdle = onIdle;
@@ -236,12 +233,12 @@ export class Outbox {
   /**
    * Starts a write of everything pending, unless one is running or there is
    * nothing to write: the room calls it for each member once a round.
-   * Returns whether it started one.
+   * Returns whether it started one; if so, `done` is called once it ends.
    */
-  kick(): boolean {
+  kick(done?: () => void): boolean {
     if (this.#writing || this.#closed || this.size === 0) return false;
     this.#writing = true;
-    this.#kickedBy = this.#onIdle;
+    this.#kickedBy = done;
     this.#drain();
     return true;
   }
@@ -274,7 +271,7 @@ export class Outbox {
     const by = this.#kickedBy;
     if (by === undefined) return;
     this.#kickedBy = undefined;
-    by(0, true);
+    by();
   }
 
   /** Drops whatever is queued and stops writing. Idempotent. */
@@ -336,9 +333,8 @@ export class Outbox {
       this.#waitingSince = -1;
       this.#writing = false;
       if (this.size === 0 || this.#closed) this.#wake();
-      const onIdle = this.#onIdle;
-      if (by !== undefined) by(by === onIdle ? this.#behind() : 0, true);
-      if (onIdle !== undefined && onIdle !== by) onIdle(this.#behind(), false);
+      by?.();
+      this.#onIdle?.(this.#behind());
     }
   };
 

@@ -276,7 +276,9 @@ export class LocalRoom implements Room {
   #roundDue = false;
   /** Starts a round that has waited too long for the last one's writes. */
   #roundTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Writes started by rounds and not finished yet. */
+  /** Rounds run so far: a write reports to the round that started it. */
+  #rounds = 0;
+  /** Writes the last round started that have not finished yet. */
   #outstanding = 0;
   /** How many of them may still run when the next round starts. */
   #allowance = 0;
@@ -488,15 +490,24 @@ export class LocalRoom implements Room {
     queueMicrotask(this.#round);
   }
 
-  /**
-   * A member's writer stopped, `behind` bytes behind the log; `kicked`
-   * when a round had started that write.
-   */
-  #onIdle = (behind: number, kicked: boolean): void => {
-    if (kicked) this.#outstanding--;
+  /** A member's writer stopped, `behind` bytes behind the log. */
+  #onIdle = (behind: number): void => {
     if (behind > 0 || this.#holding) this.#wanted = true;
     this.#scheduleRound();
   };
+
+  /**
+   * What a write started in round `round` calls when it ends. Only the last
+   * round's writes are waited for: a socket still stuck on an older write
+   * held back one round, never the next.
+   */
+  #doneFor(round: number): () => void {
+    return () => {
+      if (round !== this.#rounds) return;
+      this.#outstanding--;
+      this.#scheduleRound();
+    };
+  }
 
   /**
    * One write round: every member whose writer is idle starts a write of
@@ -514,12 +525,14 @@ export class LocalRoom implements Room {
     let holding = false;
     let slow: Member[] | undefined;
     let kicked = 0;
+    const done = this.#doneFor(++this.#rounds);
+    this.#outstanding = 0;
     for (const member of this.#members) {
       const outbox = member.outbox;
       if (!outbox.writing) {
         // Counted first: a write that fails at once reports back at once.
         this.#outstanding++;
-        if (outbox.kick()) kicked++;
+        if (outbox.kick(done)) kicked++;
         else this.#outstanding--;
         continue;
       }

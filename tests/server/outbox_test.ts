@@ -317,10 +317,10 @@ function appendAll(log: RoomLog, ...lines: string[]): number[] {
   return lines.map((line) => log.append(bytes(line)));
 }
 
-/** The onIdle calls an outbox makes, as `[behind, kicked]`. */
-function idleRecorder(): { calls: [number, boolean][]; onIdle: (b: number, k: boolean) => void } {
-  const calls: [number, boolean][] = [];
-  return { calls, onIdle: (behind, kicked) => calls.push([behind, kicked]) };
+/** The onIdle calls an outbox makes (how far behind it stopped each time). */
+function idleRecorder(): { calls: number[]; onIdle: (behind: number) => void } {
+  const calls: number[] = [];
+  return { calls, onIdle: (behind) => calls.push(behind) };
 }
 
 Deno.test("Outbox.follow() writes what the log gets from then on, and only when kicked", async () => {
@@ -342,7 +342,7 @@ Deno.test("Outbox.follow() writes what the log gets from then on, and only when 
   assert.equal(sink.writes.length, 1, "one write for all of it");
   assert.equal(outbox.size, 0);
   await flush();
-  assert.deepEqual(idle.calls, [[0, true]]);
+  assert.deepEqual(idle.calls, [0]);
   assert.equal(outbox.kick(), false, "nothing to write");
 });
 
@@ -360,7 +360,7 @@ Deno.test("Outbox writes the followed log one write per kick", async () => {
   first.resolve(first.data.length);
   await flush();
   assert.equal(sink.calls, 1, "what came during the write waits for the next kick");
-  assert.deepEqual(idle.calls, [[4, true]], "told how far behind it stopped");
+  assert.deepEqual(idle.calls, [4], "told how far behind it stopped");
   assert.equal(outbox.size, 4);
   assert.equal(outbox.writing, false);
   outbox.kick();
@@ -606,4 +606,38 @@ Deno.test("Outbox.close() while following stops writing the log", async () => {
   assert.equal(outbox.size, 0, "a closed outbox follows nothing");
   await flush();
   assert.equal(sink.writes.length, 0);
+});
+
+Deno.test("Outbox.kick(done) reports the end of that write once, or at once when the log is left", async (t) => {
+  await t.step("when the write ends", async () => {
+    const sink = new ManualSink();
+    const outbox = new Outbox(sink);
+    const log = new RoomLog();
+    outbox.follow(log, () => {});
+    appendAll(log, "a\n");
+    let done = 0;
+    assert.equal(outbox.kick(() => done++), true);
+    const write = await sink.next();
+    assert.equal(done, 0, "not while the write runs");
+    write.resolve(write.data.length);
+    await outbox.drained();
+    await flush();
+    assert.equal(done, 1);
+  });
+  await t.step("when it stops following while the write is stuck", async () => {
+    const sink = new ManualSink();
+    const outbox = new Outbox(sink);
+    const log = new RoomLog();
+    outbox.follow(log, () => {});
+    appendAll(log, "a\n");
+    let done = 0;
+    outbox.kick(() => done++);
+    const write = await sink.next();
+    outbox.unfollow();
+    assert.equal(done, 1, "the room need not wait for a socket that left it");
+    write.resolve(write.data.length);
+    await outbox.drained();
+    await flush();
+    assert.equal(done, 1, "and is not told twice");
+  });
 });
