@@ -7,6 +7,8 @@
  *    R lines/s in total for D seconds. Every client reads every line it gets;
  *    payloads carry sender, sequence number and send time, so the readers
  *    measure deliveries/s, loss, duplicates, per-sender order and latency.
+ *    With `--sinks S`, S more clients join the same room and only count the
+ *    payload lines they read (a big room: fan-out N - 1 + S per line).
  * 2. Runs the same workload against `ncat --chat` when ncat is on PATH.
  * 3. On a fresh confab, joins M idle clients and reports the growth of the
  *    server's resident memory per client and how long the joins took.
@@ -57,6 +59,8 @@ const HELP = `Usage: deno task bench [options]
 Options:
   --clients N        clients in the room during fan-out (default 100)
   --senders K        how many of them send (default 10)
+  --sinks S          extra clients in the room that only count the payload
+                     lines they read, for a big room (default 0)
   --rates LIST       total offered lines/s per step, comma separated
                      (default 1000,5000,20000)
   --duration SECS    sending time per step (default 5)
@@ -72,6 +76,7 @@ Options:
 interface Options {
   clients: number;
   senders: number;
+  sinks: number;
   rates: number[];
   durationS: number;
   idleClients: number;
@@ -89,6 +94,7 @@ function parseOptions(args: string[]): Options | undefined {
     options: {
       clients: { type: "string" },
       senders: { type: "string" },
+      sinks: { type: "string" },
       rates: { type: "string" },
       duration: { type: "string" },
       "idle-clients": { type: "string" },
@@ -113,6 +119,7 @@ function parseOptions(args: string[]): Options | undefined {
   return {
     clients,
     senders,
+    sinks: Math.floor(numberFlag("sinks", values.sinks, 0, 0, 20_000)),
     rates,
     durationS: numberFlag("duration", values.duration, 5, 0.5, 120),
     idleClients: Math.floor(numberFlag("idle-clients", values["idle-clients"], 2000, 0, 100_000)),
@@ -130,6 +137,10 @@ const log = (line: string) =>
 
 /** Read buffer per fan-out client: big, so a busy client reads many lines per call. */
 const FANOUT_READ_BYTES = 64 * 1024;
+/** Read buffer per sink: big too, so a sink that falls behind catches up in few reads. */
+const SINK_READ_BYTES = 64 * 1024;
+/** ncat --chat waits in select(): it aborts past ~1,020 connections. */
+const NCAT_MAX_ROOM = 1000;
 /** Read buffer per idle client. */
 const IDLE_READ_BYTES = 4 * 1024;
 /** A sender with more than this queued skips lines instead of queueing more. */
@@ -229,6 +240,24 @@ interface StepResult {
   serverRssKb: number;
   disconnected: number;
   disconnectReasons: string[];
+  /** Sinks in the room (--sinks). */
+  sinks: number;
+  /** Lines sent x sinks. */
+  sinkExpected: number;
+  /** Payload lines of this step the sinks counted, all together. */
+  sinkReceived: number;
+  sinkLost: number;
+  /** Sinks that counted fewer lines than were sent. */
+  sinksShort: number;
+  /** Payload lines of another step the sinks read during this one. */
+  sinkStray: number;
+  /** Lines the sinks read that were not payloads (notices, probes), all together. */
+  sinkOtherLines: number;
+  sinksDisconnected: number;
+  sinkDisconnectReasons: string[];
+  /** Parsing clients' and sinks' deliveries together, per second. */
+  totalDeliveriesPerS: number;
+  totalWindowS: number;
   /** Cut short by the deadline or an interrupt. */
   partial: boolean;
 }
@@ -243,64 +272,92 @@ interface Target {
   proc: Proc;
 }
 
-/** Connects N clients, waits for all to join, then runs the probe barrier. */
+/** The clients of one fan-out room: the parsing ones (senders first) and the sinks. */
+interface Room {
+  clients: Client[];
+  sinks: Client[];
+}
+
+/**
+ * Connects N parsing clients and S sinks (at most `connectConcurrency`
+ * connects in flight), waits for all to join, then runs the probe barrier.
+ */
 async function openRoom(
   target: Target,
   n: number,
+  sinkCount: number,
   generation: number,
   res: Resources,
   signal: AbortSignal,
-): Promise<Client[]> {
-  const room: Client[] = new Array(n);
+): Promise<Room> {
+  const total = n + sinkCount;
+  const all: Client[] = new Array(total);
   const started = performance.now();
-  const errors = await pool(n, target.connectConcurrency, async (i) => {
-    const alias = `u${String(i + 1).padStart(4, "0")}${generation ? `.${generation}` : ""}`;
-    const client = await Client.connect(target.port, i, alias, target.handshake, FANOUT_READ_BYTES);
+  const suffix = generation ? `.${generation}` : "";
+  const errors = await pool(total, target.connectConcurrency, async (i) => {
+    const isSink = i >= n;
+    const alias = isSink
+      ? `s${String(i - n + 1).padStart(5, "0")}${suffix}`
+      : `u${String(i + 1).padStart(4, "0")}${suffix}`;
+    const client = await Client.connect(
+      target.port,
+      i,
+      alias,
+      target.handshake,
+      isSink ? SINK_READ_BYTES : FANOUT_READ_BYTES,
+    );
+    client.countOnly = isSink;
     res.clients.add(client);
-    room[i] = client;
+    all[i] = client;
   }, signal);
   if (signal.aborted) throw new Error("aborted");
   if (errors.length > 0) {
+    res.closeClients(all.filter((c) => c !== undefined));
     throw new Error(`${errors.length} connects failed: ${describe(errors[0])}`);
   }
-  const joinBound = 10_000 + n * 20;
-  const allJoined = await until(() => room.every((c) => c.state === "joined"), joinBound, signal);
+  const joinBound = 10_000 + total * 20;
+  const allJoined = await until(() => all.every((c) => c.state === "joined"), joinBound, signal);
   if (!allJoined) {
-    const stuck = room.filter((c) => c.state !== "joined");
+    const stuck = all.filter((c) => c.state !== "joined");
     const example = stuck[0];
     throw new Error(
-      `${stuck.length} of ${n} clients did not join within ${joinBound} ms` +
+      `${stuck.length} of ${total} clients did not join within ${joinBound} ms` +
         (example ? ` (e.g. ${example.alias}: ${example.closeReason || example.lastError})` : ""),
     );
   }
-  // Barrier: client 0 sends probes until every other client has read one.
-  const prober = room[0]!;
-  const others = room.slice(1);
-  const barrierEnd = performance.now() + 15_000;
+  // Barrier: client 0 sends probes until every other client and sink has read one.
+  const prober = all[0]!;
+  const others = all.slice(1);
+  const barrierBound = 15_000 + total * 5;
+  const barrierEnd = performance.now() + barrierBound;
   let passed = false;
   while (!passed && performance.now() < barrierEnd && !signal.aborted) {
     prober.send(PROBE_LINE);
-    passed = await until(() => others.every((c) => c.seenProbe), 200, signal, 10);
+    passed = await until(() => others.every((c) => c.seenProbe), 200 + total / 10, signal, 10);
   }
   if (!passed) {
     const missing = others.filter((c) => !c.seenProbe).length;
-    const closed = room.filter((c) => c.state === "closed");
+    const closed = all.filter((c) => c.state === "closed");
     throw new Error(
-      `barrier: ${missing} clients never saw the probe; ${closed.length} closed` +
-        (closed[0] ? ` (${closed[0].closeReason})` : "") +
+      `barrier: ${missing} clients never saw the probe within ${barrierBound} ms; ` +
+        `${closed.length} closed` + (closed[0] ? ` (${closed[0].closeReason})` : "") +
         (target.proc.exited
           ? `; ${target.name} exited: ${target.proc.stderrTail.join(" | ")}`
           : ""),
     );
   }
-  await sleep(200, signal); // let the last probes drain
-  log(`${target.name}: ${n} clients joined in ${Math.round(performance.now() - started)} ms`);
-  return room;
+  await sleep(200 + total / 10, signal); // let the last probes drain
+  log(
+    `${target.name}: ${n} clients${sinkCount ? ` and ${sinkCount} sinks` : ""} joined in ${
+      Math.round(performance.now() - started)
+    } ms`,
+  );
+  return { clients: all.slice(0, n), sinks: all.slice(n) };
 }
 
 async function runStep(
   target: Target,
-  room: Client[],
+  { clients: room, sinks }: Room,
   step: number,
   rate: number,
   o: Options,
@@ -312,6 +369,18 @@ async function runStep(
   const capPerSender = Math.ceil((rate * o.durationS) / k) + 2;
   const stats = new StepStats(step, room.length, k, capPerSender);
   for (const client of room) client.sink = stats;
+  for (const sink of sinks) {
+    sink.countStep = step;
+    sink.counted = 0;
+    sink.countedOther = 0;
+    sink.otherLines = 0;
+    sink.lastCountedMs = 0;
+  }
+  const sinkReceived = () => {
+    let sum = 0;
+    for (const sink of sinks) sum += sink.counted;
+    return sum;
+  };
   const nextSeq = new Array<number>(k).fill(0);
   let issued = 0;
   let skipped = 0;
@@ -359,9 +428,10 @@ async function runStep(
   let lastChange = performance.now();
   while (!signal.aborted && performance.now() < drainEnd) {
     const expected = stats.sent * (room.length - 1);
-    if (stats.received >= expected) break;
-    if (stats.received !== lastCount) {
-      lastCount = stats.received;
+    const sinkCount = sinkReceived();
+    if (stats.received >= expected && sinkCount >= stats.sent * sinks.length) break;
+    if (stats.received + sinkCount !== lastCount) {
+      lastCount = stats.received + sinkCount;
       lastChange = performance.now();
     } else if (performance.now() - lastChange > 2000) break;
     await sleep(20, signal);
@@ -375,6 +445,12 @@ async function runStep(
   const closed = room.filter((c) => c.state === "closed");
   const reasons = [...new Set(closed.map((c) => c.closeReason))].slice(0, 3);
   const sendS = (sendEnd - t0) / 1000;
+  const sinkExpected = stats.sent * sinks.length;
+  const sinkTotal = sinkReceived();
+  const sinksClosed = sinks.filter((c) => c.state === "closed");
+  let lastMs = stats.received > 0 ? t0 + (stats.lastAtUs - t0Us) / 1000 : 0;
+  for (const sink of sinks) if (sink.lastCountedMs > lastMs) lastMs = sink.lastCountedMs;
+  const totalWindowS = lastMs > 0 ? (lastMs - t0) / 1000 : (t1 - t0) / 1000;
   return {
     target: target.name,
     step,
@@ -402,6 +478,17 @@ async function runStep(
     serverRssKb: serverSample.rssKb,
     disconnected: closed.length,
     disconnectReasons: reasons,
+    sinks: sinks.length,
+    sinkExpected,
+    sinkReceived: sinkTotal,
+    sinkLost: sinkExpected - sinkTotal,
+    sinksShort: sinks.filter((c) => c.counted < stats.sent).length,
+    sinkStray: sinks.reduce((sum, c) => sum + c.countedOther, 0),
+    sinkOtherLines: sinks.reduce((sum, c) => sum + c.otherLines, 0),
+    sinksDisconnected: sinksClosed.length,
+    sinkDisconnectReasons: [...new Set(sinksClosed.map((c) => c.closeReason))].slice(0, 3),
+    totalDeliveriesPerS: totalWindowS > 0 ? (stats.received + sinkTotal) / totalWindowS : 0,
+    totalWindowS: Math.round(totalWindowS * 100) / 100,
     partial: signal.aborted,
   };
 }
@@ -414,16 +501,17 @@ async function fanout(
 ): Promise<StepResult[]> {
   const results: StepResult[] = [];
   let generation = 0;
-  let room = await openRoom(target, o.clients, generation, res, signal);
+  let room = await openRoom(target, o.clients, o.sinks, generation, res, signal);
+  const everyone = () => [...room.clients, ...room.sinks];
   try {
     for (const [i, rate] of o.rates.entries()) {
       if (signal.aborted) break;
       if (target.proc.exited) throw new Error(`${target.name} exited (${target.proc.exitCode})`);
-      if (room.some((c) => c.state === "closed")) {
-        // A client was dropped in the last step: start the next from a full room.
-        res.closeClients(room);
-        await sleep(500, signal);
-        room = await openRoom(target, o.clients, ++generation, res, signal);
+      if (everyone().some((c) => c.state === "closed")) {
+        // A client or sink was dropped in the last step: start the next from a full room.
+        res.closeClients(everyone());
+        await sleep(Math.min(500 + o.sinks, 5000), signal);
+        room = await openRoom(target, o.clients, o.sinks, ++generation, res, signal);
       }
       log(`${target.name}: step ${i + 1}: ${rate} lines/s for ${o.durationS} s`);
       const r = await runStep(target, room, i + 1, rate, o, signal);
@@ -434,12 +522,19 @@ async function fanout(
             fixed(r.serverCpuPct, 0)
           }%, ` +
           `generator CPU ${fixed(r.generatorCpuPct, 0)}%` +
-          (r.disconnected ? `, ${r.disconnected} disconnected (${r.disconnectReasons[0]})` : ""),
+          (r.disconnected ? `, ${r.disconnected} disconnected (${r.disconnectReasons[0]})` : "") +
+          (r.sinks
+            ? `; sinks ${int(r.sinkReceived)} of ${int(r.sinkExpected)}, ` +
+              `${int(r.totalDeliveriesPerS)} deliveries/s in all` +
+              (r.sinksDisconnected
+                ? `, ${r.sinksDisconnected} sinks disconnected (${r.sinkDisconnectReasons[0]})`
+                : "")
+            : ""),
       );
       await sleep(300, signal);
     }
   } finally {
-    res.closeClients(room);
+    res.closeClients(everyone());
   }
   return results;
 }
@@ -641,13 +736,55 @@ const STEP_HEAD = [
   "dropped clients",
 ];
 
+function sinkRows(steps: StepResult[]): string[][] {
+  return steps.map((s) => [
+    s.partial ? `${s.target} (partial)` : s.target,
+    int(s.offeredPerS),
+    int(s.sentPerS),
+    int(s.sinks),
+    int(s.sinkExpected),
+    int(s.sinkReceived),
+    s.sinkExpected > 0 ? fixed(s.sinkReceived / s.sinkExpected, 4) : "-",
+    `${int(s.sinksShort)}`,
+    int(s.sinkStray),
+    int(s.sinkOtherLines),
+    int(s.sinksDisconnected),
+    int(s.deliveriesPerS),
+    int(s.totalDeliveriesPerS),
+    zeroLossStep(s) ? "yes" : "no",
+  ]);
+}
+
+const SINK_HEAD = [
+  "server",
+  "offered/s",
+  "sent/s",
+  "sinks",
+  "sink expected",
+  "sink received",
+  "ratio",
+  "sinks short",
+  "late lines",
+  "other lines",
+  "sinks dropped",
+  "parsing deliveries/s",
+  "total deliveries/s",
+  "zero loss",
+];
+
+/**
+ * No loss, nobody dropped (sinks included), and the offered rate really went
+ * out (a server that stops reading pushes back on the senders instead of
+ * losing lines).
+ */
+function zeroLossStep(s: StepResult): boolean {
+  return !s.partial && s.lost === 0 && s.disconnected === 0 && s.sent > 0 &&
+    s.sentPerS >= 0.95 * s.offeredPerS && s.sinkReceived === s.sinkExpected &&
+    s.sinksDisconnected === 0;
+}
+
 function zeroLoss(steps: StepResult[]): StepResult | undefined {
-  // No loss, nobody dropped, and the offered rate really went out (a server
-  // that stops reading pushes back on the senders instead of losing lines).
-  const ok = steps.filter((s) =>
-    !s.partial && s.lost === 0 && s.disconnected === 0 && s.sent > 0 &&
-    s.sentPerS >= 0.95 * s.offeredPerS
-  );
+  const ok = steps.filter(zeroLossStep);
   return ok.sort((a, b) => b.offeredPerS - a.offeredPerS)[0];
 }
 
@@ -667,7 +804,11 @@ function header(machine: MachineInfo, o: Options, banner: string): string {
     `- deno ${machine.deno} (V8 ${machine.v8}); ${banner || "confab"}`,
     `- workload: ${o.clients} clients, ${o.senders} senders, ${o.durationS} s per step, ` +
     `${LINE_BYTES - 1}-byte payloads, rates ${o.rates.join(", ")} lines/s; ` +
-    `expected deliveries = lines sent x (clients - 1)`,
+    `expected deliveries = lines sent x (clients - 1)` +
+    (o.sinks
+      ? `; plus ${o.sinks} sinks (count payload lines only), sink expected = lines sent x ` +
+        `${o.sinks}; fan-out ${o.clients - 1 + o.sinks} per line`
+      : ""),
     `- the load generator runs on the same machine; "gen CPU %" is its own use ` +
     `(100 = one core); near 100 it, not the server, may be the limit`,
   ].join("\n");
@@ -693,9 +834,14 @@ async function main(): Promise<number> {
   let confab: Awaited<ReturnType<typeof runConfabFanout>> | undefined;
   let ncat: Awaited<ReturnType<typeof runNcatFanout>> | undefined;
   let idle: IdleResult | undefined;
+  let ncatSkipped = "";
   try {
-    if (o.clients + 256 > (await openFileLimit())) {
-      throw new Error(`--clients ${o.clients} needs a higher open-file limit ('ulimit -n')`);
+    const fileLimit = await openFileLimit();
+    if (o.clients + o.sinks + 256 > fileLimit) {
+      throw new Error(
+        `--clients ${o.clients} + --sinks ${o.sinks} need an open-file limit of at least ` +
+          `${o.clients + o.sinks + 256} (it is ${fileLimit}; raise it with 'ulimit -n')`,
+      );
     }
     try {
       confab = await runConfabFanout(o, res, signal);
@@ -705,7 +851,12 @@ async function main(): Promise<number> {
     }
     if (!o.ncat) log("ncat comparison skipped (--no-ncat)");
     else if (ncatPath === undefined) log("ncat is not on PATH; comparison skipped");
-    else if (!signal.aborted) {
+    else if (o.clients + o.sinks > NCAT_MAX_ROOM) {
+      ncatSkipped = `ncat comparison skipped: ${o.clients + o.sinks} clients and sinks, ` +
+        `more than the ${NCAT_MAX_ROOM} ncat --chat holds (it waits in select() and aborts ` +
+        `past ~1,020 connections)`;
+      log(ncatSkipped);
+    } else if (!signal.aborted) {
       try {
         ncat = await runNcatFanout(ncatPath, o, res, signal);
       } catch (error) {
@@ -735,6 +886,20 @@ async function main(): Promise<number> {
   const allSteps = [...(confab?.steps ?? []), ...(ncat?.steps ?? [])];
   if (allSteps.length > 0) {
     out.push("### Fan-out", "", table(STEP_HEAD, stepRows(allSteps)), "");
+    if (o.sinks > 0) {
+      out.push(
+        `### Big room: ${o.clients} parsing clients + ${o.sinks} sinks`,
+        "",
+        table(SINK_HEAD, sinkRows(allSteps)),
+        "",
+        `ratio = sink received / sink expected; sinks short: sinks that counted fewer ` +
+          `lines than were sent; late lines: payloads of an earlier step read during this ` +
+          `one (not counted); other lines: notices (such as a big room's join summaries) ` +
+          `and probes the sinks read (not counted); total deliveries/s = parsing + sink deliveries from the ` +
+          `first send to the last delivery. Zero loss needs the sinks complete too.`,
+        "",
+      );
+    }
     out.push(
       `dup/ooo: duplicate / out-of-order deliveries per sender; latency from the sender's ` +
         `write to the reader's read, generator clock. Server RSS at the end: confab ` +
@@ -750,12 +915,12 @@ async function main(): Promise<number> {
       const a = confab.steps.find((s) => s.offeredPerS === rate);
       const b = ncat.steps.find((s) => s.offeredPerS === rate);
       if (!a || !b) continue;
-      const r = ratio(a.deliveriesPerS, b.deliveriesPerS);
-      rows.push([int(rate), int(a.deliveriesPerS), int(b.deliveriesPerS), r]);
+      const r = ratio(a.totalDeliveriesPerS, b.totalDeliveriesPerS);
+      rows.push([int(rate), int(a.totalDeliveriesPerS), int(b.totalDeliveriesPerS), r]);
       ratios.push({
         offeredPerS: rate,
-        confab: a.deliveriesPerS,
-        ncat: b.deliveriesPerS,
+        confab: a.totalDeliveriesPerS,
+        ncat: b.totalDeliveriesPerS,
         ratio: r,
       });
     }
@@ -765,20 +930,21 @@ async function main(): Promise<number> {
       `highest zero-loss step (confab ${za ? int(za.offeredPerS) : "none"}, ncat ${
         zb ? int(zb.offeredPerS) : "none"
       })`,
-      int(za?.deliveriesPerS ?? NaN),
-      int(zb?.deliveriesPerS ?? NaN),
-      ratio(za?.deliveriesPerS, zb?.deliveriesPerS),
+      int(za?.totalDeliveriesPerS ?? NaN),
+      int(zb?.totalDeliveriesPerS ?? NaN),
+      ratio(za?.totalDeliveriesPerS, zb?.totalDeliveriesPerS),
     ]);
     out.push(
       "### confab / ncat --chat",
       "",
       table(["offered lines/s", "confab deliveries/s", "ncat deliveries/s", "confab/ncat"], rows),
       "",
+      ...(o.sinks > 0 ? ["Deliveries/s here are the totals: parsing clients and sinks.", ""] : []),
     );
     summary.zeroLoss = {
       confab: za?.offeredPerS ?? null,
       ncat: zb?.offeredPerS ?? null,
-      ratio: ratio(za?.deliveriesPerS, zb?.deliveriesPerS),
+      ratio: ratio(za?.totalDeliveriesPerS, zb?.totalDeliveriesPerS),
     };
   }
   if (idle) {
@@ -818,6 +984,7 @@ async function main(): Promise<number> {
       "",
     );
   }
+  if (ncatSkipped) out.push(`Note: ${ncatSkipped}.`, "");
   if (problems.length > 0) out.push("Problems:", ...problems.map((p) => `- ${p}`), "");
   if (signal.aborted) out.push("(stopped early: deadline or interrupt)", "");
   console.log(out.join("\n"));

@@ -42,6 +42,8 @@ const encoder = new TextEncoder();
 
 /** The line a barrier probe sends. */
 export const PROBE_LINE: Uint8Array = encoder.encode("|p probe\n");
+/** Bytes of the probe line before its LF. */
+const PROBE_BYTES = PROBE_LINE.length - 1;
 
 const TEMPLATE: Uint8Array = (() => {
   const t = new Uint8Array(LINE_BYTES).fill(0x78); // 'x'
@@ -535,8 +537,12 @@ export async function startConfab(extra: string[], procs: Set<Proc>): Promise<Co
   }
   const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(banner)?.[1]);
   if (!port) {
-    await proc.stop();
-    throw new Error(`unexpected first line from confab: ${JSON.stringify(banner)}`);
+    await proc.stop(); // also lets its stderr (a refused flag, say) drain
+    throw new Error(
+      `unexpected first line from confab: ${JSON.stringify(banner)}; stderr: ${
+        proc.stderrTail.join(" | ")
+      }`,
+    );
   }
   return { proc, port, banner };
 }
@@ -617,6 +623,23 @@ export class Client {
   malformed = 0;
   /** Where payloads go; none means they are ignored. */
   sink: PayloadSink | undefined;
+  /**
+   * After joining, only count lines, without parsing them (a big-room sink):
+   * every LF ends a line, and a line whose last 65 bytes are a payload of
+   * {@linkcode countStep} adds one to {@linkcode counted}. Notices (joins,
+   * crowd summaries, ncat announcements) and probes are not payloads.
+   */
+  countOnly = false;
+  /** The step whose payload lines {@linkcode counted} counts. */
+  countStep = 0;
+  /** Payload lines of `countStep` read (countOnly). */
+  counted = 0;
+  /** Payload lines of any other step read (countOnly): late or stray. */
+  countedOther = 0;
+  /** Lines that were not payloads, probes included (countOnly). */
+  otherLines = 0;
+  /** `performance.now()` of the last read that added to `counted` (countOnly). */
+  lastCountedMs = 0;
   /** Resolves true once joined, false if the connection ends first. */
   readonly joined: Promise<boolean>;
   #resolveJoined!: (joined: boolean) => void;
@@ -765,14 +788,53 @@ export class Client {
       return;
     }
     const lines = buf.subarray(0, lastLf + 1);
-    if (this.state === "joined") this.#scan(lines);
+    if (this.state === "joined") this.#readJoined(lines);
     else if (this.handshake === "greeting") {
       this.#markJoined();
-      this.#scan(lines);
+      this.#readJoined(lines);
     } else this.#handshake(lines);
     const rest = length - lastLf - 1;
     if (rest > 0) buf.copyWithin(0, lastLf + 1, length);
     this.#keep = rest;
+  }
+
+  #readJoined(lines: Uint8Array): void {
+    if (this.countOnly) this.#count(lines);
+    else this.#scan(lines);
+  }
+
+  /**
+   * The sinks' hot path: one `indexOf(LF)` per line and a look at the bytes
+   * just before it; nothing is decoded. A payload is recognised by its end
+   * (ncat puts `<userN> ` in front of a forwarded chunk, not inside a line).
+   */
+  #count(lines: Uint8Array): void {
+    const hi = DIGIT_0 + (Math.floor(this.countStep / 10) % 10);
+    const lo = DIGIT_0 + (this.countStep % 10);
+    let counted = 0;
+    let start = 0;
+    for (;;) {
+      const q = lines.indexOf(LF, start);
+      if (q < 0) break;
+      const p = q - PAYLOAD_BYTES;
+      if (p >= start && lines[p] === MARK && lines[p + 1] === KIND_DATA) {
+        if (lines[p + 2] === hi && lines[p + 3] === lo) counted++;
+        else this.countedOther++;
+      } else {
+        this.otherLines++;
+        const m = q - PROBE_BYTES; // where a probe's marker would be
+        if (m >= start && lines[m] === MARK && lines[m + 1] === KIND_PROBE) {
+          this.seenProbe = true;
+        } else if (lines[start] === BANG && lines[start + 1] === BANG) {
+          this.closeReason = this.#decoder.decode(lines.subarray(start, q));
+        }
+      }
+      start = q + 1;
+    }
+    if (counted > 0) {
+      this.counted += counted;
+      this.lastCountedMs = performance.now();
+    }
   }
 
   /** The hot path: find payload markers and hand them to the sink. */
