@@ -245,17 +245,24 @@ export function serve(options: ServeOptions = {}): ChatServer {
     if (capped) perAddress.set(address, count + 1);
     const session = new Session(conn, peer, ctx);
     sessions.add(session);
-    track(
-      session.run()
-        .catch((error) => log(`${peer}: unexpected error: ${error?.stack ?? error}`))
-        .finally(() => {
-          sessions.delete(session);
-          if (!capped) return;
+    // One async frame per session, not a chain of handlers: an idle client
+    // holds it for as long as it is connected.
+    const task = (async () => {
+      try {
+        await session.run();
+      } catch (error) {
+        log(`${peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
+      } finally {
+        sessions.delete(session);
+        if (capped) {
           const left = (perAddress.get(address) ?? 1) - 1;
           if (left === 0) perAddress.delete(address);
           else perAddress.set(address, left);
-        }),
-    );
+        }
+      }
+    })();
+    tasks.add(task);
+    task.then(() => tasks.delete(task));
   }
 
   // Accept errors: one that concerns a single connection (it was reset or
