@@ -121,10 +121,17 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const listener = listen(o);
   const addr = listener.addr as Deno.NetAddr;
   // Replayed history may fill at most half a newcomer's queue.
-  const registry = new LocalRegistry({
+  const historyBytes = o.outboxBytes / 2;
+  const registry: Registry = o.registry?.({
     defaultRoom: o.defaultRoom,
     maxRooms: o.maxRooms,
-    room: { historySize: o.historySize, historyBytes: o.outboxBytes / 2 },
+    historySize: o.historySize,
+    historyBytes,
+    log,
+  }) ?? new LocalRegistry({
+    defaultRoom: o.defaultRoom,
+    maxRooms: o.maxRooms,
+    room: { historySize: o.historySize, historyBytes },
   });
   let motd: readonly string[] = [];
   const ctx: SessionContext = {

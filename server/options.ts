@@ -17,6 +17,7 @@ import { writeAllSync } from "../protocol/io_util.ts";
 import { MAX_EXPANSION } from "../protocol/sanitize.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./address.ts";
 import { checkRoomName, DEFAULT_ROOM } from "../protocol/room_name.ts";
+import type { Registry, RegistrySettings } from "./registry.ts";
 
 /** Receives one line of server log (no trailing newline). */
 export type Logger = (line: string) => void;
@@ -143,6 +144,12 @@ export interface ServeOptions {
    * @default {[]}
    */
   motd?: readonly string[];
+  /**
+   * Makes the registry the rooms live in, from what the server derives from
+   * its options. By default a `LocalRegistry`, in this process; one shared
+   * through Redis (`server/redis/`) makes several servers one.
+   */
+  registry?: (settings: RegistrySettings) => Registry;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
   /** Where log lines go. Defaults to stderr with a UTC timestamp. */
@@ -163,8 +170,8 @@ export interface ServeOptions {
 
 /** {@linkcode ServeOptions} with every default filled in and every value checked. */
 export type ResolvedServeOptions =
-  & Required<Omit<ServeOptions, "cert" | "key" | "password" | "signal" | "motd">>
-  & Pick<ServeOptions, "cert" | "key" | "password" | "signal" | "motd">;
+  & Required<Omit<ServeOptions, "cert" | "key" | "password" | "signal" | "motd" | "registry">>
+  & Pick<ServeOptions, "cert" | "key" | "password" | "signal" | "motd" | "registry">;
 
 /** The defaults, one place for the code, the help text and the README. */
 export const SERVE_DEFAULTS = {
