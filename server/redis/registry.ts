@@ -105,7 +105,8 @@ const SHUTDOWN_REASON = "server shutting down";
 const LINK_DOWN =
   "the link to the other servers is down: people on this server still hear you, the others do not";
 const LINK_BACK = "the link to the other servers is back";
-const HISTORY_LOST = "lines said while the link was down were lost; history has a gap";
+const HISTORY_FORGOTTEN = "Redis lost its data: the history from before is gone";
+const HISTORY_TRIMMED = "some lines said while the link was down were lost: history kept fewer";
 const ENTER_DOWN = "the link to the other servers is down; try again in a moment";
 
 /** An event on a room's channel, as JSON. */
@@ -262,7 +263,12 @@ export class RedisRoom implements Room {
   /** Newcomers whose script returned, waiting for their own join to come back. */
   readonly #waiting = new Map<
     string,
-    { member: Member; lines: Uint8Array[]; timer: ReturnType<typeof setTimeout> }
+    {
+      member: Member;
+      lines: Uint8Array[];
+      timer: ReturnType<typeof setTimeout>;
+      done: () => void;
+    }
   >();
   /** Newcomers whose join came back before their script's answer. */
   readonly #early = new Set<string>();
@@ -446,6 +452,7 @@ export class RedisRoom implements Room {
           clearTimeout(waiting.timer);
           this.local.relay(encodeLine(formatJoin(event.ms, event.alias)), waiting.member);
           this.local.admit(waiting.member, waiting.lines);
+          waiting.done();
           return;
         }
         if (this.#entering.has(event.o)) {
@@ -498,15 +505,17 @@ export class RedisRoom implements Room {
    * welcome, topic) as soon as its own join comes back, so it gets every
    * line after its history and none twice.
    */
-  admitWhenBack(owner: string, member: Member, lines: Uint8Array[]): void {
+  admitWhenBack(owner: string, member: Member, lines: Uint8Array[]): Promise<void> {
     this.#entering.delete(owner);
     if (this.#early.delete(owner)) {
       this.local.admit(member, lines);
       this.release();
-      return;
+      return Promise.resolve();
     }
-    const timer = setTimeout(() => this.admitNow(owner), ADMIT_WAIT_MS);
-    this.#waiting.set(owner, { member, lines, timer });
+    return new Promise((done) => {
+      const timer = setTimeout(() => this.admitNow(owner), ADMIT_WAIT_MS);
+      this.#waiting.set(owner, { member, lines, timer, done });
+    });
   }
 
   /** Lets in a waiting newcomer without its join (the link went down meanwhile). */
@@ -516,13 +525,17 @@ export class RedisRoom implements Room {
       this.#waiting.delete(key);
       clearTimeout(waiting.timer);
       this.local.admit(waiting.member, waiting.lines);
+      waiting.done();
     }
   }
 
   /** Forgets a waiting newcomer that left before it was let in. */
   forget(owner: string): void {
     const waiting = this.#waiting.get(owner);
-    if (waiting !== undefined) clearTimeout(waiting.timer);
+    if (waiting !== undefined) {
+      clearTimeout(waiting.timer);
+      waiting.done();
+    }
     this.#waiting.delete(owner);
     this.unexpect(owner);
   }
@@ -893,7 +906,11 @@ export class RedisRegistry implements Registry {
       this.#retire(from);
     }
     local.room = room;
-    room.admitWhenBack(local.owner, member, this.#welcome(room, member, options, roster, history));
+    await room.admitWhenBack(
+      local.owner,
+      member,
+      this.#welcome(room, member, options, roster, history),
+    );
     return { ok: true, room };
   }
 
@@ -1177,13 +1194,14 @@ export class RedisRegistry implements Registry {
   async #replay(room: RedisRoom, forgot: boolean): Promise<void> {
     const log = `${this.prefix}room:${room.key}:log`;
     const start = room.lastId !== "" ? room.lastId : `${this.#downAt}-0`;
-    let gap = forgot && room.lastId !== "";
+    const forgotten = forgot && room.lastId !== "";
+    let gap = false;
     const [info, range] = await this.#link.cmd.multi()
       .xinfo("STREAM", log)
       .xrange(log, forgot ? "-" : `(${start}`, "+", "COUNT", MAX_REPLAY)
       .exec() ?? [];
     if (forgot) room.lastId = "";
-    if (!gap && room.lastId !== "") {
+    if (!forgot && room.lastId !== "") {
       if (info?.[0] !== null && info?.[0] !== undefined) gap = true;
       else {
         const fields = info?.[1] as unknown[];
@@ -1192,7 +1210,8 @@ export class RedisRegistry implements Registry {
         if (compareIds(deleted, room.lastId) > 0) gap = true;
       }
     }
-    if (gap) room.tell(HISTORY_LOST);
+    if (forgotten) room.tell(HISTORY_FORGOTTEN);
+    else if (gap) room.tell(HISTORY_TRIMMED);
     const entries = (range?.[1] ?? []) as Entry[];
     for (const entry of entries) {
       const event = entryEvent(entry);

@@ -1,0 +1,89 @@
+/**
+ * A real redis-server for tests: on a free loopback port, persistence off,
+ * started and stopped by the test.
+ *
+ * @module
+ */
+
+import { LineSource, WAIT_MS } from "./_helpers.ts";
+
+/** A running redis-server. */
+export interface RedisServer extends AsyncDisposable {
+  /** Its port on 127.0.0.1. */
+  readonly port: number;
+  /** `redis://127.0.0.1:PORT`. */
+  readonly url: string;
+  /** Kills it (SIGKILL, so it saves nothing) and waits for it to exit. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port, empty. */
+  restart(): Promise<void>;
+}
+
+/** A loopback port that was free a moment ago. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+function spawn(port: number): { child: Deno.ChildProcess; out: LineSource } {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("redis-server", {
+      args: [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error("this test needs redis-server, which is not installed");
+    }
+    throw error;
+  }
+  return { child, out: new LineSource(child.stdout) };
+}
+
+/** Starts redis-server on a free port and waits until it accepts connections. */
+export async function startRedis(): Promise<RedisServer> {
+  const port = freePort();
+  let current = spawn(port);
+  const ready = async () => {
+    try {
+      await current.out.expect("Ready to accept connections", WAIT_MS * 2);
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+  };
+  const stop = async () => {
+    try {
+      current.child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await current.child.status;
+    await current.out.rest(WAIT_MS).catch(() => {});
+  };
+  await ready();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    kill: stop,
+    async restart() {
+      current = spawn(port);
+      await ready();
+    },
+    [Symbol.asyncDispose]: stop,
+  };
+}
