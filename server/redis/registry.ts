@@ -69,6 +69,7 @@ import {
   LEAVE,
   PUBLISH,
   REAP,
+  RECONCILE,
   RELEASE,
   RENAME,
   ROSTER,
@@ -100,6 +101,8 @@ const WELCOME_NAMES = 20;
 
 /** Why a dead instance's members left, as their rooms are told. */
 export const LOST_REASON = "server connection lost";
+/** Why members who left while this instance was cut off left, as the others are told. */
+const CUT_OFF_REASON = "left while their server was cut off";
 /** Why a stopping instance's members left. */
 const SHUTDOWN_REASON = "server shutting down";
 const LINK_DOWN =
@@ -400,11 +403,11 @@ export class RedisRoom implements Room {
     if (this.#holds === 0 || --this.#holds > 0) return;
     const held = this.#held;
     this.#held = [];
-    for (const raw of held) {
-      this.incoming(raw);
+    for (let i = 0; i < held.length; i++) {
+      this.incoming(held[i]!);
       if (this.#holds > 0) {
         // A newcomer's join among them holds the rest again.
-        this.#held.push(...held.slice(held.indexOf(raw) + 1));
+        this.#held.unshift(...held.slice(i + 1));
         return;
       }
     }
@@ -1174,6 +1177,15 @@ export class RedisRegistry implements Registry {
     const forgot = epoch !== this.#epoch;
     this.#epoch = epoch;
     if (forgot) this.#log("redis: Redis lost its data (restarted without persistence?)");
+    const gone = Number(
+      await this.run(RECONCILE, [
+        this.id,
+        this.defaultRoom.key,
+        CUT_OFF_REASON,
+        ...[...this.#locals.values()].map((l) => l.owner),
+      ]),
+    );
+    if (gone > 0) this.#log(`redis: ${gone} who left while cut off announced`);
     await this.#beat(!forgot);
     const rooms = [...this.#rooms.values()];
     for (const room of rooms) room.hold();

@@ -67,25 +67,25 @@ local function infos(owners)
   end
   return out
 end
+local function reap_owner(owner, reason, default, t)
+  local raw = redis.call('HGET', p .. 'members', owner)
+  if not raw then return end
+  local info = cjson.decode(raw)
+  if type(info.room) == 'string' and info.room ~= '' then
+    local event = cjson.encode({k = 'leave', o = owner, alias = info.alias or '?',
+      reason = reason, to = '', ms = t})
+    leave_room(info.room, owner, event, default, t)
+  end
+  if type(info.key) == 'string' then
+    local a = p .. 'alias:' .. info.key
+    if redis.call('GET', a) == owner then redis.call('DEL', a) end
+  end
+  redis.call('HDEL', p .. 'members', owner)
+end
 local function reap(id, reason, default, t)
   local set = p .. 'of:' .. id
   local owners = redis.call('SMEMBERS', set)
-  for _, owner in ipairs(owners) do
-    local raw = redis.call('HGET', p .. 'members', owner)
-    if raw then
-      local info = cjson.decode(raw)
-      if type(info.room) == 'string' and info.room ~= '' then
-        local event = cjson.encode({k = 'leave', o = owner, alias = info.alias or '?',
-          reason = reason, to = '', ms = t})
-        leave_room(info.room, owner, event, default, t)
-      end
-      if type(info.key) == 'string' then
-        local a = p .. 'alias:' .. info.key
-        if redis.call('GET', a) == owner then redis.call('DEL', a) end
-      end
-      redis.call('HDEL', p .. 'members', owner)
-    end
-  end
+  for _, owner in ipairs(owners) do reap_owner(owner, reason, default, t) end
   redis.call('DEL', set)
   return #owners
 end
@@ -339,6 +339,30 @@ return reap(ARGV[2], ARGV[4], ARGV[3], now())
 );
 
 /**
+ * ARGV: p, this server's id, default room key, reason, then the owners it
+ * still holds. After the link was down: each member it held then and holds
+ * no more is announced as gone and let go.
+ */
+export const RECONCILE: Script = script(
+  "reconcile",
+  `
+local t = now()
+local live = {}
+for i = 5, #ARGV do live[ARGV[i]] = true end
+local set = p .. 'of:' .. ARGV[2]
+local gone = 0
+for _, owner in ipairs(redis.call('SMEMBERS', set)) do
+  if not live[owner] then
+    reap_owner(owner, ARGV[4], ARGV[3], t)
+    redis.call('SREM', set, owner)
+    gone = gone + 1
+  end
+end
+return gone
+`,
+);
+
+/**
  * ARGV: p, default room key. Every room with someone in it (and the
  * default room), as `{key, name, members, topic}`; rooms whose presence
  * has all expired are dropped on the way.
@@ -385,6 +409,7 @@ export const SCRIPTS: readonly Script[] = [
   BEAT,
   REAP,
   BYE,
+  RECONCILE,
   SURVEY,
   ROSTER,
 ];

@@ -369,3 +369,27 @@ Deno.test("--cluster keeps confab servers on one Redis apart", async () => {
     await stopAll([a!, b!]);
   }
 });
+
+Deno.test("an instance that is stopped says goodbye for its members on the others", async () => {
+  await using redis = await startRedis();
+  const servers = await cluster(redis.url, 2);
+  const [a, b] = servers;
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(a!.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(b!.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    a!.child.kill("SIGTERM");
+    await alice.expect(/^!! server shutting down/);
+    await bob.expect(live("<-- alice left (server shutting down)"));
+    assert.equal(await a!.exit(), 0);
+    // Its alias is free at once.
+    clients.push(await TestClient.join(b!.port, "alice"));
+    await bob.expect(live("--> alice joined"));
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
