@@ -83,7 +83,7 @@ import {
 /** How often an instance heartbeats, looks for dead ones and re-reads the room list, ms. */
 export const BEAT_EVERY_MS = 1000;
 /** An instance whose heartbeat is this old is dead, ms. */
-export const HEARTBEAT_TTL_MS = 3000;
+export const HEARTBEAT_TTL_MS = 5000;
 /** A member's presence in a room lasts this long unless refreshed, ms. */
 const PRESENCE_TTL_MS = 10_000;
 /** An alias lasts this long unless its instance refreshes it, ms. */

@@ -18,7 +18,7 @@ import {
 import { freePort, startRedis } from "../_redis.ts";
 
 /** How long a dead instance may take to be noticed, as the README promises. */
-const DEAD_WITHIN_MS = 6000;
+const DEAD_WITHIN_MS = 8000;
 
 type Server = ConfabProcess & { port: number };
 
