@@ -85,7 +85,6 @@ export class RedisLink {
       autoResubscribe: false,
       connectTimeout: CONNECT_TIMEOUT_MS,
       keepAlive: 5000,
-      enableAutoPipelining: true,
       retryStrategy: (times) =>
         this.#started && !this.#closing ? Math.min(100 * 2 ** times, MAX_BACKOFF_MS) : null,
     };
