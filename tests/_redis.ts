@@ -27,7 +27,7 @@ export function freePort(): number {
   return port;
 }
 
-function spawn(port: number): { child: Deno.ChildProcess; out: LineSource } {
+function spawn(port: number, extra: string[]): { child: Deno.ChildProcess; out: LineSource } {
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command("redis-server", {
@@ -42,6 +42,7 @@ function spawn(port: number): { child: Deno.ChildProcess; out: LineSource } {
         "no",
         "--protected-mode",
         "yes",
+        ...extra,
       ],
       stdin: "null",
       stdout: "piped",
@@ -56,10 +57,13 @@ function spawn(port: number): { child: Deno.ChildProcess; out: LineSource } {
   return { child, out: new LineSource(child.stdout) };
 }
 
-/** Starts redis-server on a free port and waits until it accepts connections. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts redis-server on a free port (with `extra` arguments, such as
+ * `--requirepass`) and waits until it accepts connections.
+ */
+export async function startRedis(extra: string[] = []): Promise<RedisServer> {
   const port = freePort();
-  let current = spawn(port);
+  let current = spawn(port, extra);
   const ready = async () => {
     try {
       await current.out.expect("Ready to accept connections", WAIT_MS * 2);
@@ -81,7 +85,7 @@ export async function startRedis(): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}`,
     kill: stop,
     async restart() {
-      current = spawn(port);
+      current = spawn(port, extra);
       await ready();
     },
     [Symbol.asyncDispose]: stop,

@@ -149,22 +149,6 @@ interface Local {
   room: RedisRoom | undefined;
 }
 
-/** Someone on another instance, as `/reply` remembers them. */
-const remotes = new WeakMap<Member, string>();
-
-function remoteMember(owner: string, alias: string, joinedAt: number): Member {
-  const member: Member = {
-    alias,
-    joinedAt,
-    away: "",
-    replyTo: undefined,
-    deliver: () => true,
-    evicted: () => {},
-  };
-  remotes.set(member, owner);
-  return member;
-}
-
 function text(value: unknown): string {
   return typeof value === "string" ? sanitize(value.slice(0, MAX_EVENT_TEXT)) : "";
 }
@@ -263,6 +247,8 @@ export class RedisRoom implements Room {
   /** Events held while the room catches up, or a newcomer waits to be let in. */
   #held: string[] = [];
   #holds = 0;
+  /** Events that did not fit in the hold. */
+  #heldDropped = 0;
   /** Newcomers whose script returned, waiting for their own join to come back. */
   readonly #waiting = new Map<
     string,
@@ -403,6 +389,10 @@ export class RedisRoom implements Room {
     if (this.#holds === 0 || --this.#holds > 0) return;
     const held = this.#held;
     this.#held = [];
+    if (this.#heldDropped > 0) {
+      this.tell(`${this.#heldDropped} events came faster than this server caught up and were lost`);
+      this.#heldDropped = 0;
+    }
     for (let i = 0; i < held.length; i++) {
       this.incoming(held[i]!);
       if (this.#holds > 0) {
@@ -417,6 +407,7 @@ export class RedisRoom implements Room {
   incoming(raw: string): void {
     if (this.#holds > 0) {
       if (this.#held.length < MAX_HELD) this.#held.push(raw);
+      else this.#heldDropped++;
       return;
     }
     const space = raw.indexOf(" ");
@@ -586,6 +577,8 @@ export class RedisRegistry implements Registry {
   readonly #locals = new Map<Member, Local>();
   readonly #byOwner = new Map<string, Local>();
   readonly #byAlias = new Map<string, Local>();
+  /** Members of other instances, as `/reply` remembers them, and their owners. */
+  readonly #remotes = new WeakMap<Member, string>();
   #next = 0;
   #epoch = "";
   /** The rooms as last read, for {@linkcode RedisRegistry.list}. */
@@ -1035,7 +1028,7 @@ export class RedisRegistry implements Registry {
     if (typeof to === "string") recipient = this.#byAlias.get(aliasKey(to));
     else {
       recipient = this.#locals.get(to);
-      remoteOwner = remotes.get(to);
+      remoteOwner = this.#remotes.get(to);
       if (recipient !== undefined && this.#byAlias.get(aliasKey(to.alias)) !== recipient) {
         return { ok: false, why: "absent" };
       }
@@ -1096,7 +1089,16 @@ export class RedisRegistry implements Registry {
     const from = text(event.from);
     if (owner === "" || from === "") return;
     local.room?.flush();
-    local.member.replyTo = remoteMember(owner, from, number(event.joinedAt));
+    const sender: Member = {
+      alias: from,
+      joinedAt: number(event.joinedAt),
+      away: "",
+      replyTo: undefined,
+      deliver: () => true,
+      evicted: () => {},
+    };
+    this.#remotes.set(sender, owner);
+    local.member.replyTo = sender;
     const line = formatPrivateIn(number(event.ms) || Date.now(), from, text(event.text));
     if (!local.member.deliver(encodeLine(line))) local.member.evicted(TOO_SLOW);
   }

@@ -393,3 +393,59 @@ Deno.test("an instance that is stopped says goodbye for its members on the other
     await stopAll(servers);
   }
 });
+
+Deno.test("a password and a database number in the --redis URL are used", async () => {
+  await using redis = await startRedis(["--requirepass", "s3cret"]);
+  const url = `redis://:s3cret@127.0.0.1:${redis.port}/3`;
+  const servers = await cluster(url, 2);
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(servers[0]!.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(servers[1]!.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    await bob.send("hi");
+    await alice.expect(live("bob: hi"));
+    // The state is in database 3, not 0.
+    const count = async (db: string) => {
+      const { stdout } = await new Deno.Command("redis-cli", {
+        args: ["-p", String(redis.port), "--no-auth-warning", "-a", "s3cret", "-n", db, "DBSIZE"],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      return Number(new TextDecoder().decode(stdout).trim());
+    };
+    assert.ok((await count("3")) > 0);
+    assert.equal(await count("0"), 0);
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+  await using wrong = spawnConfab([
+    "serve",
+    "--port",
+    "0",
+    "--redis",
+    `redis://:nope@127.0.0.1:${redis.port}`,
+  ]);
+  assert.equal(await wrong.exit(), 1);
+  const stderr = await wrong.stderr.rest();
+  assert.equal(stderr.length, 1, stderr.join("\n"));
+  assert.match(stderr[0]!, /^confab: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+: WRONGPASS/);
+});
+
+Deno.test("serve refuses a --redis that is not a Redis URL, and --cluster without --redis", async () => {
+  for (
+    const args of [
+      ["--redis", "http://127.0.0.1:6379"],
+      ["--redis", "not a url"],
+      ["--cluster", "x"],
+    ]
+  ) {
+    await using proc = spawnConfab(["serve", "--port", "0", ...args]);
+    assert.equal(await proc.exit(), 2, args.join(" "));
+    const stderr = await proc.stderr.rest();
+    assert.match(stderr[0]!, /^confab: --(redis|cluster) /, stderr.join("\n"));
+  }
+});
