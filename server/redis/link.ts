@@ -73,6 +73,7 @@ export class RedisLink {
   #up = false;
   #lastError = "";
   #pinger: ReturnType<typeof setInterval> | undefined;
+  #lastPing = performance.now();
   readonly #answered = new Map<Redis, number>();
 
   private constructor(url: string, log: Logger) {
@@ -129,6 +130,7 @@ export class RedisLink {
     const now = performance.now();
     link.#answered.set(link.cmd, now);
     link.#answered.set(link.sub, now);
+    link.#lastPing = now;
     link.#pinger = setInterval(() => link.#ping(), PING_EVERY_MS);
     return link;
   }
@@ -187,7 +189,12 @@ export class RedisLink {
   /** Pings each ready connection; one silent past the deadline is made again. */
   #ping(): void {
     const now = performance.now();
+    // A timer this late means this process was not running (stopped, or
+    // starved): the silence was ours, not Redis's.
+    const late = now - this.#lastPing > PING_DEADLINE_MS;
+    this.#lastPing = now;
     for (const client of [this.cmd, this.sub]) {
+      if (late) this.#answered.set(client, now);
       if (client.status !== "ready") {
         this.#answered.set(client, now);
         continue;

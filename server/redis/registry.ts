@@ -115,8 +115,16 @@ const ENTER_DOWN = "the link to the other servers is down; try again in a moment
 /** An event on a room's channel, as JSON. */
 type RoomEvent =
   | { k: "say" | "act"; o: string; from: string; text: string; ms: number }
-  | { k: "join"; o: string; alias: string; ms: number }
-  | { k: "leave"; o: string; alias: string; reason: string; to: string; ms: number }
+  | { k: "join"; o: string; alias: string; ms: number; again?: boolean }
+  | {
+    k: "leave";
+    o: string;
+    alias: string;
+    reason: string;
+    to: string;
+    ms: number;
+    lost?: boolean;
+  }
   | { k: "nick"; o: string; old: string; alias: string; ms: number }
   | { k: "topic"; o: string; by: string; topic: string; ms: number }
   | { k: "notice"; text: string; ms: number };
@@ -173,7 +181,7 @@ function parseEvent(json: string): RoomEvent | undefined {
     case "act":
       return { k: raw.k, o, from: text(raw.from), text: text(raw.text), ms };
     case "join":
-      return { k: "join", o, alias: text(raw.alias), ms };
+      return { k: "join", o, alias: text(raw.alias), ms, again: raw.again === true };
     case "leave":
       return {
         k: "leave",
@@ -182,6 +190,7 @@ function parseEvent(json: string): RoomEvent | undefined {
         reason: text(raw.reason),
         to: text(raw.to),
         ms,
+        lost: raw.lost === true,
       };
     case "nick":
       return { k: "nick", o, old: text(raw.old), alias: text(raw.alias), ms };
@@ -437,6 +446,8 @@ export class RedisRoom implements Room {
         );
         return;
       case "join": {
+        // Back after being taken for lost: those here never saw it go.
+        if (event.again && registry.memberOf(event.o) !== undefined) return;
         const since = Math.max(0, ...this.#roster.map((m) => m.since)) + 1;
         this.#roster = this.#roster.filter((m) => m.alias !== event.alias);
         this.#roster.push({ alias: event.alias, joinedAt: event.ms, away: "", since });
@@ -461,6 +472,9 @@ export class RedisRoom implements Room {
         return;
       }
       case "leave":
+        // Taken for lost while still here (this server was slow or cut
+        // off): the others were told; those here never saw it go.
+        if (event.lost && registry.memberOf(event.o) !== undefined) return;
         this.#roster = this.#roster.filter((m) => m.alias !== event.alias);
         this.local.relay(
           encodeLine(formatLeave(event.ms, event.alias, event.reason, event.to)),

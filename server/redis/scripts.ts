@@ -73,7 +73,7 @@ local function reap_owner(owner, reason, default, t)
   local info = cjson.decode(raw)
   if type(info.room) == 'string' and info.room ~= '' then
     local event = cjson.encode({k = 'leave', o = owner, alias = info.alias or '?',
-      reason = reason, to = '', ms = t})
+      reason = reason, to = '', ms = t, lost = true})
     leave_room(info.room, owner, event, default, t)
   end
   if type(info.key) == 'string' then
@@ -292,7 +292,7 @@ for i = 7, #ARGV, 7 do
       redis.call('HSETNX', roomk(rk, 'meta'), 'name', name)
       local added = redis.call('ZADD', roomk(rk, 'who'), t + tonumber(ARGV[4]), owner)
       if added == 1 and ARGV[6] == '1' then
-        publish(rk, '-', cjson.encode({k = 'join', o = owner, alias = alias, ms = t}))
+        publish(rk, '-', cjson.encode({k = 'join', o = owner, alias = alias, ms = t, again = true}))
       end
     end
   else

@@ -449,3 +449,29 @@ Deno.test("serve refuses a --redis that is not a Redis URL, and --cluster withou
     assert.match(stderr[0]!, /^confab: --(redis|cluster) /, stderr.join("\n"));
   }
 });
+
+Deno.test("an instance stopped past its heartbeat: the others see its users go and come back, its own see nothing", async () => {
+  await using redis = await startRedis();
+  const servers = await cluster(redis.url, 2);
+  const [a, b] = servers;
+  const clients: TestClient[] = [];
+  try {
+    const eve = await TestClient.join(a!.port, "eve");
+    clients.push(eve);
+    const bob = await TestClient.join(b!.port, "bob");
+    clients.push(bob);
+    await eve.expect(live("--> bob joined"));
+    a!.child.kill("SIGSTOP");
+    try {
+      await bob.expect(live("<-- eve left (server connection lost)"), DEAD_WITHIN_MS);
+    } finally {
+      a!.child.kill("SIGCONT");
+    }
+    await bob.expect(live("--> eve joined"), DEAD_WITHIN_MS);
+    await nothingBefore([bob], eve, "eve", "still here");
+    await nothingBefore([eve], bob, "bob", "welcome back");
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
