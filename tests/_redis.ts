@@ -91,3 +91,84 @@ export async function startRedis(extra: string[] = []): Promise<RedisServer> {
     [Symbol.asyncDispose]: stop,
   };
 }
+
+/** A TCP proxy in front of Redis whose link can be cut and restored, as a partition. */
+export interface RedisProxy extends AsyncDisposable {
+  /** Its port on 127.0.0.1. */
+  readonly port: number;
+  /** Closes every proxied connection and turns new ones away until {@linkcode RedisProxy.restore}. */
+  cut(): void;
+  /** Lets connections through again. */
+  restore(): void;
+}
+
+/** Starts a proxy on a free loopback port to `targetPort`. */
+export function startProxy(targetPort: number): RedisProxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const tasks = new Set<Promise<void>>();
+  let cut = false;
+  const close = (conn: Deno.Conn) => {
+    open.delete(conn);
+    try {
+      conn.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+  };
+  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const n = await from.read(buffer);
+        if (n === null) break;
+        let offset = 0;
+        while (offset < n) offset += await to.write(buffer.subarray(offset, n));
+      }
+    } catch {
+      // Either side closed: the pair ends.
+    }
+    close(from);
+    close(to);
+  };
+  const track = (task: Promise<void>) => {
+    tasks.add(task);
+    task.finally(() => tasks.delete(task));
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      if (cut) {
+        client.close();
+        continue;
+      }
+      let server: Deno.Conn;
+      try {
+        server = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
+      } catch {
+        client.close();
+        continue;
+      }
+      open.add(client);
+      open.add(server);
+      track(pipe(client, server));
+      track(pipe(server, client));
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    cut() {
+      cut = true;
+      for (const conn of [...open]) close(conn);
+    },
+    restore() {
+      cut = false;
+    },
+    async [Symbol.asyncDispose]() {
+      cut = true;
+      listener.close();
+      for (const conn of [...open]) close(conn);
+      await accepting;
+      await Promise.all([...tasks]);
+    },
+  };
+}

@@ -227,6 +227,12 @@ export function compareIds(a: string, b: string): number {
 /** A stream entry as Redis returns it: `[id, [field, value, ...]]`. */
 type Entry = [string, string[]];
 
+/** The number of a log entry in its room (its `n` field); 0 if it has none. */
+function entryNumber(entry: Entry): number {
+  const i = entry[1].indexOf("n");
+  return i >= 0 ? Number(entry[1][i + 1]) || 0 : 0;
+}
+
 function entryEvent(entry: Entry): RoomEvent | undefined {
   const fields = entry[1];
   const i = fields.indexOf("e");
@@ -246,6 +252,8 @@ export class RedisRoom implements Room {
   readonly local: LocalRoom;
   /** The newest stream id delivered here; "" before any. */
   lastId = "";
+  /** The number of the line with {@linkcode RedisRoom.lastId}; 0 before any. */
+  lastN = 0;
   /** Local members and moves under way into it: while > 0 it stays subscribed. */
   interest = 0;
   /** Settles once the room's channel is subscribed. */
@@ -425,11 +433,16 @@ export class RedisRoom implements Room {
     if (event !== undefined) this.deliver(raw.slice(0, space), event);
   }
 
-  /** Delivers one event to the members here; a logged line already delivered is skipped. */
-  deliver(id: string, event: RoomEvent): void {
-    if (id !== "-") {
+  /**
+   * Delivers one event to the members here; `logged` is `ID/N` for a line
+   * from the log (one already delivered is skipped), or `-`.
+   */
+  deliver(logged: string, event: RoomEvent): void {
+    if (logged !== "-") {
+      const [id = "", n = "0"] = logged.split("/");
       if (this.lastId !== "" && compareIds(id, this.lastId) <= 0) return;
       this.lastId = id;
+      this.lastN = Number(n) || 0;
     }
     const registry = this.#registry;
     switch (event.k) {
@@ -898,18 +911,22 @@ export class RedisRegistry implements Registry {
       this.#retire(room);
       return { ok: true, room };
     }
-    const [, made, topic, tip, infos, history] = reply as [
+    const [, made, topic, tip, infos, history, tipN] = reply as [
       number,
       string,
       string,
       string,
       string[],
       Entry[],
+      string,
     ];
     room.name = text(made) || room.name;
     const roster = infos.map(parseInfo);
     room.know(text(topic), roster);
-    if (room.lastId === "") room.lastId = tip;
+    if (room.lastId === "") {
+      room.lastId = tip;
+      room.lastN = Number(tipN) || 0;
+    }
     if (from !== undefined) {
       from.local.dismiss(member);
       from.interest--;
@@ -1218,32 +1235,35 @@ export class RedisRegistry implements Registry {
     await this.#survey().catch(() => {});
   }
 
-  /** Delivers what the room's log holds after the last line delivered here. */
+  /**
+   * Delivers what the room's log holds after the last line delivered here;
+   * if the log no longer reaches back that far, the members are told.
+   */
   async #replay(room: RedisRoom, forgot: boolean): Promise<void> {
-    const log = `${this.prefix}room:${room.key}:log`;
+    const base = `${this.prefix}room:${room.key}`;
     const start = room.lastId !== "" ? room.lastId : `${this.#downAt}-0`;
-    const forgotten = forgot && room.lastId !== "";
-    let gap = false;
-    const [info, range] = await this.#link.cmd.multi()
-      .xinfo("STREAM", log)
-      .xrange(log, forgot ? "-" : `(${start}`, "+", "COUNT", MAX_REPLAY)
+    const forgotten = forgot && room.lastN > 0;
+    const [counted, range] = await this.#link.cmd.multi()
+      .get(`${base}:n`)
+      .xrange(`${base}:log`, forgot ? "-" : `(${start}`, "+", "COUNT", MAX_REPLAY)
       .exec() ?? [];
-    if (forgot) room.lastId = "";
-    if (!forgot && room.lastId !== "") {
-      if (info?.[0] !== null && info?.[0] !== undefined) gap = true;
-      else {
-        const fields = info?.[1] as unknown[];
-        const i = fields.indexOf("max-deleted-entry-id");
-        const deleted = i >= 0 ? String(fields[i + 1]) : "0-0";
-        if (compareIds(deleted, room.lastId) > 0) gap = true;
-      }
+    const entries = (range?.[1] ?? []) as Entry[];
+    const count = Number(counted?.[1] ?? 0) || 0;
+    let gap = false;
+    if (!forgot && room.lastN > 0 && count !== room.lastN) {
+      // Lines are numbered without gaps: the first one replayed must be the next.
+      const first = entries[0] === undefined ? count + 1 : entryNumber(entries[0]);
+      gap = count < room.lastN || first > room.lastN + 1;
+    }
+    if (forgot) {
+      room.lastId = "";
+      room.lastN = 0;
     }
     if (forgotten) room.tell(HISTORY_FORGOTTEN);
     else if (gap) room.tell(HISTORY_TRIMMED);
-    const entries = (range?.[1] ?? []) as Entry[];
     for (const entry of entries) {
       const event = entryEvent(entry);
-      if (event !== undefined) room.deliver(entry[0], event);
+      if (event !== undefined) room.deliver(`${entry[0]}/${entryNumber(entry)}`, event);
     }
   }
 }

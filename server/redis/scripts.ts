@@ -15,10 +15,11 @@
  * - `alias:KEY`: the owner of an alias; it expires unless refreshed.
  * - `rooms` (set of room keys); `room:KEY:meta` (hash: name, topic);
  *   `room:KEY:who` (sorted set: owner by presence expiry);
- *   `room:KEY:log` (stream: the room's capped history).
+ *   `room:KEY:log` (stream: the room's capped history);
+ *   `room:KEY:n` (how many lines the room's log was ever given).
  * - Channels: `room:KEY` for a room's events, `inbox:ID` for a server's
- *   private messages. A published event is `ID JSON`, with the stream id of
- *   a logged line, or `-`.
+ *   private messages. A published event is `ID/N JSON` for a logged line
+ *   (its stream id and number), or `- JSON`.
  *
  * @module
  */
@@ -35,7 +36,7 @@ local function roomk(rk, part)
   return p .. 'room:' .. rk
 end
 local function drop_room(rk)
-  redis.call('DEL', roomk(rk, 'meta'), roomk(rk, 'who'), roomk(rk, 'log'))
+  redis.call('DEL', roomk(rk, 'meta'), roomk(rk, 'who'), roomk(rk, 'log'), roomk(rk, 'n'))
   redis.call('SREM', p .. 'rooms', rk)
 end
 local function prune(rk, t)
@@ -142,9 +143,10 @@ return 1
  * event, presence ttl (ms), history lines wanted.
  *
  * Moves a member into a room (leaving the one it was in), publishes its
- * join, and returns `{1, name, topic, tip, infos, history}`: the room's
+ * join, and returns `{1, name, topic, tip, infos, history, n}`: the room's
  * name as made, its topic, its newest stream id ("0-0" if none), every
- * member's info JSON, and the newest history entries, newest first. `{0}`
+ * member's info JSON, the newest history entries, newest first, and the
+ * number of the newest line. `{0}`
  * if the room would be one too many.
  */
 export const ENTER: Script = script(
@@ -175,7 +177,8 @@ if wanted > 0 then
   history = redis.call('XREVRANGE', roomk(rk, 'log'), '+', '-', 'COUNT', wanted)
 end
 return {1, meta[1] or ARGV[4], meta[2] or '', tip,
-  infos(redis.call('ZRANGE', roomk(rk, 'who'), 0, -1)), history}
+  infos(redis.call('ZRANGE', roomk(rk, 'who'), 0, -1)), history,
+  redis.call('GET', roomk(rk, 'n')) or '0'}
 `,
 );
 
@@ -191,14 +194,18 @@ return 1
 
 /**
  * ARGV: p, room key, log length, event. Appends a line to the room's log
- * and publishes it with its stream id, in that order and at once, so live
- * delivery and history agree; returns the id.
+ * and publishes it with its stream id and its number in the room
+ * (`ID/N`), in that order and at once, so live delivery and history agree;
+ * returns the id. The numbers have no gaps, so whoever replays the log can
+ * tell when it no longer reaches back far enough.
  */
 export const SAY: Script = script(
   "say",
   `
-local id = redis.call('XADD', roomk(ARGV[2], 'log'), 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[4])
-publish(ARGV[2], id, ARGV[4])
+local n = redis.call('INCR', roomk(ARGV[2], 'n'))
+local id = redis.call('XADD', roomk(ARGV[2], 'log'), 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[4],
+  'n', n)
+publish(ARGV[2], id .. '/' .. n, ARGV[4])
 return id
 `,
 );

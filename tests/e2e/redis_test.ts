@@ -15,7 +15,7 @@ import {
   T,
   TestClient,
 } from "../_helpers.ts";
-import { freePort, startRedis } from "../_redis.ts";
+import { freePort, startProxy, startRedis } from "../_redis.ts";
 
 /** How long a dead instance may take to be noticed, as the README promises. */
 const DEAD_WITHIN_MS = 8000;
@@ -473,5 +473,65 @@ Deno.test("an instance stopped past its heartbeat: the others see its users go a
   } finally {
     await closeAll(clients);
     await stopAll(servers);
+  }
+});
+
+Deno.test("an instance cut off from Redis catches up when it is back", async (t) => {
+  await using redis = await startRedis();
+  await using proxy = startProxy(redis.port);
+  const a = await spawnServer(["--redis", `redis://127.0.0.1:${proxy.port}`, "--history", "3"]);
+  const b = await spawnServer(["--redis", redis.url, "--history", "3", "--rate", "0"]);
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(a.port, "alice");
+    clients.push(alice);
+    const carol = await TestClient.join(a.port, "carol");
+    clients.push(carol);
+    const bob = await TestClient.join(b.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    await bob.send("first");
+    await alice.expect(live("bob: first"));
+    await carol.expect(live("bob: first"));
+    const down = /-- the link to the other servers is down: /;
+    const back = live("-- the link to the other servers is back");
+
+    await t.step("what was said meanwhile is replayed, once, in order", async () => {
+      proxy.cut();
+      await alice.expect(down);
+      await carol.expect(down);
+      await bob.send("missed 1");
+      await bob.send("missed 2");
+      // carol leaves while cut off: the others hear of it once the link is back.
+      await carol.send("/quit");
+      await carol.closed();
+      await alice.expect(live("<-- carol left"));
+      proxy.restore();
+      await alice.expect(back, 10_000);
+      assert.match(await nextLine(alice), live("bob: missed 1"));
+      assert.match(await nextLine(alice), live("bob: missed 2"));
+      await bob.expect(live("<-- carol left (left while their server was cut off)"));
+      await nothingBefore([alice], bob, "bob", "after");
+    });
+
+    await t.step("more than the log holds: members are told lines were lost", async () => {
+      proxy.cut();
+      await alice.expect(down);
+      await bob.write(new TextEncoder().encode(
+        Array.from({ length: 300 }, (_, i) => `burst ${i}\n`).join(""),
+      ));
+      await bob.send("/who");
+      await bob.expect(live("-- 2 online:"));
+      proxy.restore();
+      await alice.expect(back, 10_000);
+      await alice.expect(
+        live("-- some lines said while the link was down were lost: history kept fewer"),
+      );
+      await alice.expect(live("bob: burst 299"));
+      await nothingBefore([alice], bob, "bob", "after the burst");
+    });
+  } finally {
+    await closeAll(clients);
+    await stopAll([a, b]);
   }
 });
