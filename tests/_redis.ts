@@ -11,7 +11,7 @@ import { LineSource, WAIT_MS } from "./_helpers.ts";
 export interface RedisServer extends AsyncDisposable {
   /** Its port on 127.0.0.1. */
   readonly port: number;
-  /** `redis://127.0.0.1:PORT`. */
+  /** `redis://127.0.0.1:PORT` (`rediss://` with TLS). */
   readonly url: string;
   /** Kills it (SIGKILL, so it saves nothing) and waits for it to exit. */
   kill(): Promise<void>;
@@ -57,12 +57,40 @@ function spawn(port: number, extra: string[]): { child: Deno.ChildProcess; out: 
   return { child, out: new LineSource(child.stdout) };
 }
 
-/**
- * Starts redis-server on a free port (with `extra` arguments, such as
- * `--requirepass`) and waits until it accepts connections.
- */
-export async function startRedis(extra: string[] = []): Promise<RedisServer> {
+/** The test-only CA that signed the certificate a TLS redis-server presents. */
+export const TEST_CA = new URL("./fixtures/test_only_ca.pem", import.meta.url).pathname;
+
+/** Options for {@linkcode startRedis}. */
+export interface StartRedisOptions {
+  /** More arguments, such as `--requirepass`. */
+  args?: string[];
+  /** Speak only TLS, with the test-only certificate (trust {@linkcode TEST_CA}). */
+  tls?: boolean;
+}
+
+/** Starts redis-server on a free port and waits until it accepts connections. */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const port = freePort();
+  const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+  const extra = [
+    ...(options.tls
+      ? [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        fixture("test_only_server_cert.pem"),
+        "--tls-key-file",
+        fixture("test_only_server_key.pem"),
+        "--tls-ca-cert-file",
+        TEST_CA,
+        "--tls-auth-clients",
+        "no",
+      ]
+      : []),
+    ...(options.args ?? []),
+  ];
   let current = spawn(port, extra);
   const ready = async () => {
     try {
@@ -82,7 +110,7 @@ export async function startRedis(extra: string[] = []): Promise<RedisServer> {
   await ready();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     kill: stop,
     async restart() {
       current = spawn(port, extra);

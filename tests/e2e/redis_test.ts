@@ -10,12 +10,13 @@ import {
   type ConfabProcess,
   live,
   nextLine,
+  SERVE_WRITE_COMMAND,
   spawnConfab,
   spawnServer,
   T,
   TestClient,
 } from "../_helpers.ts";
-import { freePort, startProxy, startRedis } from "../_redis.ts";
+import { freePort, startProxy, startRedis, TEST_CA } from "../_redis.ts";
 
 /** How long a dead instance may take to be noticed, as the README promises. */
 const DEAD_WITHIN_MS = 8000;
@@ -395,7 +396,7 @@ Deno.test("an instance that is stopped says goodbye for its members on the other
 });
 
 Deno.test("a password and a database number in the --redis URL are used", async () => {
-  await using redis = await startRedis(["--requirepass", "s3cret"]);
+  await using redis = await startRedis({ args: ["--requirepass", "s3cret"] });
   const url = `redis://:s3cret@127.0.0.1:${redis.port}/3`;
   const servers = await cluster(url, 2);
   const clients: TestClient[] = [];
@@ -534,4 +535,41 @@ Deno.test("an instance cut off from Redis catches up when it is back", async (t)
     await closeAll(clients);
     await stopAll([a, b]);
   }
+});
+
+Deno.test("rediss:// speaks TLS to Redis, and an untrusted certificate is one line, exit 1", async () => {
+  await using redis = await startRedis({ tls: true });
+  const env = { DENO_CERT: TEST_CA };
+  const spawn = () =>
+    spawnConfab(["serve", "--port", "0", "--redis", redis.url], {
+      env,
+      command: SERVE_WRITE_COMMAND,
+    });
+  const servers = [spawn(), spawn()];
+  const clients: TestClient[] = [];
+  try {
+    const ports: number[] = [];
+    for (const server of servers) {
+      const first = await server.stdout.next(15_000);
+      ports.push(Number(/listening on 127\.0\.0\.1:(\d+)$/.exec(first ?? "")?.[1]));
+    }
+    const alice = await TestClient.join(ports[0]!, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(ports[1]!, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    await bob.send("over tls");
+    await alice.expect(live("bob: over tls"));
+  } finally {
+    await closeAll(clients);
+    await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+  }
+  await using untrusted = spawnConfab(["serve", "--port", "0", "--redis", redis.url]);
+  assert.equal(await untrusted.exit(), 1);
+  const stderr = await untrusted.stderr.rest();
+  assert.equal(stderr.length, 1, stderr.join("\n"));
+  assert.match(
+    stderr[0]!,
+    /^confab: cannot reach Redis at rediss:\/\/127\.0\.0\.1:\d+: .*certificate/,
+  );
 });
