@@ -748,7 +748,9 @@ export class RedisRegistry implements Registry {
     const held = this.#byAlias.get(key);
     if (held !== undefined) return held.member === member;
     if (!this.up) {
-      if (!member.deliver(encodeLine(formatError(ENTER_DOWN)))) member.evicted(TOO_SLOW);
+      // A newcomer cannot be placed anywhere: it is told why and let go,
+      // rather than told its alias is taken.
+      member.evicted(ENTER_DOWN);
       return false;
     }
     const owner = `${this.id}:${++this.#next}`;
@@ -758,7 +760,9 @@ export class RedisRegistry implements Registry {
     try {
       ok = await this.run(CLAIM, [this.id, owner, key, info, ALIAS_TTL_MS]);
     } catch (error) {
-      this.failed(member, "alias not claimed", error);
+      const why = error instanceof Error ? error.message : String(error);
+      this.#log(`redis: alias not claimed: ${why}`);
+      member.evicted(ENTER_DOWN);
       return false;
     }
     if (ok !== 1) return false;

@@ -318,6 +318,14 @@ Deno.test("Redis restarted mid-chat: members are told, chat goes on locally, not
     // Those on one instance still hear each other.
     await alice.send("while down");
     await carol.expect(live("alice: while down"));
+    // A newcomer cannot be placed anywhere: told why, and let go.
+    const late = await TestClient.connect(a!.port);
+    clients.push(late);
+    await late.expect(/^\? alias: /);
+    await late.send("dave");
+    assert.deepEqual(await late.closed(), [
+      "!! disconnected: the link to the other servers is down; try again in a moment",
+    ]);
 
     await redis.restart();
     const back = live("-- the link to the other servers is back");
