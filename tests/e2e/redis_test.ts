@@ -10,6 +10,7 @@ import {
   type ConfabProcess,
   live,
   nextLine,
+  readToEnd,
   SERVE_WRITE_COMMAND,
   spawnConfab,
   spawnServer,
@@ -580,4 +581,42 @@ Deno.test("rediss:// speaks TLS to Redis, and an untrusted certificate is one li
     stderr[0]!,
     /^confab: cannot reach Redis at rediss:\/\/127\.0\.0\.1:\d+: .*certificate/,
   );
+});
+
+Deno.test("a member too slow for lines from another instance is dropped, and the others keep receiving", async () => {
+  await using redis = await startRedis();
+  const limits = ["--rate", "0", "--max-line-bytes", "16384"];
+  const a = await spawnServer(["--redis", redis.url, ...limits]);
+  const b = await spawnServer(["--redis", redis.url, ...limits, "--outbox-bytes", "131072"]);
+  const clients: TestClient[] = [];
+  try {
+    const slow = await TestClient.join(b.port, "slow");
+    clients.push(slow);
+    const bob = await TestClient.join(b.port, "bob");
+    clients.push(bob);
+    const alice = await TestClient.join(a.port, "alice");
+    clients.push(alice);
+    await bob.expect(live("--> alice joined"));
+    // From here on, slow never reads: its kernel buffers fill, then its queue.
+    const filler = "x".repeat(16_000);
+    const started = Date.now();
+    let dropped = false;
+    for (let i = 0; i < 3000 && !dropped && Date.now() - started < 20_000; i++) {
+      await alice.send(`${i} ${filler}`);
+      for (let n = 0; n < 10; n++) {
+        const line = await nextLine(bob);
+        if (line.startsWith("[") && line.includes(`alice: ${i} `)) break;
+        assert.match(line, live("<-- slow left (too slow: could not keep up with the room)"));
+        dropped = true;
+      }
+    }
+    assert.ok(dropped, "slow was never dropped");
+    await alice.send("after");
+    await bob.expect(live("alice: after"));
+    const rest = await readToEnd(slow, 10_000);
+    assert.equal(rest.at(-1), "!! disconnected: too slow: could not keep up with the room");
+  } finally {
+    await closeAll(clients);
+    await stopAll([a, b]);
+  }
 });
