@@ -104,6 +104,11 @@ Options:
                          localhost and --host (repeatable; against DNS rebinding)
   --trust-proxy ADDR[/BITS]  believe X-Forwarded-For from these proxies: the
                          client is its last hop (repeatable)
+  --redis URL            share rooms, aliases and history with every confab
+                         serve on the same Redis (redis://[:PASSWORD@]HOST[:PORT][/DB],
+                         rediss:// for TLS); see README "Scaling out"
+  --cluster NAME         keep apart from other confab servers on that Redis
+                         (default main)
   -h, --help             show this help
 `;
 
@@ -370,6 +375,41 @@ function abortOnSignals(controller: AbortController): () => void {
   return () => handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h));
 }
 
+/** `--redis URL`, checked for its scheme (the client reads the rest). */
+function redisFlag(command: string, value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(
+      `--redis must be a URL like redis://127.0.0.1:6379, received '${value}'`,
+      command,
+    );
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    throw new UsageError(
+      `--redis must start with redis:// or rediss://, received '${url.protocol}//'`,
+      command,
+    );
+  }
+  return value;
+}
+
+/** `--cluster NAME`: letters, digits, '.', '_' and '-'; only with --redis. */
+function clusterFlag(command: string, value: unknown, shared: boolean): string {
+  if (value === undefined) return "main";
+  if (!shared) throw new UsageError("--cluster needs --redis", command);
+  const name = String(value);
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+    throw new UsageError(
+      `--cluster must be 1 to 64 letters, digits, '.', '_' or '-', received '${name}'`,
+      command,
+    );
+  }
+  return name;
+}
+
 /** `--log-format`'s value, checked. */
 function logFormatFlag(command: string, value: unknown): LogFormat {
   if (value === undefined) return "text";
@@ -465,6 +505,8 @@ async function runServe(args: string[]): Promise<number> {
     "web-origin": { type: "string", multiple: true },
     "web-host": { type: "string", multiple: true },
     "trust-proxy": { type: "string", multiple: true },
+    redis: { type: "string" },
+    cluster: { type: "string" },
   });
   if (flags.help) {
     print(SERVE_HELP);
@@ -516,19 +558,44 @@ async function runServe(args: string[]): Promise<number> {
       if (flags[flag] !== undefined) throw new UsageError(`--${flag} needs --web`, cmd);
     }
   }
+  const redisUrl = redisFlag(cmd, flags.redis);
+  const cluster = clusterFlag(cmd, flags.cluster, redisUrl !== undefined);
   const logFile = typeof flags.log === "string" ? openLog(flags.log) : undefined;
   const log = makeLogger(logFile, logFormat);
   options.log = log;
+  let shared: { start(): Promise<void>; stop(): Promise<void> } | undefined;
+  let link: { close(): Promise<void> } | undefined;
+  if (redisUrl !== undefined) {
+    // Loaded only for --redis, so that nothing else pays for the client.
+    const { RedisLink, RedisRegistry } = await import("./server/redis/mod.ts");
+    const connected = await RedisLink.connect({ url: redisUrl, log });
+    link = connected;
+    options.registry = (settings) => {
+      const registry = new RedisRegistry(connected, cluster, settings);
+      shared = registry;
+      return registry;
+    };
+  }
   let server;
   try {
     server = serve(options);
   } catch (error) {
+    await link?.close();
     if (error instanceof RangeError || error instanceof TypeError) {
       const message = error.message.replace(/^Cannot start server: /, "")
         .replace(/\b\w+\b/g, (name) => SERVE_FLAGS[name] ?? name);
       throw new UsageError(message, cmd);
     }
     throw error;
+  }
+  if (shared !== undefined) {
+    try {
+      await shared.start();
+    } catch (error) {
+      await server.shutdown();
+      await link?.close();
+      throw new Error(`cannot join the servers on Redis: ${(error as Error)?.message ?? error}`);
+    }
   }
   // Handle signals before saying where it listens: whoever reads that line
   // may stop the server right away, and must get a clean shutdown.
@@ -552,6 +619,7 @@ async function runServe(args: string[]): Promise<number> {
     );
   }
   await server.finished;
+  await shared?.stop();
   stopSignals();
   stopReloading();
   logFile?.close();

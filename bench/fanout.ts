@@ -10,6 +10,9 @@
  *    With `--sinks S`, S more clients join the same room and only count the
  *    payload lines they read (a big room: fan-out N - 1 + S per line).
  * 2. Runs the same workload against `ncat --chat` when ncat is on PATH.
+ *    With `--instances N` (N >= 2), confab runs as N `serve --redis`
+ *    instances sharing one redis-server (started here on a free port, no
+ *    persistence), and the clients are split among them round-robin.
  * 3. On a fresh confab, joins M idle clients and reports the growth of the
  *    server's resident memory per client and how long the joins took.
  *
@@ -67,6 +70,8 @@ Options:
   --idle-clients M   idle clients for the memory measurement, 0 to skip
                      (default 2000; capped by the open-file limit)
   --outbox-bytes N   passed to confab serve (default: the server's own)
+  --instances N      run confab as N instances on one redis-server (started
+                     here), clients split among them (default 1: no Redis)
   --deadline SECS    stop everything after this long (default 300)
   --no-ncat          skip the ncat --chat comparison
   --json             also print one JSON summary object at the end
@@ -81,6 +86,7 @@ interface Options {
   durationS: number;
   idleClients: number;
   outboxBytes: number | undefined;
+  instances: number;
   deadlineS: number;
   ncat: boolean;
   json: boolean;
@@ -99,6 +105,7 @@ function parseOptions(args: string[]): Options | undefined {
       duration: { type: "string" },
       "idle-clients": { type: "string" },
       "outbox-bytes": { type: "string" },
+      instances: { type: "string" },
       deadline: { type: "string" },
       "no-ncat": { type: "boolean" },
       json: { type: "boolean" },
@@ -126,6 +133,7 @@ function parseOptions(args: string[]): Options | undefined {
     outboxBytes: values["outbox-bytes"] === undefined
       ? undefined
       : Math.floor(numberFlag("outbox-bytes", values["outbox-bytes"], 0, 1024, 1 << 30)),
+    instances: Math.floor(numberFlag("instances", values.instances, 1, 1, 16)),
     deadlineS: numberFlag("deadline", values.deadline, 300, 10, 3600),
     ncat: !values["no-ncat"],
     json: values.json === true,
@@ -263,9 +271,11 @@ interface StepResult {
 }
 
 interface Target {
-  name: "confab" | "ncat";
-  port: number;
-  pid: number;
+  name: "confab" | "ncat" | `confab x${number}`;
+  /** Where the clients connect, round-robin. */
+  ports: number[];
+  /** The server processes, whose CPU is added up. */
+  pids: number[];
   handshake: Handshake;
   /** Connections opened at once (ncat listens with a backlog of 10). */
   connectConcurrency: number;
@@ -299,8 +309,9 @@ async function openRoom(
     const alias = isSink
       ? `s${String(i - n + 1).padStart(5, "0")}${suffix}`
       : `u${String(i + 1).padStart(4, "0")}${suffix}`;
+    const port = target.ports[i % target.ports.length]!;
     const client = await Client.connect(
-      target.port,
+      port,
       i,
       alias,
       target.handshake,
@@ -385,7 +396,7 @@ async function runStep(
   let issued = 0;
   let skipped = 0;
   let rr = 0;
-  const serverBefore = (await sampleProc(target.pid)).cpuMs;
+  const serverBefore = await cpuOf(target.pids);
   const genBefore = selfCpuMs();
   const t0 = performance.now();
   const t0Us = nowUs();
@@ -438,7 +449,8 @@ async function runStep(
   }
   const t1 = performance.now();
   const genAfter = selfCpuMs();
-  const serverSample = await sampleProc(target.pid);
+  const serverSample = await sampleProc(target.pids[0]!);
+  const serverAfter = await cpuOf(target.pids);
 
   const expected = stats.sent * (room.length - 1);
   const windowS = stats.received > 0 ? (stats.lastAtUs - t0Us) / 1e6 : (t1 - t0) / 1000;
@@ -473,7 +485,7 @@ async function runStep(
     p90Ms: stats.hist.quantileMs(0.9),
     p99Ms: stats.hist.quantileMs(0.99),
     maxMs: stats.hist.maxUs / 1000,
-    serverCpuPct: cpuPercent(serverBefore, serverSample.cpuMs, t1 - t0),
+    serverCpuPct: cpuPercent(serverBefore, serverAfter, t1 - t0),
     generatorCpuPct: cpuPercent(genBefore, genAfter, t1 - t0),
     serverRssKb: serverSample.rssKb,
     disconnected: closed.length,
@@ -491,6 +503,13 @@ async function runStep(
     totalWindowS: Math.round(totalWindowS * 100) / 100,
     partial: signal.aborted,
   };
+}
+
+/** CPU time (ms) of all of `pids` together. */
+async function cpuOf(pids: number[]): Promise<number> {
+  let ms = 0;
+  for (const pid of pids) ms += (await sampleProc(pid)).cpuMs;
+  return ms;
 }
 
 async function fanout(
@@ -542,13 +561,20 @@ async function fanout(
 async function runConfabFanout(o: Options, res: Resources, signal: AbortSignal) {
   const extra = ["--rate", "0"];
   if (o.outboxBytes !== undefined) extra.push("--outbox-bytes", String(o.outboxBytes));
-  const server = await startConfab(extra, res.procs);
-  log(server.banner);
+  const redis = o.instances > 1 ? await startRedis(res, signal) : undefined;
+  const servers = [];
   try {
+    for (let i = 0; i < o.instances; i++) {
+      const args = redis === undefined ? extra : [...extra, "--redis", redis.url];
+      servers.push(await startConfab(args, res.procs));
+    }
+    const server = servers[0]!;
+    log(server.banner + (redis ? ` (x${o.instances} on ${redis.url})` : ""));
     const target: Target = {
-      name: "confab",
-      port: server.port,
-      pid: server.proc.pid,
+      name: o.instances > 1 ? `confab x${o.instances}` : "confab",
+      ports: servers.map((s) => s.port),
+      // Redis works for the instances: its CPU counts as theirs.
+      pids: [...servers.map((s) => s.proc.pid), ...(redis ? [redis.proc.pid] : [])],
       handshake: "confab",
       connectConcurrency: 32,
       proc: server.proc,
@@ -556,7 +582,7 @@ async function runConfabFanout(o: Options, res: Resources, signal: AbortSignal) 
     const steps = await fanout(target, o, res, signal);
     const mem = await sampleProc(server.proc.pid);
     return {
-      banner: server.banner,
+      banner: server.banner + (redis ? `, ${o.instances} instances on one redis-server` : ""),
       steps,
       rssEndKb: mem.rssKb,
       hwmKb: mem.hwmKb,
@@ -565,8 +591,24 @@ async function runConfabFanout(o: Options, res: Resources, signal: AbortSignal) 
       stderrTail: server.proc.stderrTail.slice(-5),
     };
   } finally {
-    if (res.procs.has(server.proc)) await res.stopProc(server.proc);
+    for (const server of servers) if (res.procs.has(server.proc)) await res.stopProc(server.proc);
+    if (redis !== undefined && res.procs.has(redis.proc)) await res.stopProc(redis.proc);
   }
+}
+
+/** A redis-server on a free loopback port, persistence off, for `--instances`. */
+async function startRedis(res: Resources, signal: AbortSignal) {
+  const path = which("redis-server");
+  if (path === undefined) throw new Error("--instances needs redis-server on PATH");
+  const port = freePort();
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+  const proc = new Proc("redis-server", path, args);
+  res.procs.add(proc);
+  if (!(await waitForPort(port, 10_000, signal))) {
+    await res.stopProc(proc);
+    throw new Error(`redis-server did not listen on ${port}: ${proc.stderrTail.join(" | ")}`);
+  }
+  return { proc, url: `redis://127.0.0.1:${port}` };
 }
 
 async function runNcatFanout(ncatPath: string, o: Options, res: Resources, signal: AbortSignal) {
@@ -588,8 +630,8 @@ async function runNcatFanout(ncatPath: string, o: Options, res: Resources, signa
     await sleep(200, signal);
     const target: Target = {
       name: "ncat",
-      port,
-      pid: proc.pid,
+      ports: [port],
+      pids: [proc.pid],
       handshake: "greeting",
       connectConcurrency: 8,
       proc,

@@ -160,12 +160,13 @@ const COMMANDS: readonly Command[] = [
     aliases: ["names"],
     usage: "/who",
     summary: "who is in this room, for how long, and who is away",
-    run(ctx) {
+    async run(ctx) {
       const { room, now } = ctx;
-      ctx.reply(`${room.size} online:`);
+      const members = room.roster === undefined ? [...room.members()] : await room.roster();
+      ctx.reply(`${members.length} online:`);
       let shown = 0;
       let bytes = 0;
-      for (const m of room.members()) {
+      for (const m of members) {
         const away = m.away === "" ? "" : ` (away: ${m.away})`;
         const line = `  ${m.alias}, here ${formatDuration(now - m.joinedAt)}${away}`;
         bytes += lineCost(line);
@@ -173,7 +174,7 @@ const COMMANDS: readonly Command[] = [
         ctx.reply(line);
         shown++;
       }
-      if (room.size > shown) ctx.reply(`  and ${room.size - shown} more`);
+      if (members.length > shown) ctx.reply(`  and ${members.length - shown} more`);
     },
   },
   {
@@ -271,8 +272,9 @@ const COMMANDS: readonly Command[] = [
     name: "rooms",
     usage: "/rooms",
     summary: "the rooms, how many are in each, and their topics",
-    run(ctx) {
-      const rooms = ctx.registry.list();
+    async run(ctx) {
+      const { registry } = ctx;
+      const rooms = registry.survey === undefined ? registry.list() : await registry.survey();
       const mine = roomKey(ctx.room.name);
       ctx.reply(formatRoomsHeader(rooms.length));
       let shown = 0;

@@ -125,15 +125,21 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const listener = listen(o);
   const addr = listener.addr as Deno.NetAddr;
   // Replayed history may fill at most half a newcomer's queue.
-  const registry = new LocalRegistry({
+  const historyBytes = o.outboxBytes / 2;
+  // A room is busy (its senders wait) well before any member's queue is full.
+  const busyBytes = Math.min(64 * 1024, Math.floor(o.outboxBytes / 4));
+  const registry: Registry = o.registry?.({
     defaultRoom: o.defaultRoom,
     maxRooms: o.maxRooms,
-    room: {
-      historySize: o.historySize,
-      historyBytes: o.outboxBytes / 2,
-      busyBytes: Math.min(64 * 1024, Math.floor(o.outboxBytes / 4)),
-      quietAbove: o.quietAbove,
-    },
+    historySize: o.historySize,
+    historyBytes,
+    busyBytes,
+    quietAbove: o.quietAbove,
+    log,
+  }) ?? new LocalRegistry({
+    defaultRoom: o.defaultRoom,
+    maxRooms: o.maxRooms,
+    room: { historySize: o.historySize, historyBytes, busyBytes, quietAbove: o.quietAbove },
   });
   let motd: readonly string[] = [];
   const ctx: SessionContext = {

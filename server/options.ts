@@ -19,6 +19,7 @@ import { MAX_EXPANSION } from "../protocol/sanitize.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./address.ts";
 import { checkRoomName, DEFAULT_ROOM } from "../protocol/room_name.ts";
 import { parseOrigin } from "./web/guard.ts";
+import type { Registry, RegistrySettings } from "./registry.ts";
 
 /** Receives one line of server log (no trailing newline). */
 export type Logger = (line: string) => void;
@@ -183,6 +184,12 @@ export interface ServeOptions {
    * @default {[]}
    */
   trustProxy?: readonly string[];
+  /**
+   * Makes the registry the rooms live in, from what the server derives from
+   * its options. By default a `LocalRegistry`, in this process; one shared
+   * through Redis (`server/redis/`) makes several servers one.
+   */
+  registry?: (settings: RegistrySettings) => Registry;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
   /** Where log lines go. Defaults to stderr with a UTC timestamp. */
@@ -203,8 +210,10 @@ export interface ServeOptions {
 
 /** {@linkcode ServeOptions} with every default filled in and every value checked. */
 export type ResolvedServeOptions =
-  & Required<Omit<ServeOptions, "cert" | "key" | "password" | "signal" | "motd" | "webPort">>
-  & Pick<ServeOptions, "cert" | "key" | "password" | "signal" | "motd" | "webPort">;
+  & Required<
+    Omit<ServeOptions, "cert" | "key" | "password" | "signal" | "motd" | "webPort" | "registry">
+  >
+  & Pick<ServeOptions, "cert" | "key" | "password" | "signal" | "motd" | "webPort" | "registry">;
 
 /** The defaults, one place for the code, the help text and the README. */
 export const SERVE_DEFAULTS = {

@@ -88,12 +88,36 @@ export interface Registry {
   /** The rooms, the default one first, then by name. */
   list(): RoomInfo[];
   /**
+   * The rooms as {@linkcode Registry.list} gives them, read afresh: rooms
+   * shared between servers are read where they are kept, where `list()`
+   * may be a moment behind. Absent where `list()` is always current.
+   */
+  survey?(): Promise<RoomInfo[]>;
+  /**
    * Sends a private line from `from` to whoever holds alias `to` (or to
    * that very member), in whatever room, echoing it to the sender.
    */
   whisper(from: Member, to: string | Member, text: string): Promise<WhisperResult>;
   /** Sends what every room has pending and stops their timers. */
   close(): void;
+}
+
+/** What a server tells the registry it makes (see `ServeOptions.registry`). */
+export interface RegistrySettings {
+  /** The default room's name. */
+  readonly defaultRoom: string;
+  /** Most rooms at once, the default room included. */
+  readonly maxRooms: number;
+  /** Messages and actions kept for newcomers per room. */
+  readonly historySize: number;
+  /** Most bytes of history replayed to one newcomer. */
+  readonly historyBytes: number;
+  /** See `LocalRoomOptions.busyBytes`. */
+  readonly busyBytes: number;
+  /** See `LocalRoomOptions.quietAbove`. */
+  readonly quietAbove: number;
+  /** Where log lines go. */
+  readonly log: (line: string) => void;
 }
 
 /** Options for {@linkcode LocalRegistry}. */

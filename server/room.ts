@@ -131,6 +131,12 @@ export interface Room {
   /** Who is in the room, as data, in joining order. */
   members(): IterableIterator<MemberInfo>;
   /**
+   * Who is in the room, read afresh: a room shared between servers reads
+   * it where it is kept, where {@linkcode Room.members} may be a moment
+   * behind. Absent where `members()` is always current.
+   */
+  roster?(): Promise<MemberInfo[]>;
+  /**
    * Adds a member (whose alias the registry has claimed): replays history to
    * it, welcomes it (with the topic, if any) and announces it to the others.
    */
@@ -402,6 +408,39 @@ export class LocalRoom implements Room {
       lines.push(line);
     }
     return lines.reverse();
+  }
+
+  /**
+   * Adds a member without a welcome or a notice, after handing it `lines`
+   * (a shared room's history and welcome, made elsewhere). `false`, and the
+   * member is asked to go, if its queue could not take them.
+   */
+  admit(member: Member, lines: readonly Uint8Array[]): boolean {
+    if (this.#members.has(member)) return true;
+    for (const line of lines) {
+      if (!member.deliver(line)) {
+        member.evicted(TOO_SLOW);
+        return false;
+      }
+    }
+    this.#members.add(member);
+    member.outbox.follow(this.#log, this.#onIdle);
+    return true;
+  }
+
+  /**
+   * Removes a member without telling anyone (a shared room announces it
+   * elsewhere); what the log held until now is still its to get.
+   */
+  dismiss(member: Member): void {
+    if (!this.#members.has(member)) return;
+    this.#members.delete(member);
+    if (!this.#dropped.delete(member)) member.outbox.unfollow();
+  }
+
+  /** Sends one already-encoded line to every member but `except`, in order with the rest. */
+  relay(bytes: Uint8Array, except?: Member): void {
+    this.#append(bytes, except !== undefined && this.#members.has(except) ? except : undefined);
   }
 
   say(from: Member, text: string): void {

@@ -1,0 +1,1294 @@
+/**
+ * A {@linkcode Registry} shared through Redis, so that several `confab
+ * serve` instances are one server: the same aliases, rooms, members,
+ * history and private messages on each.
+ *
+ * Redis holds the shared state (see `scripts.ts` for the keys) and carries
+ * every room event on one channel per room. An instance subscribes to a
+ * room's channel while it has members there, and delivers what comes in to
+ * them through a {@linkcode LocalRoom}, which does the per-member queues
+ * and drops the slow. Its own lines take the same way back: nothing is
+ * delivered twice, and each instance sees a room's events in the one order
+ * Redis published them. A line said is appended to the room's capped log
+ * and published with its stream id in one script, so history and live
+ * delivery agree, and after a lost link an instance replays each room's
+ * log from the last id it delivered.
+ *
+ * Each instance heartbeats; when one stops (killed, cut off), a survivor
+ * announces each of its members as gone, exactly once, and frees their
+ * aliases. While the link to Redis is down, the members of this instance
+ * still hear each other, and are told that the others do not.
+ *
+ * @module
+ */
+
+import { aliasKey } from "../../protocol/alias.ts";
+import { roomKey } from "../../protocol/room_name.ts";
+import { sanitize } from "../../protocol/sanitize.ts";
+import {
+  formatAction,
+  formatError,
+  formatHistory,
+  formatJoin,
+  formatLeave,
+  formatMessage,
+  formatNick,
+  formatNotice,
+  formatPrivateIn,
+  formatPrivateOut,
+  formatRoomCap,
+  formatTopic,
+  formatTopicSet,
+  formatWelcome,
+} from "../../protocol/wire.ts";
+import type { Logger } from "../options.ts";
+import type {
+  EnterOptions,
+  EnterResult,
+  Registry,
+  RegistrySettings,
+  RoomInfo,
+  WhisperResult,
+} from "../registry.ts";
+import {
+  encodeLine,
+  type JoinOptions,
+  LocalRoom,
+  type LocalRoomOptions,
+  type Member,
+  type MemberInfo,
+  type Room,
+  TOO_SLOW,
+} from "../room.ts";
+import type { RedisLink } from "./link.ts";
+import { Outbox } from "../outbox.ts";
+
+/** Where a remote member's stand-in outbox writes: nowhere. */
+const DISCARD = { write: (bytes: Uint8Array) => Promise.resolve(bytes.length) };
+import {
+  BEAT,
+  BYE,
+  CLAIM,
+  ENTER,
+  EPOCH,
+  LEAVE,
+  PUBLISH,
+  REAP,
+  RECONCILE,
+  RELEASE,
+  RENAME,
+  ROSTER,
+  SAY,
+  type Script,
+  SURVEY,
+  TOPIC,
+  WHISPER,
+} from "./scripts.ts";
+
+/** How often an instance heartbeats, looks for dead ones and re-reads the room list, ms. */
+export const BEAT_EVERY_MS = 1000;
+/** An instance whose heartbeat is this old is dead, ms. */
+export const HEARTBEAT_TTL_MS = 5000;
+/** A member's presence in a room lasts this long unless refreshed, ms. */
+const PRESENCE_TTL_MS = 10_000;
+/** An alias lasts this long unless its instance refreshes it, ms. */
+const ALIAS_TTL_MS = 10_000;
+/** How long a newcomer's admission waits for its own join to come back, ms. */
+const ADMIT_WAIT_MS = 3000;
+/** Most events held for one room while it catches up; beyond, they are dropped (and it says so). */
+const MAX_HELD = 10_000;
+/** Most log entries replayed into one room after the link comes back. */
+const MAX_REPLAY = 10_000;
+/** Longest text taken from an event, in characters. */
+const MAX_EVENT_TEXT = 64 * 1024;
+/** Welcome lines name at most this many of those online (as `LocalRoom` does). */
+const WELCOME_NAMES = 20;
+
+/** Why a dead instance's members left, as their rooms are told. */
+export const LOST_REASON = "server connection lost";
+/** Why members who left while this instance was cut off left, as the others are told. */
+const CUT_OFF_REASON = "left while their server was cut off";
+/** Why a stopping instance's members left. */
+const SHUTDOWN_REASON = "server shutting down";
+const LINK_DOWN =
+  "the link to the other servers is down: people on this server still hear you, the others do not";
+const LINK_BACK = "the link to the other servers is back";
+const HISTORY_FORGOTTEN = "Redis lost its data: the history from before is gone";
+const HISTORY_TRIMMED = "some lines said while the link was down were lost: history kept fewer";
+const ENTER_DOWN = "the link to the other servers is down; try again in a moment";
+
+/** An event on a room's channel, as JSON. */
+type RoomEvent =
+  | { k: "say" | "act"; o: string; from: string; text: string; ms: number }
+  | { k: "join"; o: string; alias: string; ms: number; again?: boolean }
+  | {
+    k: "leave";
+    o: string;
+    alias: string;
+    reason: string;
+    to: string;
+    ms: number;
+    lost?: boolean;
+  }
+  | { k: "nick"; o: string; old: string; alias: string; ms: number }
+  | { k: "topic"; o: string; by: string; topic: string; ms: number }
+  | { k: "notice"; text: string; ms: number };
+
+/** A private line on an instance's inbox. */
+interface PrivateEvent {
+  o: string;
+  from: string;
+  joinedAt: number;
+  text: string;
+  ms: number;
+}
+
+/** A member's record in Redis. */
+interface Info {
+  alias?: unknown;
+  joinedAt?: unknown;
+  away?: unknown;
+  since?: unknown;
+}
+
+/** A member of this instance, as the registry keeps it. */
+interface Local {
+  readonly member: Member;
+  /** `INSTANCE:N`, its name in Redis. */
+  readonly owner: string;
+  /** The alias key it holds. */
+  key: string;
+  /** The room it is in; `undefined` before it enters and while it moves. */
+  room: RedisRoom | undefined;
+}
+
+function text(value: unknown): string {
+  return typeof value === "string" ? sanitize(value.slice(0, MAX_EVENT_TEXT)) : "";
+}
+
+function number(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) ? value : 0;
+}
+
+/** A room event read back from Redis, checked and sanitised; `undefined` if malformed. */
+function parseEvent(json: string): RoomEvent | undefined {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const o = text(raw.o);
+  const ms = number(raw.ms) || Date.now();
+  switch (raw.k) {
+    case "say":
+    case "act":
+      return { k: raw.k, o, from: text(raw.from), text: text(raw.text), ms };
+    case "join":
+      return { k: "join", o, alias: text(raw.alias), ms, again: raw.again === true };
+    case "leave":
+      return {
+        k: "leave",
+        o,
+        alias: text(raw.alias),
+        reason: text(raw.reason),
+        to: text(raw.to),
+        ms,
+        lost: raw.lost === true,
+      };
+    case "nick":
+      return { k: "nick", o, old: text(raw.old), alias: text(raw.alias), ms };
+    case "topic":
+      return { k: "topic", o, by: text(raw.by), topic: text(raw.topic), ms };
+    case "notice":
+      return { k: "notice", text: text(raw.text), ms };
+  }
+  return undefined;
+}
+
+function parseInfo(json: unknown): MemberInfo & { since: number } {
+  let raw: Info = {};
+  try {
+    raw = typeof json === "string" ? JSON.parse(json) : {};
+  } catch {
+    // An unreadable record shows as a nameless member.
+  }
+  return {
+    alias: text(raw.alias) || "?",
+    joinedAt: number(raw.joinedAt),
+    away: text(raw.away),
+    since: number(raw.since),
+  };
+}
+
+/** Compares two stream ids (`ms-seq`). */
+export function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split("-").map(Number);
+  const [bm = 0, bs = 0] = b.split("-").map(Number);
+  return am !== bm ? am - bm : as - bs;
+}
+
+/** A stream entry as Redis returns it: `[id, [field, value, ...]]`. */
+type Entry = [string, string[]];
+
+/** The number of a log entry in its room (its `n` field); 0 if it has none. */
+function entryNumber(entry: Entry): number {
+  const i = entry[1].indexOf("n");
+  return i >= 0 ? Number(entry[1][i + 1]) || 0 : 0;
+}
+
+function entryEvent(entry: Entry): RoomEvent | undefined {
+  const fields = entry[1];
+  const i = fields.indexOf("e");
+  return i >= 0 && i + 1 < fields.length ? parseEvent(fields[i + 1]!) : undefined;
+}
+
+/**
+ * A room shared through Redis: its members on this instance in a
+ * {@linkcode LocalRoom}, everything else in Redis.
+ */
+export class RedisRoom implements Room {
+  /** The room's name, as it was made. */
+  name: string;
+  /** Its key ({@linkcode roomKey}). */
+  readonly key: string;
+  /** Its members on this instance. */
+  readonly local: LocalRoom;
+  /** The newest stream id delivered here; "" before any. */
+  lastId = "";
+  /** The number of the line with {@linkcode RedisRoom.lastId}; 0 before any. */
+  lastN = 0;
+  /** Local members and moves under way into it: while > 0 it stays subscribed. */
+  interest = 0;
+  /** Settles once the room's channel is subscribed. */
+  subscribed: Promise<void> | undefined;
+  #topic = "";
+  #roster: (MemberInfo & { since: number })[] = [];
+  readonly #registry: RedisRegistry;
+  /** Events held while the room catches up, or a newcomer waits to be let in. */
+  #held: string[] = [];
+  #holds = 0;
+  /** Events that did not fit in the hold. */
+  #heldDropped = 0;
+  /** Newcomers whose script returned, waiting for their own join to come back. */
+  readonly #waiting = new Map<
+    string,
+    {
+      member: Member;
+      lines: Uint8Array[];
+      timer: ReturnType<typeof setTimeout>;
+      done: () => void;
+    }
+  >();
+  /** Newcomers whose join came back before their script's answer. */
+  readonly #early = new Set<string>();
+  /** Newcomers whose script is under way. */
+  readonly #entering = new Set<string>();
+
+  /** Makes the room's local side; see {@linkcode RedisRegistry}. */
+  constructor(
+    registry: RedisRegistry,
+    name: string,
+    options: Pick<LocalRoomOptions, "historySize" | "busyBytes" | "quietAbove">,
+  ) {
+    this.#registry = registry;
+    this.name = name;
+    this.key = roomKey(name);
+    this.local = new LocalRoom({ name, ...options });
+  }
+
+  /** The channel its events come on. */
+  get channel(): string {
+    return this.#registry.prefix + "room:" + this.key;
+  }
+
+  get size(): number {
+    return Math.max(this.#roster.length, this.local.size);
+  }
+
+  /** Whether this instance's writers for the room have fallen behind (see `Room.busy`). */
+  get busy(): boolean {
+    return this.local.busy;
+  }
+
+  ready(): Promise<void> {
+    return this.local.ready();
+  }
+
+  get topic(): string {
+    return this.#topic;
+  }
+
+  /** Sets what is known of the room (from an answer of Redis). */
+  know(topic: string, roster: (MemberInfo & { since: number })[]): void {
+    this.#topic = topic;
+    this.#roster = roster.sort((a, b) => a.since - b.since);
+  }
+
+  *members(): IterableIterator<MemberInfo> {
+    for (const { alias, joinedAt, away } of this.#roster) yield { alias, joinedAt, away };
+  }
+
+  async roster(): Promise<MemberInfo[]> {
+    const registry = this.#registry;
+    if (registry.up) {
+      try {
+        const infos = await registry.run(ROSTER, [this.key]) as string[];
+        this.#roster = infos.map(parseInfo).sort((a, b) => a.since - b.since);
+      } catch {
+        // As last known.
+      }
+    }
+    return [...this.members()];
+  }
+
+  join(member: Member, options: JoinOptions): void {
+    void this.#registry.enter(member, this.name, { nameRoom: false, ...options });
+  }
+
+  leave(member: Member, reason = ""): void {
+    this.#registry.leave(member, reason);
+  }
+
+  say(from: Member, text: string): void {
+    this.#said("say", from, text);
+  }
+
+  act(from: Member, text: string): void {
+    this.#said("act", from, text);
+  }
+
+  #said(k: "say" | "act", from: Member, text: string): void {
+    const registry = this.#registry;
+    const owner = registry.ownerOf(from);
+    if (!registry.up || owner === undefined) {
+      // Cut off: the members here still hear each other.
+      if (k === "say") this.local.say(from, text);
+      else this.local.act(from, text);
+      return;
+    }
+    const event: RoomEvent = { k, o: owner, from: from.alias, text, ms: Date.now() };
+    registry.run(SAY, [this.key, registry.logLength, JSON.stringify(event)]).catch((error) => {
+      registry.failed(from, "not sent", error);
+    });
+  }
+
+  rename(member: Member, alias: string): void {
+    void this.#registry.rename(member, alias);
+  }
+
+  setTopic(by: Member, topic: string): void {
+    const registry = this.#registry;
+    const owner = registry.ownerOf(by);
+    if (!registry.up || owner === undefined) {
+      by.deliver(encodeLine(formatError(`topic not set: ${ENTER_DOWN}`)));
+      return;
+    }
+    const event: RoomEvent = { k: "topic", o: owner, by: by.alias, topic, ms: Date.now() };
+    registry.run(TOPIC, [this.key, topic, JSON.stringify(event)]).catch((error) => {
+      registry.failed(by, "topic not set", error);
+    });
+  }
+
+  announce(text: string): void {
+    const registry = this.#registry;
+    if (!registry.up) {
+      this.local.announce(text);
+      return;
+    }
+    const event: RoomEvent = { k: "notice", text, ms: Date.now() };
+    registry.run(PUBLISH, [this.key, JSON.stringify(event)]).catch(() => this.local.announce(text));
+  }
+
+  flush(): void {
+    this.local.flush();
+  }
+
+  close(): void {
+    this.local.close();
+  }
+
+  /** Tells the members here (not the other instances). */
+  tell(text: string): void {
+    this.local.relay(encodeLine(formatNotice(Date.now(), text)));
+  }
+
+  /** Holds incoming events until {@linkcode RedisRoom.release}. */
+  hold(): void {
+    this.#holds++;
+  }
+
+  /** Ends a hold; once none is left, delivers what was held, in order. */
+  release(): void {
+    if (this.#holds === 0 || --this.#holds > 0) return;
+    const held = this.#held;
+    this.#held = [];
+    if (this.#heldDropped > 0) {
+      this.tell(`${this.#heldDropped} events came faster than this server caught up and were lost`);
+      this.#heldDropped = 0;
+    }
+    for (let i = 0; i < held.length; i++) {
+      this.incoming(held[i]!);
+      if (this.#holds > 0) {
+        // A newcomer's join among them holds the rest again.
+        this.#held.unshift(...held.slice(i + 1));
+        return;
+      }
+    }
+  }
+
+  /** A message from the room's channel: `ID JSON`. */
+  incoming(raw: string): void {
+    if (this.#holds > 0) {
+      if (this.#held.length < MAX_HELD) this.#held.push(raw);
+      else this.#heldDropped++;
+      return;
+    }
+    const space = raw.indexOf(" ");
+    if (space < 0) return;
+    const event = parseEvent(raw.slice(space + 1));
+    if (event !== undefined) this.deliver(raw.slice(0, space), event);
+  }
+
+  /**
+   * Delivers one event to the members here; `logged` is `ID/N` for a line
+   * from the log (one already delivered is skipped), or `-`.
+   */
+  deliver(logged: string, event: RoomEvent): void {
+    if (logged !== "-") {
+      const [id = "", n = "0"] = logged.split("/");
+      if (this.lastId !== "" && compareIds(id, this.lastId) <= 0) return;
+      this.lastId = id;
+      this.lastN = Number(n) || 0;
+    }
+    const registry = this.#registry;
+    switch (event.k) {
+      case "say":
+        this.local.relay(
+          encodeLine(formatMessage(event.ms, event.from, event.text)),
+          registry.memberOf(event.o),
+        );
+        return;
+      case "act":
+        this.local.relay(
+          encodeLine(formatAction(event.ms, event.from, event.text)),
+          registry.memberOf(event.o),
+        );
+        return;
+      case "join": {
+        // Back after being taken for lost: those here never saw it go.
+        if (event.again && registry.memberOf(event.o) !== undefined) return;
+        const since = Math.max(0, ...this.#roster.map((m) => m.since)) + 1;
+        this.#roster = this.#roster.filter((m) => m.alias !== event.alias);
+        this.#roster.push({ alias: event.alias, joinedAt: event.ms, away: "", since });
+        const waiting = this.#waiting.get(event.o);
+        if (waiting !== undefined) {
+          this.#waiting.delete(event.o);
+          clearTimeout(waiting.timer);
+          this.local.relay(encodeLine(formatJoin(event.ms, event.alias)), waiting.member);
+          this.local.admit(waiting.member, waiting.lines);
+          waiting.done();
+          return;
+        }
+        if (this.#entering.has(event.o)) {
+          // Its own join came back before its script's answer: what follows
+          // waits until the newcomer is in, so it misses none of it.
+          this.#early.add(event.o);
+          this.local.relay(encodeLine(formatJoin(event.ms, event.alias)));
+          this.hold();
+          return;
+        }
+        this.local.relay(encodeLine(formatJoin(event.ms, event.alias)), registry.memberOf(event.o));
+        return;
+      }
+      case "leave":
+        // Taken for lost while still here (this server was slow or cut
+        // off): the others were told; those here never saw it go.
+        if (event.lost && registry.memberOf(event.o) !== undefined) return;
+        this.#roster = this.#roster.filter((m) => m.alias !== event.alias);
+        this.local.relay(
+          encodeLine(formatLeave(event.ms, event.alias, event.reason, event.to)),
+          registry.memberOf(event.o),
+        );
+        return;
+      case "nick":
+        for (const m of this.#roster) {
+          if (m.alias === event.old) Object.assign(m, { alias: event.alias });
+        }
+        this.local.relay(encodeLine(formatNick(event.ms, event.old, event.alias)));
+        return;
+      case "topic":
+        this.#topic = event.topic;
+        this.local.relay(encodeLine(formatNotice(event.ms, formatTopicSet(event.by, event.topic))));
+        return;
+      case "notice":
+        this.local.relay(encodeLine(formatNotice(event.ms, event.text)));
+        return;
+    }
+  }
+
+  /** A newcomer's script is about to run. */
+  expect(owner: string): void {
+    this.#entering.add(owner);
+  }
+
+  /** A newcomer's script failed or was refused. */
+  unexpect(owner: string): void {
+    this.#entering.delete(owner);
+    if (this.#early.delete(owner)) this.release();
+  }
+
+  /**
+   * A newcomer's script returned: it is let in with `lines` (history,
+   * welcome, topic) as soon as its own join comes back, so it gets every
+   * line after its history and none twice.
+   */
+  admitWhenBack(owner: string, member: Member, lines: Uint8Array[]): Promise<void> {
+    this.#entering.delete(owner);
+    if (this.#early.delete(owner)) {
+      this.local.admit(member, lines);
+      this.release();
+      return Promise.resolve();
+    }
+    return new Promise((done) => {
+      const timer = setTimeout(() => this.admitNow(owner), ADMIT_WAIT_MS);
+      this.#waiting.set(owner, { member, lines, timer, done });
+    });
+  }
+
+  /** Lets in a waiting newcomer without its join (the link went down meanwhile). */
+  admitNow(owner?: string): void {
+    for (const [key, waiting] of this.#waiting) {
+      if (owner !== undefined && key !== owner) continue;
+      this.#waiting.delete(key);
+      clearTimeout(waiting.timer);
+      this.local.admit(waiting.member, waiting.lines);
+      waiting.done();
+    }
+  }
+
+  /** Forgets a waiting newcomer that left before it was let in. */
+  forget(owner: string): void {
+    const waiting = this.#waiting.get(owner);
+    if (waiting !== undefined) {
+      clearTimeout(waiting.timer);
+      waiting.done();
+    }
+    this.#waiting.delete(owner);
+    this.unexpect(owner);
+  }
+
+  /** Whether anyone here is in the room or on the way in. */
+  get idle(): boolean {
+    return this.interest <= 0 && this.local.size === 0 && this.#waiting.size === 0;
+  }
+}
+
+/**
+ * A {@linkcode Registry} shared between instances through Redis; see the
+ * module documentation.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { RedisLink } from "./link.ts";
+ * import { RedisRegistry } from "./registry.ts";
+ * import { serve } from "../mod.ts";
+ *
+ * const link = await RedisLink.connect({ url: "redis://127.0.0.1:6379", log: () => {} });
+ * let registry: RedisRegistry | undefined;
+ * const server = serve({
+ *   port: 0,
+ *   registry: (settings) => (registry = new RedisRegistry(link, "main", settings)),
+ * });
+ * await registry!.start();
+ * await server.shutdown();
+ * await registry!.stop();
+ * ```
+ */
+export class RedisRegistry implements Registry {
+  readonly defaultRoom: RedisRoom;
+  /** The cluster's key prefix, `confab:NAME:`. */
+  readonly prefix: string;
+  /** This instance's id. */
+  readonly id: string = crypto.randomUUID().slice(0, 8);
+  /** Most entries in a room's log (`XADD MAXLEN ~`). */
+  readonly logLength: number;
+  readonly #link: RedisLink;
+  readonly #settings: RegistrySettings;
+  readonly #log: Logger;
+  /** Rooms this instance is subscribed to, by key. */
+  readonly #rooms = new Map<string, RedisRoom>();
+  readonly #locals = new Map<Member, Local>();
+  readonly #byOwner = new Map<string, Local>();
+  readonly #byAlias = new Map<string, Local>();
+  /** Members of other instances, as `/reply` remembers them, and their owners. */
+  readonly #remotes = new WeakMap<Member, string>();
+  #next = 0;
+  #epoch = "";
+  /** The rooms as last read, for {@linkcode RedisRegistry.list}. */
+  #known: RoomInfo[] = [];
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #beating = false;
+  #downAt = 0;
+  #stopped = false;
+
+  /** Makes the registry of cluster `cluster` on `link`; {@linkcode RedisRegistry.start} starts it. */
+  constructor(link: RedisLink, cluster: string, settings: RegistrySettings) {
+    this.#link = link;
+    this.#settings = settings;
+    this.#log = settings.log;
+    this.prefix = `confab:${cluster}:`;
+    this.logLength = settings.historySize;
+    this.defaultRoom = this.#room(settings.defaultRoom);
+    this.defaultRoom.interest = 1;
+    link.sub.on("message", (channel: string, message: string) => this.#message(channel, message));
+    link.onDown = () => this.#down();
+    link.onUp = () => {
+      this.#recover().catch((error) => {
+        this.#log(`redis: recovery failed: ${error?.message ?? error}; retrying`);
+        link.cmd.disconnect(true);
+      });
+    };
+  }
+
+  /** Whether the link to Redis is up. */
+  get up(): boolean {
+    return this.#link.up && !this.#stopped;
+  }
+
+  /** Subscribes, takes part in the heartbeat, and reads the rooms. */
+  async start(): Promise<void> {
+    this.#epoch = String(await this.#link.run(EPOCH, [this.prefix, crypto.randomUUID()]));
+    await this.#beat(false);
+    await this.#link.sub.subscribe(this.#inbox, this.defaultRoom.channel);
+    this.defaultRoom.subscribed = Promise.resolve();
+    await this.#survey();
+    this.#timer = setInterval(() => void this.#tick(), BEAT_EVERY_MS);
+  }
+
+  /**
+   * Says goodbye for every member still here, leaves the heartbeat and
+   * closes the link.
+   */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    for (const room of this.#rooms.values()) room.admitNow();
+    if (this.up) {
+      await this.#link.run(BYE, [this.prefix, this.id, this.defaultRoom.key, SHUTDOWN_REASON])
+        .catch((error) => this.#log(`redis: goodbye failed: ${error?.message ?? error}`));
+    }
+    this.#stopped = true;
+    await this.#link.close();
+  }
+
+  /** Runs a script with the prefix as its first argument. */
+  run(script: Script, args: readonly (string | number)[]): Promise<unknown> {
+    return this.#link.run(script, [this.prefix, ...args]);
+  }
+
+  get #inbox(): string {
+    return `${this.prefix}inbox:${this.id}`;
+  }
+
+  get rooms(): number {
+    return this.#rooms.size;
+  }
+
+  get members(): number {
+    let n = 0;
+    for (const local of this.#locals.values()) if (local.room !== undefined) n++;
+    return n;
+  }
+
+  /** The owner name of a member of this instance. */
+  ownerOf(member: Member): string | undefined {
+    return this.#locals.get(member)?.owner;
+  }
+
+  /** The member of this instance with that owner name. */
+  memberOf(owner: string): Member | undefined {
+    return this.#byOwner.get(owner)?.member;
+  }
+
+  /** Tells `member` that what it did did not go through, and why. */
+  failed(member: Member, what: string, error: unknown): void {
+    const why = this.up ? (error instanceof Error ? error.message : String(error)) : "link down";
+    this.#log(`redis: ${what} for ${member.alias}: ${why}`);
+    if (
+      !member.deliver(
+        encodeLine(
+          formatError(`${what}: the link to the other servers failed (${why}); say it again`),
+        ),
+      )
+    ) {
+      member.evicted(TOO_SLOW);
+    }
+  }
+
+  #room(name: string): RedisRoom {
+    const key = roomKey(name);
+    let room = this.#rooms.get(key);
+    if (room === undefined) {
+      const { historySize, busyBytes, quietAbove } = this.#settings;
+      room = new RedisRoom(this, name, { historySize, busyBytes, quietAbove });
+      this.#rooms.set(key, room);
+    }
+    return room;
+  }
+
+  /** Unsubscribes from a room no one here is in any more. */
+  #retire(room: RedisRoom): void {
+    if (room === this.defaultRoom || !room.idle) return;
+    this.#rooms.delete(room.key);
+    room.close();
+    room.subscribed = undefined;
+    if (this.up) this.#link.sub.unsubscribe(room.channel).catch(() => {});
+  }
+
+  async #subscribe(room: RedisRoom): Promise<void> {
+    if (room.subscribed === undefined) {
+      const subscribing = this.#link.sub.subscribe(room.channel).then(() => {});
+      room.subscribed = subscribing;
+      subscribing.catch(() => {
+        if (room.subscribed === subscribing) room.subscribed = undefined;
+      });
+    }
+    await room.subscribed;
+  }
+
+  #info(local: Local, room: string): string {
+    const { alias, joinedAt, away } = local.member;
+    return JSON.stringify({ alias, key: local.key, joinedAt, away, room });
+  }
+
+  async claim(member: Member, alias: string): Promise<boolean> {
+    const key = aliasKey(alias);
+    const held = this.#byAlias.get(key);
+    if (held !== undefined) return held.member === member;
+    if (!this.up) {
+      // A newcomer cannot be placed anywhere: it is told why and let go,
+      // rather than told its alias is taken.
+      member.evicted(ENTER_DOWN);
+      return false;
+    }
+    const owner = `${this.id}:${++this.#next}`;
+    const local: Local = { member, owner, key, room: undefined };
+    const info = JSON.stringify({ alias, key, joinedAt: Date.now(), away: "", room: "" });
+    let ok: unknown;
+    try {
+      ok = await this.run(CLAIM, [this.id, owner, key, info, ALIAS_TTL_MS]);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      this.#log(`redis: alias not claimed: ${why}`);
+      member.evicted(ENTER_DOWN);
+      return false;
+    }
+    if (ok !== 1) return false;
+    if (this.#byAlias.has(key) || this.#locals.has(member)) {
+      // Claimed here meanwhile (by another session, or this one again).
+      void this.run(RELEASE, [this.id, owner, key]).catch(() => {});
+      return this.#byAlias.get(key)?.member === member;
+    }
+    this.#locals.set(member, local);
+    this.#byOwner.set(owner, local);
+    this.#byAlias.set(key, local);
+    return true;
+  }
+
+  release(member: Member): void {
+    this.leave(member, "");
+    const local = this.#locals.get(member);
+    if (local === undefined) return;
+    this.#locals.delete(member);
+    this.#byOwner.delete(local.owner);
+    if (this.#byAlias.get(local.key) === local) this.#byAlias.delete(local.key);
+    member.replyTo = undefined;
+    if (this.up) {
+      this.run(RELEASE, [this.id, local.owner, local.key]).catch((error) => {
+        this.#log(`redis: release of ${member.alias} failed: ${error?.message ?? error}`);
+      });
+    }
+  }
+
+  async rename(member: Member, alias: string): Promise<boolean> {
+    const local = this.#locals.get(member);
+    if (local === undefined) return false;
+    const key = aliasKey(alias);
+    const held = this.#byAlias.get(key);
+    if (held !== undefined && held !== local) return false;
+    if (!this.up) {
+      // Said here rather than as "taken": nothing changes, and the member knows why.
+      const line = formatError(`alias not changed: ${ENTER_DOWN}`);
+      if (!member.deliver(encodeLine(line))) member.evicted(TOO_SLOW);
+      return true;
+    }
+    const room = local.room;
+    const event: RoomEvent = {
+      k: "nick",
+      o: local.owner,
+      old: member.alias,
+      alias,
+      ms: Date.now(),
+    };
+    let ok: unknown;
+    try {
+      ok = await this.run(RENAME, [
+        local.owner,
+        local.key,
+        key,
+        room?.key ?? "",
+        JSON.stringify(event),
+        ALIAS_TTL_MS,
+        alias,
+      ]);
+    } catch (error) {
+      this.failed(member, "alias not changed", error);
+      return true;
+    }
+    if (ok !== 1 || this.#locals.get(member) !== local) return false;
+    if (this.#byAlias.get(local.key) === local) this.#byAlias.delete(local.key);
+    local.key = key;
+    this.#byAlias.set(key, local);
+    room?.flush();
+    member.alias = alias;
+    return true;
+  }
+
+  refusal(name: string, mover?: Member): string | undefined {
+    const key = roomKey(name);
+    if (this.#rooms.has(key) || this.#known.some((r) => roomKey(r.name) === key)) return undefined;
+    const from = mover === undefined ? undefined : this.#locals.get(mover)?.room;
+    const fromInfo = from === undefined
+      ? undefined
+      : this.#known.find((r) => roomKey(r.name) === from.key);
+    const freed = from !== undefined && from !== this.defaultRoom && fromInfo?.members === 1
+      ? 1
+      : 0;
+    if (this.#known.length - freed < this.#settings.maxRooms) return undefined;
+    return formatRoomCap(this.#settings.maxRooms);
+  }
+
+  async enter(member: Member, name: string, options: EnterOptions): Promise<EnterResult> {
+    const local = this.#locals.get(member);
+    if (local === undefined) return { ok: false, reason: "choose an alias first" };
+    const from = local.room;
+    const key = roomKey(name);
+    if (from !== undefined && from.key === key) return { ok: true, room: from };
+    if (!this.up) return { ok: false, reason: ENTER_DOWN };
+    const room = this.#room(
+      from === undefined && key === this.defaultRoom.key ? this.defaultRoom.name : name,
+    );
+    room.interest++;
+    local.room = undefined;
+    const restore = () => {
+      room.unexpect(local.owner);
+      room.interest--;
+      if (this.#locals.get(member) === local && local.room === undefined) local.room = from;
+      this.#retire(room);
+    };
+    let reply: unknown[];
+    try {
+      await this.#subscribe(room);
+      room.expect(local.owner);
+      const ms = Date.now();
+      const leave: RoomEvent = {
+        k: "leave",
+        o: local.owner,
+        alias: member.alias,
+        reason: "",
+        to: room.name,
+        ms,
+      };
+      const join: RoomEvent = { k: "join", o: local.owner, alias: member.alias, ms };
+      reply = await this.run(ENTER, [
+        local.owner,
+        key,
+        room.name,
+        this.defaultRoom.key,
+        this.#settings.maxRooms,
+        from?.key ?? "",
+        JSON.stringify(leave),
+        JSON.stringify(join),
+        PRESENCE_TTL_MS,
+        options.history ? this.#settings.historySize : 0,
+      ]) as unknown[];
+    } catch (error) {
+      restore();
+      const why = error instanceof Error ? error.message : String(error);
+      this.#log(`redis: ${member.alias} could not enter #${room.name}: ${why}`);
+      return {
+        ok: false,
+        reason: `cannot enter #${room.name} now: the link to the other servers failed`,
+      };
+    }
+    if (reply[0] !== 1) {
+      restore();
+      return { ok: false, reason: formatRoomCap(this.#settings.maxRooms) };
+    }
+    if (this.#locals.get(member) !== local) {
+      // It closed while it waited: its release takes it out again.
+      room.forget(local.owner);
+      room.interest--;
+      this.#leaveRedis(local, room, "");
+      this.#retire(room);
+      return { ok: true, room };
+    }
+    const [, made, topic, tip, infos, history, tipN] = reply as [
+      number,
+      string,
+      string,
+      string,
+      string[],
+      Entry[],
+      string,
+    ];
+    room.name = text(made) || room.name;
+    const roster = infos.map(parseInfo);
+    room.know(text(topic), roster);
+    if (room.lastId === "") {
+      room.lastId = tip;
+      room.lastN = Number(tipN) || 0;
+    }
+    if (from !== undefined) {
+      from.local.dismiss(member);
+      from.interest--;
+      this.#retire(from);
+    }
+    local.room = room;
+    await room.admitWhenBack(
+      local.owner,
+      member,
+      this.#welcome(room, member, options, roster, history),
+    );
+    return { ok: true, room };
+  }
+
+  /** History (within the byte budget), the welcome, and the topic, for a newcomer. */
+  #welcome(
+    room: RedisRoom,
+    member: Member,
+    options: EnterOptions,
+    roster: MemberInfo[],
+    history: Entry[],
+  ): Uint8Array[] {
+    const lines: Uint8Array[] = [];
+    let bytes = 0;
+    for (const entry of history) {
+      const event = entryEvent(entry);
+      if (event === undefined || (event.k !== "say" && event.k !== "act")) continue;
+      const kind = event.k === "say" ? "message" : "action";
+      const line = encodeLine(formatHistory(event.ms, kind, event.from, event.text));
+      if (bytes + line.length > this.#settings.historyBytes) break;
+      bytes += line.length;
+      lines.push(line);
+    }
+    lines.reverse();
+    const now = Date.now();
+    const names = roster.filter((m) => m.alias !== member.alias).map((m) => m.alias)
+      .slice(0, WELCOME_NAMES);
+    if (names.length < WELCOME_NAMES) names.push(member.alias);
+    const online = Math.max(roster.length, 1);
+    const welcome = formatWelcome(
+      member.alias,
+      online,
+      names,
+      options.nameRoom ? room.name : undefined,
+    );
+    lines.push(encodeLine(formatNotice(now, welcome)));
+    if (room.topic !== "") lines.push(encodeLine(formatNotice(now, formatTopic(room.topic))));
+    return lines;
+  }
+
+  leave(member: Member, reason: string): void {
+    const local = this.#locals.get(member);
+    const room = local?.room;
+    if (local === undefined || room === undefined) return;
+    local.room = undefined;
+    room.forget(local.owner);
+    room.interest--;
+    if (this.up) {
+      room.local.dismiss(member);
+      this.#leaveRedis(local, room, reason);
+    } else {
+      // Cut off: the members here are told; the others, when a survivor
+      // finds this server's members gone, or when it reconciles.
+      room.local.leave(member, reason);
+    }
+    this.#retire(room);
+  }
+
+  #leaveRedis(local: Local, room: RedisRoom, reason: string): void {
+    const event: RoomEvent = {
+      k: "leave",
+      o: local.owner,
+      alias: local.member.alias,
+      reason,
+      to: "",
+      ms: Date.now(),
+    };
+    this.run(LEAVE, [local.owner, room.key, this.defaultRoom.key, JSON.stringify(event)])
+      .catch((error) =>
+        this.#log(`redis: leave of ${local.member.alias} failed: ${error?.message ?? error}`)
+      );
+  }
+
+  list(): RoomInfo[] {
+    if (this.#known.length === 0) {
+      return [{ name: this.defaultRoom.name, members: this.defaultRoom.size, topic: "" }];
+    }
+    return this.#known;
+  }
+
+  async survey(): Promise<RoomInfo[]> {
+    if (this.up) {
+      try {
+        await this.#survey();
+      } catch {
+        // As last known.
+      }
+    }
+    return this.list();
+  }
+
+  async #survey(): Promise<void> {
+    const rows = await this.run(SURVEY, [this.defaultRoom.key]) as [
+      string,
+      string,
+      number,
+      string,
+    ][];
+    const rooms = rows.map(([key, name, members, topic]) => ({
+      key,
+      info: { name: text(name), members: Number(members), topic: text(topic) },
+    }));
+    if (!rooms.some((r) => r.key === this.defaultRoom.key)) {
+      rooms.push({
+        key: this.defaultRoom.key,
+        info: { name: this.defaultRoom.name, members: 0, topic: "" },
+      });
+    }
+    const first = rooms.filter((r) => r.key === this.defaultRoom.key);
+    const others = rooms.filter((r) => r.key !== this.defaultRoom.key)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    this.#known = [...first, ...others].map((r) => r.info);
+  }
+
+  async whisper(from: Member, to: string | Member, text: string): Promise<WhisperResult> {
+    const sender = this.#locals.get(from);
+    if (sender === undefined) return { ok: false, why: "absent" };
+    let recipient: Local | undefined;
+    let remoteOwner: string | undefined;
+    if (typeof to === "string") recipient = this.#byAlias.get(aliasKey(to));
+    else {
+      recipient = this.#locals.get(to);
+      remoteOwner = this.#remotes.get(to);
+      if (recipient !== undefined && this.#byAlias.get(aliasKey(to.alias)) !== recipient) {
+        return { ok: false, why: "absent" };
+      }
+    }
+    if (recipient === sender) return { ok: false, why: "self" };
+    const now = Date.now();
+    if (recipient !== undefined) {
+      recipient.room?.flush();
+      sender.room?.flush();
+      recipient.member.replyTo = from;
+      if (!recipient.member.deliver(encodeLine(formatPrivateIn(now, from.alias, text)))) {
+        recipient.member.evicted(TOO_SLOW);
+      }
+      from.deliver(encodeLine(formatPrivateOut(now, recipient.member.alias, text)));
+      const { alias, joinedAt, away } = recipient.member;
+      return { ok: true, to: { alias, joinedAt, away } };
+    }
+    if (typeof to !== "string" && remoteOwner === undefined) return { ok: false, why: "absent" };
+    if (!this.up) return { ok: false, why: "absent" };
+    const alias = typeof to === "string" ? to : to.alias;
+    const event: PrivateEvent = {
+      o: sender.owner,
+      from: from.alias,
+      joinedAt: from.joinedAt,
+      text,
+      ms: now,
+    };
+    let reply: unknown[];
+    try {
+      reply = await this.run(WHISPER, [
+        aliasKey(alias),
+        remoteOwner ?? "",
+        JSON.stringify(event),
+      ]) as unknown[];
+    } catch (error) {
+      this.failed(from, "private message not sent", error);
+      return { ok: true, to: { alias, joinedAt: 0, away: "" } };
+    }
+    if (reply[0] !== 1) return { ok: false, why: "absent" };
+    const info = parseInfo(reply[2]);
+    sender.room?.flush();
+    from.deliver(encodeLine(formatPrivateOut(now, info.alias, text)));
+    return { ok: true, to: { alias: info.alias, joinedAt: info.joinedAt, away: info.away } };
+  }
+
+  /** A private line from another instance: `OWNER JSON`. */
+  #private(raw: string): void {
+    const space = raw.indexOf(" ");
+    const local = this.#byOwner.get(raw.slice(0, space));
+    if (space < 0 || local === undefined) return;
+    let event: Partial<PrivateEvent>;
+    try {
+      event = JSON.parse(raw.slice(space + 1));
+    } catch {
+      return;
+    }
+    const owner = text(event.o);
+    const from = text(event.from);
+    if (owner === "" || from === "") return;
+    local.room?.flush();
+    const sender: Member = {
+      alias: from,
+      joinedAt: number(event.joinedAt),
+      away: "",
+      replyTo: undefined,
+      // A stand-in for /reply: nothing is ever written to it here.
+      outbox: new Outbox(DISCARD),
+      deliver: () => true,
+      evicted: () => {},
+    };
+    this.#remotes.set(sender, owner);
+    local.member.replyTo = sender;
+    const line = formatPrivateIn(number(event.ms) || Date.now(), from, text(event.text));
+    if (!local.member.deliver(encodeLine(line))) local.member.evicted(TOO_SLOW);
+  }
+
+  close(): void {
+    for (const room of this.#rooms.values()) room.close();
+  }
+
+  #message(channel: string, message: string): void {
+    if (channel === this.#inbox) {
+      this.#private(message);
+      return;
+    }
+    if (!channel.startsWith(this.prefix + "room:")) return;
+    this.#rooms.get(channel.slice(this.prefix.length + 5))?.incoming(message);
+  }
+
+  /** Once a second: heartbeat, find dead instances, re-read the rooms. */
+  async #tick(): Promise<void> {
+    if (!this.up || this.#beating) return;
+    this.#beating = true;
+    try {
+      await this.#beat(true);
+      const gone = Number(
+        await this.run(REAP, [this.id, this.defaultRoom.key, LOST_REASON]),
+      );
+      if (gone > 0) this.#log(`redis: ${gone} members of a lost server let go`);
+      await this.#survey();
+    } catch (error) {
+      if (this.up) this.#log(`redis: heartbeat failed: ${(error as Error)?.message ?? error}`);
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  /** The heartbeat; a member whose alias someone else took meanwhile is let go. */
+  async #beat(rejoin: boolean): Promise<void> {
+    const args: (string | number)[] = [
+      this.id,
+      HEARTBEAT_TTL_MS,
+      PRESENCE_TTL_MS,
+      ALIAS_TTL_MS,
+      rejoin ? "1" : "0",
+    ];
+    for (const local of this.#locals.values()) {
+      const m = local.member;
+      const room = local.room;
+      if (room === undefined) continue;
+      args.push(local.owner, room.key, room.name, m.alias, local.key, m.away, m.joinedAt);
+    }
+    const [fresh, lost] = await this.run(BEAT, args) as [number, string[]];
+    if (fresh === 1 && rejoin) {
+      this.#log("redis: this server had been taken for lost; its members are back");
+    }
+    for (const owner of lost) {
+      const local = this.#byOwner.get(owner);
+      if (local === undefined) continue;
+      this.#log(`redis: ${local.member.alias}: alias taken elsewhere while cut off`);
+      local.member.evicted("your alias was taken on another server while this one was cut off");
+    }
+  }
+
+  #down(): void {
+    this.#downAt = Date.now();
+    for (const room of this.#rooms.values()) {
+      room.admitNow();
+      room.tell(LINK_DOWN);
+    }
+  }
+
+  /**
+   * The link is back: heartbeat (members whose presence lapsed are
+   * announced again), subscribe again, and replay each room's log from the
+   * last line delivered here.
+   */
+  async #recover(): Promise<void> {
+    const epoch = String(await this.run(EPOCH, [crypto.randomUUID()]));
+    const forgot = epoch !== this.#epoch;
+    this.#epoch = epoch;
+    if (forgot) this.#log("redis: Redis lost its data (restarted without persistence?)");
+    const gone = Number(
+      await this.run(RECONCILE, [
+        this.id,
+        this.defaultRoom.key,
+        CUT_OFF_REASON,
+        ...[...this.#locals.values()].map((l) => l.owner),
+      ]),
+    );
+    if (gone > 0) this.#log(`redis: ${gone} who left while cut off announced`);
+    await this.#beat(!forgot);
+    const rooms = [...this.#rooms.values()];
+    for (const room of rooms) room.hold();
+    try {
+      await this.#link.sub.subscribe(this.#inbox, ...rooms.map((r) => r.channel));
+      for (const room of rooms) room.subscribed = Promise.resolve();
+      for (const room of rooms) {
+        room.tell(LINK_BACK);
+        await this.#replay(room, forgot);
+      }
+    } finally {
+      for (const room of rooms) room.release();
+    }
+    await this.#survey().catch(() => {});
+  }
+
+  /**
+   * Delivers what the room's log holds after the last line delivered here;
+   * if the log no longer reaches back that far, the members are told.
+   */
+  async #replay(room: RedisRoom, forgot: boolean): Promise<void> {
+    const base = `${this.prefix}room:${room.key}`;
+    const start = room.lastId !== "" ? room.lastId : `${this.#downAt}-0`;
+    const forgotten = forgot && room.lastN > 0;
+    const [counted, range] = await this.#link.cmd.multi()
+      .get(`${base}:n`)
+      .xrange(`${base}:log`, forgot ? "-" : `(${start}`, "+", "COUNT", MAX_REPLAY)
+      .exec() ?? [];
+    const entries = (range?.[1] ?? []) as Entry[];
+    const count = Number(counted?.[1] ?? 0) || 0;
+    let gap = false;
+    if (!forgot && room.lastN > 0 && count !== room.lastN) {
+      // Lines are numbered without gaps: the first one replayed must be the next.
+      const first = entries[0] === undefined ? count + 1 : entryNumber(entries[0]);
+      gap = count < room.lastN || first > room.lastN + 1;
+    }
+    if (forgot) {
+      room.lastId = "";
+      room.lastN = 0;
+    }
+    if (forgotten) room.tell(HISTORY_FORGOTTEN);
+    else if (gap) room.tell(HISTORY_TRIMMED);
+    for (const entry of entries) {
+      const event = entryEvent(entry);
+      if (event !== undefined) room.deliver(`${entry[0]}/${entryNumber(entry)}`, event);
+    }
+  }
+}
