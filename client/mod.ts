@@ -628,8 +628,9 @@ function trackOnline(event: ServerEvent, online: Set<string>): void {
       if (!event.history) add(event.from);
       break;
     case "crowd":
-      event.joined.forEach(add);
+      // Named on both sides: left, then came back.
       for (const name of event.left) online.delete(name);
+      event.joined.forEach(add);
       break;
     case "notice": {
       parseWelcome(event.text)?.names.forEach(add);

@@ -209,7 +209,8 @@ export function formatNick(ms: number, from: string, to: string): string {
 /**
  * Who came and went in a big room since its last summary: the server names
  * them when they are at most {@linkcode CROWD_NAMES}, and counts them when
- * they are more.
+ * they are more. Someone who came and went within one summary is in
+ * neither list; someone named in both left and came back.
  */
 export interface Crowd {
   /** How many joined. */
@@ -240,7 +241,8 @@ export function formatCrowd(ms: number, crowd: CrowdCounts): string {
 
 /** Who came and went, as {@linkcode formatCrowd} words it, without the stamp. */
 export function crowdText(crowd: CrowdCounts): string {
-  const named = crowd.joinedCount + crowd.leftCount <= CROWD_NAMES;
+  const named = crowd.joinedCount + crowd.leftCount <= CROWD_NAMES &&
+    crowd.joined.length === crowd.joinedCount && crowd.left.length === crowd.leftCount;
   const part = (names: readonly string[], count: number, verb: string) =>
     count === 0 ? [] : [
       named

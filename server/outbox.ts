@@ -141,6 +141,32 @@ export class Outbox {
     return this.#maxBytes;
   }
 
+  /** The time on the outbox's clock (ms), as `stalledFor()` reads it. */
+  now(): number {
+    return this.#clock();
+  }
+
+  /**
+   * Queues a connection's closing line even past the byte limit (it is
+   * one short line, and nothing follows it); `false` only once closed.
+   */
+  pushLast(bytes: Uint8Array): boolean {
+    if (this.#closed) return false;
+    const live = this.#live;
+    if (live !== undefined) {
+      this.#closeLive();
+      this.#disown();
+      this.#onIdle = undefined;
+    }
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    if (!this.#writing) {
+      this.#writing = true;
+      queueMicrotask(this.#drain);
+    }
+    return true;
+  }
+
   /** Whether {@linkcode Outbox.close} was called or a write failed. */
   get closed(): boolean {
     return this.#closed;
@@ -204,11 +230,12 @@ export class Outbox {
   /** Stops following the log; what it held until now is still written. */
   unfollow(): void {
     if (this.#live === undefined) return;
-    const behind = this.#behind();
     this.#closeLive();
     this.#disown();
     this.#onIdle = undefined;
-    if (behind > 0 && !this.#writing) {
+    // No round kicks it any more: whatever is left (the log up to here,
+    // parts of it a skip closed off) is written on its own.
+    if (this.size > 0 && !this.#writing && !this.#closed) {
       this.#writing = true;
       queueMicrotask(this.#drain);
     }
@@ -216,7 +243,8 @@ export class Outbox {
 
   /**
    * Leaves out of the followed log what was appended from position `from`
-   * on: the member's own line, which it is not sent back.
+   * on: the member's own line, which it is not sent back. What came before
+   * it becomes a closed range, written at the room's next round.
    */
   skip(from: number): void {
     const live = this.#live;

@@ -53,12 +53,20 @@ import { RoomLog } from "./room_log.ts";
  */
 export const STUCK_MS = 250;
 /**
+ * How long (ms) one member may hold the senders back while it catches up;
+ * one that is still far behind after that is treated as stuck, so a socket
+ * trickling a byte now and then cannot stall a room.
+ */
+export const HOLD_MS = 1000;
+/**
  * The next round waits for the last one's writes; past this long (ms) it
  * starts anyway, so a few stuck sockets slow a room down only this much.
  */
 const ROUND_WAIT_MS = 50;
 /** Default for {@linkcode LocalRoomOptions.quietAbove}. */
 export const QUIET_ABOVE = 250;
+/** Names a big room keeps for its next summary (it shows at most CROWD_NAMES). */
+const CROWD_KEEP = 64;
 /** How often (ms) a big room sums up who came and went. */
 const CROWD_EVERY_MS = 5000;
 /** Welcome lines name at most this many of those online. */
@@ -288,6 +296,8 @@ export class LocalRoom implements Room {
   #outstanding = 0;
   /** How many of them may still run when the next round starts. */
   #allowance = 0;
+  /** Members found far behind while writing, and since when (on their outbox's clock). */
+  readonly #behind = new Map<Member, number>();
   /** Whether some member, not stuck, is so far behind that senders wait for it. */
   #holding = false;
   #holdTimer: ReturnType<typeof setTimeout> | undefined;
@@ -317,6 +327,7 @@ export class LocalRoom implements Room {
   }
 
   get busy(): boolean {
+    if (this.#closed) return false;
     return this.#holding || this.#sinceRound > this.#busyBytes;
   }
 
@@ -358,6 +369,7 @@ export class LocalRoom implements Room {
   leave(member: Member, reason = "", to = ""): void {
     if (!this.#members.has(member)) return;
     this.#members.delete(member);
+    this.#behind.delete(member);
     if (!this.#dropped.delete(member)) member.outbox.unfollow();
     if (this.#quiet()) this.#gather(member.alias, "left");
     else this.#append(encodeLine(formatLeave(Date.now(), member.alias, reason, to)));
@@ -378,8 +390,19 @@ export class LocalRoom implements Room {
   /** Notes a join or a leave for the next summary, keeping only the names it may show. */
   #gather(alias: string, what: "joined" | "left"): void {
     const comings = this.#comings ??= { joined: [], left: [], joinedCount: 0, leftCount: 0 };
+    if (what === "left") {
+      // Came and went since the last summary: neither, so the summary
+      // never says "alice joined; alice left" of someone who is gone.
+      const i = comings.joined.indexOf(alias);
+      if (i >= 0) {
+        comings.joined.splice(i, 1);
+        comings.joinedCount--;
+        if (comings.joinedCount + comings.leftCount === 0) this.#comings = undefined;
+        return;
+      }
+    }
     const names = what === "joined" ? comings.joined : comings.left;
-    if (comings.joinedCount + comings.leftCount < CROWD_NAMES + 1) names.push(alias);
+    if (names.length < CROWD_KEEP) names.push(alias);
     if (what === "joined") comings.joinedCount++;
     else comings.leftCount++;
     this.#comingsTimer ??= setTimeout(() => this.#sumUp(), CROWD_EVERY_MS);
@@ -435,6 +458,7 @@ export class LocalRoom implements Room {
   dismiss(member: Member): void {
     if (!this.#members.has(member)) return;
     this.#members.delete(member);
+    this.#behind.delete(member);
     if (!this.#dropped.delete(member)) member.outbox.unfollow();
   }
 
@@ -459,6 +483,8 @@ export class LocalRoom implements Room {
 
   rename(member: Member, alias: string): void {
     if (!this.#members.has(member)) return;
+    // Whoever is renamed is announced under the old name first.
+    this.#sumUp();
     const old = member.alias;
     member.alias = alias;
     this.#append(encodeLine(formatNick(Date.now(), old, alias)));
@@ -576,14 +602,23 @@ export class LocalRoom implements Room {
         continue;
       }
       const size = outbox.size;
-      if (size * 2 <= outbox.maxBytes) continue;
-      if (outbox.stalledFor() < STUCK_MS) holding = true;
+      if (size * 2 <= outbox.maxBytes) {
+        this.#behind.delete(member);
+        continue;
+      }
+      // Far behind while writing. It holds the senders while its socket
+      // moves, for a while; then, and once its socket stops, it is stuck,
+      // and past its limit it goes.
+      const now = outbox.now();
+      const since = this.#behind.get(member) ?? now;
+      this.#behind.set(member, since);
+      if (outbox.stalledFor(now) < STUCK_MS && now - since < HOLD_MS) holding = true;
       else if (size > outbox.maxBytes) (slow ??= []).push(member);
     }
     // The next round may start while an eighth of these writes still run:
     // a few slow sockets do not hold everyone else's next write.
     this.#allowance = kicked >> 3;
-    this.#hold(holding);
+    this.#hold(holding && !this.#closed);
     if (slow !== undefined) this.#evict(slow);
     if (!this.busy) this.#wakeSenders();
   };

@@ -683,7 +683,8 @@ export class Session implements Member {
     } else if (logReason) {
       this.#ctx.log(`${this.peer} -: closed before joining (${logReason})`);
     }
-    if (bye !== undefined) this.#send(formatBye(bye));
+    // The closing line goes out even past the byte limit: nothing follows it.
+    if (bye !== undefined) this.#outbox.pushLast(encodeLine(formatBye(bye)));
     this.#closeAt = this.#now() + CLOSE_GRACE_MS;
     this.#outbox.drained().then(() => this.#closeConn());
   }

@@ -202,8 +202,9 @@ function onLine(line: string): void {
       if (event.from === me) me = event.to;
       return append(event, "nick");
     case "crowd":
-      for (const name of event.joined) online.add(name);
+      // Named on both sides: left, then came back.
       for (const name of event.left) online.delete(name);
+      for (const name of event.joined) online.add(name);
       askRooms();
       return append(event, "join");
     case "message":

@@ -641,3 +641,22 @@ Deno.test("Outbox.kick(done) reports the end of that write once, or at once when
     assert.equal(done, 1, "and is not told twice");
   });
 });
+
+Deno.test("Outbox.pushLast() queues the closing line past the limit, after the rest, and stops following", async () => {
+  const sink = new ManualSink();
+  const outbox = new Outbox(sink, { maxBytes: 8 });
+  const log = new RoomLog();
+  outbox.follow(log, () => {});
+  appendAll(log, "12345678\n");
+  outbox.kick();
+  const write = await sink.next();
+  assert.equal(outbox.push(encoder.encode("!! x\n")), false, "an ordinary push is refused");
+  assert.equal(outbox.pushLast(encoder.encode("!! bye\n")), true);
+  appendAll(log, "later\n");
+  write.resolve(write.data.length);
+  const last = await sink.next();
+  assert.equal(decoder.decode(last.data), "!! bye\n");
+  last.resolve(last.data.length);
+  await outbox.drained();
+  assert.equal(outbox.size, 0, "nothing of the log after it");
+});

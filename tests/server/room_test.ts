@@ -8,6 +8,7 @@ import {
 } from "../../protocol/wire.ts";
 import {
   encodeLine,
+  HOLD_MS,
   LocalRoom,
   type LocalRoomOptions,
   STUCK_MS,
@@ -873,4 +874,75 @@ Deno.test({
     assert.equal(size, 0, "nothing was added to bob's outbox");
     assert.deepEqual(summary(bob), ["notice dev 0", "notice dev 1", "notice dev 2"]);
   },
+});
+
+Deno.test("LocalRoom stops waiting after HOLD_MS for a member that trickles, and drops it past its limit", async () => {
+  using room = newRoom();
+  const [alice] = await joinAll(room, ["alice"]);
+  const slow = new FakeMember("slow", { maxBytes: 1024 });
+  slow.room = room;
+  room.join(slow, { history: false });
+  await settle(room, alice, slow);
+  await stick(room, slow, "x".repeat(300));
+  fillPast(room, alice, slow, 2 * 1024);
+  // A byte just before STUCK_MS, again and again: never stuck, never
+  // caught up. The room waits for it HOLD_MS at most.
+  let waited = 0;
+  for (let i = 0; i < 20 && slow.evictions.length === 0; i++) {
+    room.flush();
+    if (room.busy) waited += STUCK_MS - 1;
+    slow.clock.advance(STUCK_MS - 1);
+    slow.sink.accept(1);
+    await slow.sink.whenWaiting();
+  }
+  // Looked at once a round, so up to one wait past HOLD_MS.
+  assert.ok(waited <= HOLD_MS + STUCK_MS, `the senders waited ${waited} ms`);
+  assert.deepEqual(slow.evictions, [TOO_SLOW]);
+  assert.equal(room.busy, false);
+  slow.sink.release();
+  await settle(room, alice);
+});
+
+Deno.test("LocalRoom: a member that leaves just after saying a line still gets what came before it", async () => {
+  using room = newRoom();
+  const [alice, bob] = await joinAll(room, ["alice", "bob"]);
+  room.say(bob, "b1");
+  room.say(alice, "last");
+  room.leave(alice);
+  // No round kicks alice any more: her outbox writes what is left itself.
+  await withTimeout(alice.outbox.drained(), 1000, "alice's last lines");
+  assert.deepEqual(summary(alice), ["message bob: b1"]);
+  await settle(room, bob);
+});
+
+Deno.test("LocalRoom.close() leaves the room never busy and starts no timer", async () => {
+  using room = newRoom();
+  const [alice, carol] = await joinAll(room, ["alice", "carol"]);
+  const bob = new FakeMember("bob", { maxBytes: 1024 });
+  bob.room = room;
+  room.join(bob, { history: false });
+  await settle(room, alice, bob, carol);
+  await stick(room, bob, "x".repeat(300));
+  fillPast(room, alice, bob, 600);
+  room.close();
+  room.leave(carol);
+  assert.equal(room.busy, false);
+  bob.sink.release();
+  await settle(undefined, alice, bob);
+});
+
+Deno.test("LocalRoom sums up a big room's comings without those who came and went, and before a rename", async () => {
+  using room = newRoom({ quietAbove: 3 });
+  const [alice, bob] = await joinAll(room, ["alice", "bob"]);
+  const carol = await joinOne(room, "carol");
+  const dave = await joinOne(room, "dave");
+  room.leave(carol);
+  room.rename(bob, "bobby");
+  await settle(room, alice);
+  assert.deepEqual(
+    alice.events.map((e) => e.kind === "crowd" ? `crowd +${e.joined} -${e.left}` : e.kind),
+    ["crowd +dave -", "nick"],
+  );
+  room.leave(dave);
+  await settle(room, alice);
 });
