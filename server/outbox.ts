@@ -422,7 +422,9 @@ export class Outbox {
           continue;
         }
       }
-      if (first !== undefined && (piece.length >= COPY_LIMIT || total + piece.length > WRITE_LIMIT)) {
+      if (
+        first !== undefined && (piece.length >= COPY_LIMIT || total + piece.length > WRITE_LIMIT)
+      ) {
         break;
       }
       if (first === undefined) first = piece;
