@@ -201,3 +201,12 @@ Deno.test("confab serve --web on a taken port says so before saying it listens",
   assert.ok(said.some((l) => /cannot listen on .* for the web page/.test(l)), said.join("\n"));
   assert.ok(!said.some((l) => /listening on/.test(l)), said.join("\n"));
 });
+
+Deno.test("confab serve refuses a --web-host that is not a host name", async () => {
+  await using bad = spawnConfab(["serve", "--port", "0", "--web", "0", "--web-host", "bad host!"]);
+  assert.equal(await bad.exit(), 2);
+  assert.match(
+    (await bad.stderr.rest()).join("\n"),
+    /--web-host: "bad host!" is not a host name like chat\.example\.com/,
+  );
+});
