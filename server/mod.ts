@@ -170,6 +170,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
         origins: o.webOrigins,
         hosts: o.webHosts,
         trustProxy: o.trustProxy,
+        exemptAddresses: o.exemptAddresses,
         maxLineBytes: o.maxLineBytes,
         log,
         admit: (transport, address, peer) => start(transport, address, peer),

@@ -35,7 +35,7 @@ const SHUTDOWN_EXTRA_MS = 1000;
 export const REQUEST_TIMEOUT_MS = 10_000;
 /** Connections still in their request, at most (more are closed at once). */
 export const MAX_PENDING = 128;
-/** Of those, from one address at most (a trusted proxy is not limited). */
+/** Of those, from one address at most (trusted proxies and exempt addresses are not limited). */
 export const MAX_PENDING_PER_ADDRESS = 16;
 /** Refused requests logged per address in {@linkcode REFUSAL_LOG_MS}, at most. */
 export const REFUSAL_LOG_LINES = 10;
@@ -63,6 +63,13 @@ export interface WebOptions extends Omit<WebGuardOptions, "tls"> {
   requestTimeoutMs?: number;
   /** Ms between WebSocket pings; see the transport's `pingIntervalMs`. */
   pingIntervalMs?: number;
+  /**
+   * Addresses or ranges not held to {@linkcode MAX_PENDING_PER_ADDRESS}
+   * (a proxy on the same machine, say), like `--exempt` for the other caps.
+   *
+   * @default {[]}
+   */
+  exemptAddresses?: readonly string[];
   /** Where log lines go. */
   log: Logger;
   /**
@@ -115,7 +122,7 @@ type Answer = { status: number; text: string; extra?: Record<string, string> };
 export function serveWeb(o: WebOptions): WebServer {
   const tls = o.cert !== undefined && o.key !== undefined;
   const guard = new WebGuard({ ...o, tls });
-  const proxies = new AddressSet(o.trustProxy ?? []);
+  const unlimited = new AddressSet([...(o.trustProxy ?? []), ...(o.exemptAddresses ?? [])]);
   const requestTimeoutMs = o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const listener: Deno.Listener = tls
     ? Deno.listenTls({ hostname: o.hostname, port: o.port, cert: o.cert!, key: o.key! })
@@ -259,7 +266,7 @@ export function serveWeb(o: WebOptions): WebServer {
       const fromHere = pendingFrom.get(address) ?? 0;
       if (
         stopping || pending.size >= MAX_PENDING ||
-        (fromHere >= MAX_PENDING_PER_ADDRESS && !proxies.has(address))
+        (fromHere >= MAX_PENDING_PER_ADDRESS && !unlimited.has(address))
       ) {
         closeQuietly(conn);
         continue;

@@ -419,7 +419,7 @@ export class WebSocketTransport implements Transport {
       if (lf < 0) break;
       const line = join(this.#partial, p.subarray(start, lf));
       this.#partial = undefined;
-      const f = frame(TEXT, line);
+      const f = frame(TEXT, utf8(line));
       out.push(f);
       size += f.length;
       start = lf + 1;
@@ -500,6 +500,19 @@ export class WebSocketTransport implements Transport {
     }
     this.#onEnd();
     this.#resolveFinished();
+  }
+}
+
+const strict = new TextDecoder("utf-8", { fatal: true });
+const lenient = new TextDecoder();
+
+/** `line` if it is UTF-8 (a browser drops a socket over a text frame that is not), else repaired. */
+function utf8(line: Uint8Array): Uint8Array {
+  try {
+    strict.decode(line);
+    return line;
+  } catch {
+    return encoder.encode(lenient.decode(line));
   }
 }
 

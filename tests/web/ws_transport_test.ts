@@ -116,7 +116,7 @@ Deno.test("refused requests are logged a bounded number of times per address", a
 });
 
 /** A web listener whose sockets are handed to the test as they come. */
-function webOnly(requestTimeoutMs = 10_000) {
+function webOnly(requestTimeoutMs = 10_000, pingIntervalMs = 30_000) {
   const log: string[] = [];
   const admitted: Transport[] = [];
   const web = serveWeb({
@@ -124,6 +124,7 @@ function webOnly(requestTimeoutMs = 10_000) {
     port: 0,
     maxLineBytes: 4096,
     requestTimeoutMs,
+    pingIntervalMs,
     log: (line) => log.push(line),
     admit: (transport) => admitted.push(transport),
   });
@@ -209,4 +210,39 @@ Deno.test("confab serve refuses a --web-host that is not a host name", async () 
     (await bad.stderr.rest()).join("\n"),
     /--web-host: "bad host!" is not a host name like chat\.example\.com/,
   );
+});
+
+Deno.test("a WebSocket peer that answers no ping is cut off", async () => {
+  const { web, log, admitted } = webOnly(10_000, 200);
+  const silent = await StalledWsClient.connect(web.addr.port);
+  try {
+    await until(() => admitted.length === 1, "the socket to be admitted");
+    // Its first ping goes unanswered: the next look finds it gone.
+    await readToClose(silent.conn);
+    await until(() => web.connections === 0, "the socket to be forgotten");
+    assert.ok(log.some((l) => /closing the socket \(no answer to ping\)/.test(l)), log.join("\n"));
+  } finally {
+    silent.close();
+    for (const transport of admitted) {
+      try {
+        transport.close();
+      } catch { /* closed already */ }
+    }
+    await web.shutdown();
+  }
+});
+
+Deno.test("a line that is not UTF-8 goes out repaired, so the browser keeps the socket", async () => {
+  const { web, admitted } = webOnly();
+  const client = await WsClient.connect(web.addr.port);
+  try {
+    await until(() => admitted.length === 1, "the socket to be admitted");
+    await admitted[0]!.write(new Uint8Array([0x66, 0xff, 0x0a, 0x67, 0x0a]));
+    assert.equal(await client.next(), "f\ufffd");
+    assert.equal(await client.next(), "g");
+  } finally {
+    admitted[0]?.close();
+    await client.close();
+    await web.shutdown();
+  }
 });
