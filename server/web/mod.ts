@@ -4,6 +4,13 @@
  * WebSocket becomes a {@linkcode WebSocketTransport} that the server admits
  * like a TCP connection, so browser users are ordinary members.
  *
+ * The port has its own listener and speaks just enough HTTP/1.1 itself
+ * (server/web/http.ts): each connection has {@linkcode REQUEST_TIMEOUT_MS}
+ * for its request and the answer, and at most {@linkcode MAX_PENDING} are
+ * in their request at once ({@linkcode MAX_PENDING_PER_ADDRESS} from one
+ * address), so silent or slow connections cannot pile up; the WebSocket's
+ * connection stays the server's to end (server/web/ws_transport.ts).
+ *
  * @module
  */
 
