@@ -246,3 +246,20 @@ Deno.test("a line that is not UTF-8 goes out repaired, so the browser keeps the 
     await web.shutdown();
   }
 });
+
+Deno.test("over TLS the page, its script and styles arrive whole", async () => {
+  const fixture = (name: string) =>
+    Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
+  await using server = startServer({
+    webPort: 0,
+    cert: fixture("test_only_server_cert.pem"),
+    key: fixture("test_only_server_key.pem"),
+  });
+  using client = Deno.createHttpClient({ caCerts: [fixture("test_only_ca.pem")] });
+  for (const path of ["/", "/app.js", "/app.css"]) {
+    const response = await fetch(`https://127.0.0.1:${server.webAddr!.port}${path}`, { client });
+    const body = new Uint8Array(await response.arrayBuffer());
+    assert.equal(response.status, 200);
+    assert.equal(body.length, Number(response.headers.get("content-length")), path);
+  }
+});
