@@ -306,6 +306,7 @@ const SERVE_FLAGS: Record<string, string> = {
   shutdownGraceMs: "--shutdown-grace",
   webPort: "--web",
   webOrigins: "--web-origin",
+  webHosts: "--web-host",
   trustProxy: "--trust-proxy",
 };
 

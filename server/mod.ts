@@ -44,6 +44,8 @@ export interface ChatServer extends AsyncDisposable {
   readonly webAddr?: Deno.NetAddr;
   /** Connections open now, joined or not. */
   readonly connections: number;
+  /** Connections open on the web port (in their request, or WebSockets); 0 without one. */
+  readonly webConnections: number;
   /** The aliases and rooms. */
   readonly registry: Registry;
   /** The default room (`registry.defaultRoom`). */
@@ -158,7 +160,6 @@ export function serve(options: ServeOptions = {}): ChatServer {
   let backoff: ReturnType<typeof setTimeout> | undefined;
   let wakeBackoff: (() => void) | undefined;
 
-  log(`listening on ${formatAddress(addr.hostname, addr.port)}${o.cert ? " (TLS)" : ""}`);
   let web: WebServer | undefined;
   if (o.webPort !== undefined) {
     try {
@@ -169,6 +170,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
         origins: o.webOrigins,
         hosts: o.webHosts,
         trustProxy: o.trustProxy,
+        exemptAddresses: o.exemptAddresses,
         maxLineBytes: o.maxLineBytes,
         log,
         admit: (transport, address, peer) => start(transport, address, peer),
@@ -182,6 +184,10 @@ export function serve(options: ServeOptions = {}): ChatServer {
         { cause: error },
       );
     }
+  }
+  // Only once every port is bound: a web port that is taken stops the start.
+  log(`listening on ${formatAddress(addr.hostname, addr.port)}${o.cert ? " (TLS)" : ""}`);
+  if (web !== undefined) {
     const w = web.addr;
     log(`web page on ${o.cert ? "https" : "http"}://${formatAddress(w.hostname, w.port)}/`);
   }
@@ -367,6 +373,9 @@ export function serve(options: ServeOptions = {}): ChatServer {
     ...(web !== undefined ? { webAddr: web.addr } : {}),
     get connections() {
       return sessions.size;
+    },
+    get webConnections() {
+      return web?.connections ?? 0;
     },
     registry,
     room: registry.defaultRoom,

@@ -18,7 +18,7 @@ import { writeAllSync } from "../protocol/io_util.ts";
 import { MAX_EXPANSION } from "../protocol/sanitize.ts";
 import { AddressSet, LOOPBACK_RANGES } from "./address.ts";
 import { checkRoomName, DEFAULT_ROOM } from "../protocol/room_name.ts";
-import { parseOrigin } from "./web/guard.ts";
+import { parseHostName, parseOrigin } from "./web/guard.ts";
 import type { Registry, RegistrySettings } from "./registry.ts";
 
 /** Receives one line of server log (no trailing newline). */
@@ -351,6 +351,13 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
       parseOrigin(origin);
     } catch (error) {
       throw new TypeError(`Cannot start server: webOrigins: ${(error as Error).message}`);
+    }
+  }
+  for (const host of o.webHosts) {
+    try {
+      parseHostName(host);
+    } catch (error) {
+      throw new TypeError(`Cannot start server: webHosts: ${(error as Error).message}`);
     }
   }
   try {

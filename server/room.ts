@@ -28,7 +28,6 @@
 
 import { History } from "./history.ts";
 import {
-  CROWD_NAMES,
   formatAction,
   formatCrowd,
   formatHistory,

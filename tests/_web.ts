@@ -327,3 +327,41 @@ export class StalledWsClient {
     }
   }
 }
+
+/**
+ * Waits until `condition()` holds, looking every 20 ms for at most
+ * `timeoutMs`; fails saying `what` it waited for.
+ */
+export async function until(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = WAIT_MS,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Reads `conn` to its end without answering anything, bounded in time;
+ * returns how many bytes came. Fails if the other side never closes.
+ */
+export async function readToClose(conn: Deno.Conn, timeoutMs = WAIT_MS): Promise<number> {
+  const buffer = new Uint8Array(64 * 1024);
+  const deadline = Date.now() + timeoutMs;
+  let total = 0;
+  while (true) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`the connection stayed open (${total} bytes read)`);
+    const n = await withTimeout(conn.read(buffer), left, "the connection to close").catch(
+      (error) => {
+        if (error instanceof Deno.errors.ConnectionReset) return null;
+        throw error;
+      },
+    );
+    if (n === null) return total;
+    total += n;
+  }
+}

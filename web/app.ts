@@ -13,6 +13,10 @@
 
 import {
   crowdText,
+  formatRoomsHeader,
+  MAX_LINE_BYTES,
+  parseJoiningRoom,
+  parseLimits,
   parseRoomListing,
   parseServerLine,
   parseWelcome,
@@ -22,6 +26,7 @@ import {
 import { aliasKey } from "../protocol/alias.ts";
 import { aliasColor, eventDate } from "../client/render.ts";
 import { complete, noteRoom, type RoomNames, trackRooms } from "../client/complete.ts";
+import { Pacer } from "../client/pacer.ts";
 
 /** Waits between reconnection attempts (ms), growing to the last one. */
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
@@ -31,8 +36,10 @@ const MAX_LINES = 2000;
 const MAX_HISTORY = 100;
 /** Messages remembered so that replayed history does not show them twice. */
 const MAX_SEEN = 500;
-/** Most often the room list is asked for again while people come and go (ms). */
-const ROOMS_EVERY_MS = 5000;
+/** After a lost connection, how long (ms) the same alias is asked for again while the server still holds it. */
+const REJOIN_FOR_MS = 35_000;
+/** Waits (ms) between asking again for an alias the server still holds. */
+const REJOIN_BACKOFF_MS = [1000, 2000, 4000, 5000];
 /** Links: http and https only. */
 const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+[^\s<>"'`.,;:!?)\]]/g;
 
@@ -78,12 +85,30 @@ const roomCounts = new Map<string, number>();
 /** `/rooms` asked for by the page itself: its reply is not shown. */
 let quietRooms = 0;
 let hidingRows = false;
-let roomsTimer: ReturnType<typeof setTimeout> | undefined;
-let lastRoomsAt = 0;
+/** After a lost connection: the alias and room to get back, until when, and the tries so far. */
+let rejoin: { alias: string; room: string; until: number; tries: number } | undefined;
+let rejoinTimer: ReturnType<typeof setTimeout> | undefined;
+/** Lines typed while joined wait here for the server's rate limit (see `-- limits:`). */
+const outgoing: string[] = [];
+let pacing = false;
+let pacer = new Pacer();
+let maxLineBytes = MAX_LINE_BYTES;
+/** Notices already shown (limits, message of the day), not repeated after a reconnect. */
+const shownNotices = new Set<string>();
+/** Between a welcome and the first live line: history is being replayed. */
+let replaying = false;
+let replayTimer: ReturnType<typeof setTimeout> | undefined;
+/** Connections opened since the page loaded. */
+let connections = 0;
+const byteLength = (text: string) => new TextEncoder().encode(text).length;
 const sent: string[] = [];
 let historyIndex = 0;
 let draft = "";
-const seen = new Set<string>();
+/**
+ * Sender and text of the lines shown, with when they were said (ms) and
+ * the connection whose replay last matched them.
+ */
+const seen = new Map<string, { at: number; replay: number }[]>();
 const seenOrder: string[] = [];
 let unseenBelow = 0;
 /** Where the unread marker goes: set when the tab is hidden. */
@@ -93,7 +118,14 @@ let markNext = false;
 
 function connect(): void {
   clearTimeout(retryTimer);
+  clearTimeout(rejoinTimer);
   clearInterval(countdown);
+  // A reply asked for on the last connection will not come on this one.
+  quietRooms = 0;
+  hidingRows = false;
+  outgoing.length = 0;
+  pacer = new Pacer();
+  connections++;
   setPhase("connecting");
   setStatus(attempt === 0 ? "connecting…" : "reconnecting…", "connecting");
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -122,11 +154,17 @@ function onClosed(event: CloseEvent): void {
     return;
   }
   const why = byeText ?? (event.reason || "connection lost");
-  // Refusals about what the user gave are not retried on their own.
+  // Only a lost connection, a server going down and a full server are
+  // retried on their own; the server saying why it let us go (idle, too
+  // slow, a refusal) is final until the user presses Enter.
   if (
-    byeText !== undefined && byeText !== SHUTDOWN_TEXT && !wasJoined &&
-    !/full|too many/.test(byeText)
+    (byeText !== undefined && byeText !== SHUTDOWN_TEXT && !/full|too many/.test(byeText)) ||
+    (byeText === undefined && event.code >= 1002 && event.code <= 1011 && event.code !== 1006)
   ) {
+    if (wasJoined) {
+      autoAlias = me;
+      rejoinRoom = room;
+    }
     setStatus(`disconnected: ${why}`, "closed");
     showAlert(`Disconnected: ${why}`);
     offerReconnect();
@@ -135,12 +173,19 @@ function onClosed(event: CloseEvent): void {
   if (wasJoined) {
     autoAlias = me;
     rejoinRoom = room;
+    // The server may still hold the alias for a while after a lost connection.
+    if (byeText === undefined) {
+      rejoin = { alias: me, room, until: Date.now() + REJOIN_FOR_MS, tries: 0 };
+    }
   }
   scheduleReconnect(why);
 }
 
 function scheduleReconnect(why: string): void {
-  const wait = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]!;
+  // Spread out, so that pages that lost the same server do not all come back at once.
+  const wait = Math.round(
+    BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]! * (0.75 + Math.random() / 2),
+  );
   attempt++;
   const at = Date.now() + wait;
   const show = () => {
@@ -162,6 +207,27 @@ function send(line: string): void {
   if (socket?.readyState === WebSocket.OPEN) socket.send(line);
 }
 
+/** Sends a line typed while joined, within the server's announced rate. */
+function sendPaced(line: string): void {
+  outgoing.push(line);
+  if (pacing) return;
+  pacing = true;
+  (async () => {
+    try {
+      while (outgoing.length > 0) {
+        const used = pacer;
+        await used.wait();
+        // A reconnect meanwhile dropped what was waiting.
+        if (used !== pacer) continue;
+        const next = outgoing.shift();
+        if (next !== undefined) send(next);
+      }
+    } finally {
+      pacing = false;
+    }
+  })();
+}
+
 // ---- Lines from the server ----
 
 function onLine(line: string): void {
@@ -181,7 +247,12 @@ function onLine(line: string): void {
     case "error":
       // A refused password is not given again on its own.
       if (phase === "password") password = "";
-      if (phase !== "joined") showAlert(event.text);
+      if (rejoin !== undefined && phase === "alias" && takenBy(event.text) === rejoin.alias) {
+        // Our old connection, not yet noticed gone: ask again shortly.
+        if (Date.now() < rejoin.until) return append(event, "error");
+        rejoin = undefined;
+      }
+      showAlert(event.text);
       return append(event, "error");
     case "bye":
       byeText = event.text;
@@ -190,11 +261,11 @@ function onLine(line: string): void {
       return onNotice(event);
     case "join":
       online.add(event.alias);
-      askRooms();
+      countHere();
       return append(event, "join");
     case "leave":
       online.delete(event.alias);
-      askRooms();
+      countHere();
       return append(event, "leave");
     case "nick":
       online.delete(event.from);
@@ -205,13 +276,13 @@ function onLine(line: string): void {
       // Named on both sides: left, then came back.
       for (const name of event.left) online.delete(name);
       for (const name of event.joined) online.add(name);
-      askRooms();
+      countHere();
       return append(event, "join");
     case "message":
     case "action":
-      if (event.history && seen.has(key(event.from, event.text))) return;
+      if (event.history && seenBefore(event.from, event.text, event.time)) return;
       if (!event.history) online.add(event.from);
-      remember(event.from, event.text);
+      remember(event.from, event.text, eventDate(event.time).getTime());
       return append(event, event.kind);
     case "private":
       return append(event, "private");
@@ -232,6 +303,25 @@ function onPrompt(kind: "alias" | "password", text: string): void {
     return;
   }
   setPhase("alias");
+  if (rejoin !== undefined && Date.now() < rejoin.until) {
+    const again = rejoin;
+    if (again.room !== "" && parseJoiningRoom(text) !== again.room) {
+      send(`/join ${again.room}`);
+      return;
+    }
+    const wait = again.tries === 0
+      ? 0
+      : REJOIN_BACKOFF_MS[Math.min(again.tries - 1, REJOIN_BACKOFF_MS.length - 1)]!;
+    again.tries++;
+    autoAlias = "";
+    rejoinRoom = "";
+    setStatus(`waiting for the server to let go of ${again.alias}…`, "connecting");
+    rejoinTimer = setTimeout(() => {
+      if (phase === "alias") send(again.alias);
+    }, wait);
+    return;
+  }
+  rejoin = undefined;
   if (rejoinRoom !== "") {
     const wanted = rejoinRoom;
     rejoinRoom = "";
@@ -252,6 +342,8 @@ function onPrompt(kind: "alias" | "password", text: string): void {
 function onNotice(event: Extract<ServerEvent, { kind: "notice" }>): void {
   const welcome = parseWelcome(event.text);
   if (welcome !== undefined) {
+    rejoin = undefined;
+    startReplay();
     if (phase !== "joined") {
       attempt = 0;
       setStatus("connected", "connected");
@@ -264,10 +356,16 @@ function onNotice(event: Extract<ServerEvent, { kind: "notice" }>): void {
     for (const name of welcome.names) online.add(name);
     if (welcome.room !== undefined) setRoom(welcome.room);
     roomCounts.clear();
-    askRooms(true);
+    askRooms();
     setLabel(`Message as ${me}`);
   }
-  if (/^\d+ rooms?:$/.test(event.text) && quietRooms > 0) {
+  const limits = parseLimits(event.text);
+  if (limits !== undefined) {
+    pacer.set(limits.rate, limits.burst);
+    maxLineBytes = limits.maxLineBytes;
+    input.maxLength = maxLineBytes;
+  }
+  if (quietRooms > 0 && event.text === formatRoomsHeader(Number.parseInt(event.text))) {
     quietRooms--;
     hidingRows = true;
     roomCounts.clear();
@@ -275,6 +373,12 @@ function onNotice(event: Extract<ServerEvent, { kind: "notice" }>): void {
   }
   const listing = parseRoomListing(event.text);
   if (listing !== undefined) noteListing(event.text);
+  // What the server says on every connection (limits, message of the day)
+  // is shown once, not again after each reconnect.
+  if (replaying && welcome === undefined && listing === undefined) {
+    if (connections > 1 && shownNotices.has(event.text)) return;
+    shownNotices.add(event.text);
+  }
   append(event, "notice");
 }
 
@@ -286,17 +390,36 @@ function noteListing(text: string): void {
   renderRooms();
 }
 
-/** Asks for `/rooms` quietly, at most every few seconds unless `now`. */
-function askRooms(now = false): void {
+/**
+ * Asks for `/rooms` quietly, on joining a room only: every line sent counts
+ * as activity for the server's idle timeout, so the page sends none on its
+ * own while the user is away.
+ */
+function askRooms(): void {
   if (phase !== "joined") return;
-  clearTimeout(roomsTimer);
-  const wait = now ? 0 : Math.max(0, lastRoomsAt + ROOMS_EVERY_MS - Date.now());
-  roomsTimer = setTimeout(() => {
-    if (phase !== "joined") return;
-    lastRoomsAt = Date.now();
-    quietRooms++;
-    send("/rooms");
-  }, wait);
+  quietRooms++;
+  send("/rooms");
+}
+
+/** The current room's count, from who is online (other rooms' counts wait for the next /rooms). */
+function countHere(): void {
+  if (room === "" || !roomCounts.has(room)) return;
+  roomCounts.set(room, online.size);
+  renderRooms();
+}
+
+/** Marks the log busy while history is replayed, so it is not read out line by line. */
+function startReplay(): void {
+  replaying = true;
+  log.setAttribute("aria-busy", "true");
+  clearTimeout(replayTimer);
+  replayTimer = setTimeout(endReplay, 1000);
+}
+
+function endReplay(): void {
+  replaying = false;
+  clearTimeout(replayTimer);
+  log.removeAttribute("aria-busy");
 }
 
 // ---- The page ----
@@ -389,12 +512,42 @@ function key(from: string, text: string): string {
   return `${aliasKey(from)}\u0000${text}`;
 }
 
-function remember(from: string, text: string): void {
+/** Within this many ms of a line seen live, a replayed one like it is the same line. */
+const SAME_LINE_MS = 2000;
+
+/**
+ * Whether a replayed line was already shown: same sender, text and (near)
+ * time, and not already matched by another line of this replay (a line
+ * said twice is replayed twice).
+ */
+function seenBefore(from: string, text: string, time: string): boolean {
+  const at = eventDate(time).getTime();
+  const match = (seen.get(key(from, text)) ?? []).find((entry) =>
+    entry.replay !== connections && Math.abs(entry.at - at) <= SAME_LINE_MS
+  );
+  if (match === undefined) return false;
+  match.replay = connections;
+  return true;
+}
+
+function remember(from: string, text: string, at: number): void {
   const k = key(from, text);
-  if (seen.has(k)) return;
-  seen.add(k);
+  const entry = { at, replay: connections };
+  const entries = seen.get(k);
+  if (entries === undefined) seen.set(k, [entry]);
+  else entries.push(entry);
   seenOrder.push(k);
-  if (seenOrder.length > MAX_SEEN) seen.delete(seenOrder.shift()!);
+  if (seenOrder.length > MAX_SEEN) {
+    const old = seenOrder.shift()!;
+    const list = seen.get(old);
+    list?.shift();
+    if (list?.length === 0) seen.delete(old);
+  }
+}
+
+/** The alias in a "NAME is taken" refusal, if that is what `text` is. */
+function takenBy(text: string): string | undefined {
+  return /^(.+) is taken; choose another$/.exec(text)?.[1];
 }
 
 function atBottom(): boolean {
@@ -447,6 +600,7 @@ function timeOf(event: ServerEvent): { time: HTMLTimeElement; history: boolean }
 }
 
 function append(event: ServerEvent, kind: string): void {
+  if (replaying && "history" in event && !event.history && kind !== "notice") endReplay();
   const stick = atBottom();
   const row = document.createElement("div");
   row.className = `line ${kind}`;
@@ -538,8 +692,14 @@ function submit(): void {
     return;
   }
   if (line.trim() === "" && phase === "joined") return;
+  const size = byteLength(line);
+  if (size > maxLineBytes) {
+    showAlert(`Line too long: ${size} bytes, at most ${maxLineBytes}; it was not sent`);
+    return;
+  }
   input.value = "";
   hint.textContent = "";
+  clearAlert();
   if (phase === "password") {
     password = line;
     send(line);
@@ -555,17 +715,17 @@ function submit(): void {
   historyIndex = sent.length;
   draft = "";
   if (/^\/quit(\s|$)/i.test(line)) quitting = true;
-  send(line);
+  sendPaced(line);
   // The server does not send our own lines back: they are shown here.
   const now = Date.now();
   const time = new Date(now).toISOString().slice(11, 19);
   if (/^\/me\s/i.test(line)) {
     const text = line.replace(/^\/me\s+/i, "");
-    remember(me, text);
+    remember(me, text, now);
     append({ kind: "action", time, history: false, from: me, text }, "action");
   } else if (!line.startsWith("/") || line.startsWith("//")) {
     const text = line.startsWith("//") ? line.slice(1) : line;
-    remember(me, text);
+    remember(me, text, now);
     append({ kind: "message", time, history: false, from: me, text }, "message");
   }
   scrollToBottom();
@@ -641,7 +801,8 @@ log.addEventListener("scroll", () => {
 });
 
 document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "hidden") markNext = true;
+  // The marker goes before the first line that comes while the tab is hidden.
+  markNext = document.visibilityState === "hidden";
 });
 
 // A key typed anywhere on the page goes to the input.

@@ -50,6 +50,35 @@ export function hostName(host: string): string {
   return colon < 0 ? lower : lower.slice(0, colon);
 }
 
+const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+const HOST_NAME_RE = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*\\.?$`, "i");
+
+/**
+ * Checks a host name given to `--web-host` (`chat.example.com`, with or
+ * without `:PORT`): returns it lower case without the port; throws a
+ * `TypeError` saying what is wrong.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseHostName } from "./guard.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseHostName("Chat.Example.com:8080"), "chat.example.com");
+ * assert.throws(() => parseHostName("bad host!"), TypeError);
+ * ```
+ */
+export function parseHostName(text: string): string {
+  const name = hostName(text);
+  const port = text.trim().slice(text.trim().toLowerCase().indexOf(name) + name.length);
+  if (
+    (isIpAddress(name.replace(/^\[|\]$/g, "")) || HOST_NAME_RE.test(name)) &&
+    /^(:\d{1,5})?$/.test(port)
+  ) {
+    return name;
+  }
+  throw new TypeError(`"${text}" is not a host name like chat.example.com`);
+}
+
 /**
  * Checks an origin given to `--web-origin`: `scheme://host[:port]`, http or
  * https, nothing after. Returns it normalised (lower case, no trailing
@@ -101,7 +130,7 @@ export class WebGuard {
     this.#hosts = new Set(["localhost"]);
     if (!isIpAddress(options.hostname)) this.#hosts.add(hostName(options.hostname));
     for (const origin of this.#origins) this.#hosts.add(hostName(new URL(origin).host));
-    for (const host of options.hosts ?? []) this.#hosts.add(hostName(host));
+    for (const host of options.hosts ?? []) this.#hosts.add(parseHostName(host));
     this.#proxies = new AddressSet(options.trustProxy ?? []);
   }
 

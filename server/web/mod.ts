@@ -4,26 +4,50 @@
  * WebSocket becomes a {@linkcode WebSocketTransport} that the server admits
  * like a TCP connection, so browser users are ordinary members.
  *
+ * The port has its own listener and speaks just enough HTTP/1.1 itself
+ * (server/web/http.ts): each connection has {@linkcode REQUEST_TIMEOUT_MS}
+ * for its request and the answer, and at most {@linkcode MAX_PENDING} are
+ * in their request at once ({@linkcode MAX_PENDING_PER_ADDRESS} from one
+ * address), so silent or slow connections cannot pile up; the WebSocket's
+ * connection stays the server's to end (server/web/ws_transport.ts).
+ *
  * @module
  */
 
 import { formatAddress } from "../../protocol/io_util.ts";
+import { AddressSet } from "../address.ts";
 import type { Logger } from "../options.ts";
 import type { Transport } from "../transport.ts";
 import { WebGuard, type WebGuardOptions } from "./guard.ts";
 import { APP_CSS, APP_HTML } from "./page.ts";
 import { APP_JS } from "./_app_bundle.ts";
+import {
+  BadRequest,
+  checkUpgrade,
+  type HttpRequest,
+  readRequest,
+  response,
+  upgradeAnswer,
+  writeAll,
+} from "./http.ts";
 import { CLOSE_WAIT_MS, WebSocketTransport } from "./ws_transport.ts";
 
 /** On shutdown, how long (ms) past a close's own wait a socket may take to finish closing. */
 const SHUTDOWN_EXTRA_MS = 1000;
 
 /**
- * Seconds a WebSocket may go without answering the server's ping before it
- * is closed: a browser that vanished (a laptop lid shut, a lost network)
- * is noticed this soon, whatever `--idle-timeout` says.
+ * How long (ms) a connection may take to send its request and take the
+ * answer (page or upgrade) before it is closed.
  */
-export const WS_IDLE_TIMEOUT_S = 30;
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** Connections still in their request, at most (more are closed at once). */
+export const MAX_PENDING = 128;
+/** Of those, from one address at most (trusted proxies and exempt addresses are not limited). */
+export const MAX_PENDING_PER_ADDRESS = 16;
+/** Refused requests logged per address in {@linkcode REFUSAL_LOG_MS}, at most. */
+export const REFUSAL_LOG_LINES = 10;
+/** The window (ms) of {@linkcode REFUSAL_LOG_LINES}. */
+export const REFUSAL_LOG_MS = 60_000;
 
 /** The path of the WebSocket endpoint. */
 export const WS_PATH = "/ws";
@@ -38,6 +62,21 @@ export interface WebOptions extends Omit<WebGuardOptions, "tls"> {
   key?: string;
   /** The server's longest line, for the transport's own cap. */
   maxLineBytes: number;
+  /**
+   * Ms a connection may take over its request; see {@linkcode REQUEST_TIMEOUT_MS}.
+   *
+   * @default {10000}
+   */
+  requestTimeoutMs?: number;
+  /** Ms between WebSocket pings; see the transport's `pingIntervalMs`. */
+  pingIntervalMs?: number;
+  /**
+   * Addresses or ranges not held to {@linkcode MAX_PENDING_PER_ADDRESS}
+   * (a proxy on the same machine, say), like `--exempt` for the other caps.
+   *
+   * @default {[]}
+   */
+  exemptAddresses?: readonly string[];
   /** Where log lines go. */
   log: Logger;
   /**
@@ -53,6 +92,8 @@ export interface WebServer {
   readonly addr: Deno.NetAddr;
   /** Resolves once it has stopped. */
   readonly finished: Promise<void>;
+  /** Connections open on the web port: in their request, or WebSockets. */
+  readonly connections: number;
   /** Stops accepting; resolves once open requests are done. */
   shutdown(): Promise<void>;
 }
@@ -73,15 +114,10 @@ const FILES: Record<string, { type: string; body: string }> = {
   "/app.css": { type: "text/css; charset=utf-8", body: APP_CSS },
 };
 
-function plain(status: number, text: string, extra: Record<string, string> = {}): Response {
-  return new Response(text + "\n", {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...PAGE_HEADERS, ...extra },
-  });
-}
+type Answer = { status: number; text: string; extra?: Record<string, string> };
 
 /**
- * Starts the web listener. Throws what `Deno.serve` throws if it cannot
+ * Starts the web listener. Throws what `Deno.listen` throws if it cannot
  * listen, and a `TypeError` for a bad origin or proxy range.
  *
  * @example Usage
@@ -93,66 +129,172 @@ function plain(status: number, text: string, extra: Record<string, string> = {})
 export function serveWeb(o: WebOptions): WebServer {
   const tls = o.cert !== undefined && o.key !== undefined;
   const guard = new WebGuard({ ...o, tls });
+  const unlimited = new AddressSet([...(o.trustProxy ?? []), ...(o.exemptAddresses ?? [])]);
+  const requestTimeoutMs = o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const listener: Deno.Listener = tls
+    ? Deno.listenTls({ hostname: o.hostname, port: o.port, cert: o.cert!, key: o.key! })
+    : Deno.listen({ hostname: o.hostname, port: o.port });
   const sockets = new Set<WebSocketTransport>();
+  /** Connections still in their request, and how many per address. */
+  const pending = new Set<Deno.Conn>();
+  const pendingFrom = new Map<string, number>();
+  const refusalLogged = new Map<string, { since: number; count: number }>();
+  let stopping = false;
 
-  function handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
-    const remote = info.remoteAddr;
-    const client = guard.clientAddress(remote.hostname, request.headers.get("x-forwarded-for"));
-    const peer = client.via === undefined
-      ? formatAddress(remote.hostname, remote.port)
-      : `${client.address} (via ${formatAddress(remote.hostname, remote.port)})`;
+  /**
+   * Logs a refusal: up to {@linkcode REFUSAL_LOG_LINES} per address in
+   * {@linkcode REFUSAL_LOG_MS}, then one line saying the rest are not.
+   */
+  function logRefusal(address: string, line: string): void {
+    const now = Date.now();
+    let entry = refusalLogged.get(address);
+    if (entry === undefined || now - entry.since >= REFUSAL_LOG_MS) {
+      if (refusalLogged.size >= 1024) refusalLogged.clear();
+      entry = { since: now, count: 0 };
+      refusalLogged.set(address, entry);
+    }
+    entry.count++;
+    if (entry.count <= REFUSAL_LOG_LINES) o.log(line);
+    else if (entry.count === REFUSAL_LOG_LINES + 1) {
+      o.log(`${address} -: web: more refused requests; not logged for a minute`);
+    }
+  }
+
+  /** What to answer to a request that is not (or not yet) an upgrade. */
+  function answer(request: HttpRequest, peer: string, remote: string): Answer | "upgrade" {
     const host = request.headers.get("host");
     const badHost = guard.checkHost(host);
     if (badHost !== undefined) {
-      o.log(`${peer} -: web: refused (${badHost})`);
-      return plain(403, "forbidden: this server does not answer to that host name");
+      logRefusal(remote, `${peer} -: web: refused (${badHost})`);
+      return { status: 403, text: "forbidden: this server does not answer to that host name" };
     }
-    const path = new URL(request.url).pathname;
+    const path = request.target.split("?")[0];
     if (path === WS_PATH) {
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-        return plain(426, "this is the WebSocket endpoint", { upgrade: "websocket" });
+        return {
+          status: 426,
+          text: "this is the WebSocket endpoint",
+          extra: { upgrade: "websocket" },
+        };
+      }
+      const badUpgrade = checkUpgrade(request);
+      if (badUpgrade !== undefined) {
+        logRefusal(remote, `${peer} -: web: bad upgrade (${badUpgrade})`);
+        return {
+          status: 400,
+          text: `bad request: ${badUpgrade}`,
+          extra: { "sec-websocket-version": "13" },
+        };
       }
       const badOrigin = guard.checkOrigin(request.headers.get("origin"), host);
       if (badOrigin !== undefined) {
-        o.log(`${peer} -: web: refused (${badOrigin})`);
-        return plain(403, "forbidden: pages from that origin may not connect");
+        logRefusal(remote, `${peer} -: web: refused (${badOrigin})`);
+        return { status: 403, text: "forbidden: pages from that origin may not connect" };
       }
-      const { socket, response } = Deno.upgradeWebSocket(request, {
-        idleTimeout: WS_IDLE_TIMEOUT_S,
-      });
-      const transport = new WebSocketTransport(socket, {
+      return "upgrade";
+    }
+    const file = path === undefined ? undefined : FILES[path];
+    if (file === undefined) return { status: 404, text: "not found" };
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return { status: 405, text: "method not allowed", extra: { allow: "GET, HEAD" } };
+    }
+    return { status: 200, text: file.body, extra: { "content-type": file.type } };
+  }
+
+  async function handle(conn: Deno.Conn): Promise<void> {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeQuietly(conn);
+    }, requestTimeoutMs);
+    let upgraded = false;
+    try {
+      let request: HttpRequest | null;
+      try {
+        request = await readRequest(conn);
+      } catch (error) {
+        if (!(error instanceof BadRequest)) return;
+        const peer = formatAddress(remote.hostname, remote.port);
+        logRefusal(remote.hostname, `${peer} -: web: bad request (${error.message})`);
+        await writeAll(conn, plain(error.status, `bad request: ${error.message}`));
+        return;
+      }
+      if (request === null) return;
+      const client = guard.clientAddress(remote.hostname, request.headers.get("x-forwarded-for"));
+      const peer = client.via === undefined
+        ? formatAddress(remote.hostname, remote.port)
+        : `${client.address} (via ${formatAddress(remote.hostname, remote.port)})`;
+      const reply = stopping
+        ? { status: 503, text: "server shutting down" }
+        : answer(request, peer, client.address);
+      if (reply !== "upgrade") {
+        const head = request.method === "HEAD";
+        await writeAll(conn, plain(reply.status, reply.text, reply.extra, head));
+        return;
+      }
+      await writeAll(conn, await upgradeAnswer(request.headers.get("sec-websocket-key")!));
+      clearTimeout(timer);
+      if (timedOut || stopping) return;
+      upgraded = true;
+      const transport = new WebSocketTransport(conn, request.rest, {
         maxLineBytes: o.maxLineBytes,
+        ...(o.pingIntervalMs !== undefined ? { pingIntervalMs: o.pingIntervalMs } : {}),
         onRefuse: (reason) => o.log(`${peer} -: web: closing the socket (${reason})`),
       });
       sockets.add(transport);
       transport.finished.then(() => sockets.delete(transport));
       o.admit(transport, client.address, peer);
-      return response;
+    } catch {
+      // The peer went away or timed out: nothing to tell anyone.
+    } finally {
+      clearTimeout(timer);
+      pending.delete(conn);
+      const left = (pendingFrom.get(remote.hostname) ?? 1) - 1;
+      if (left > 0) pendingFrom.set(remote.hostname, left);
+      else pendingFrom.delete(remote.hostname);
+      if (!upgraded) closeQuietly(conn);
     }
-    const file = FILES[path];
-    if (file === undefined) return plain(404, "not found");
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return plain(405, "method not allowed", { allow: "GET, HEAD" });
-    }
-    return new Response(request.method === "HEAD" ? null : file.body, {
-      headers: { "content-type": file.type, ...PAGE_HEADERS },
-    });
   }
 
-  const server = Deno.serve({
-    hostname: o.hostname,
-    port: o.port,
-    ...(tls ? { cert: o.cert!, key: o.key! } : {}),
-    onListen: () => {},
-    onError: (error) => {
-      o.log(`web: request failed: ${error instanceof Error ? error.message : String(error)}`);
-      return plain(500, "internal error");
-    },
-  }, handle);
+  async function acceptLoop(): Promise<void> {
+    while (true) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (stopping || error instanceof Deno.errors.BadResource) return;
+        o.log(`web: accept failed: ${error instanceof Error ? error.message : String(error)}`);
+        // Out of file descriptors, say: let some close before trying again.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      const address = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const fromHere = pendingFrom.get(address) ?? 0;
+      if (
+        stopping || pending.size >= MAX_PENDING ||
+        (fromHere >= MAX_PENDING_PER_ADDRESS && !unlimited.has(address))
+      ) {
+        closeQuietly(conn);
+        continue;
+      }
+      pending.add(conn);
+      pendingFrom.set(address, fromHere + 1);
+      handle(conn);
+    }
+  }
+
+  const finished = acceptLoop();
   return {
-    addr: server.addr,
-    finished: server.finished,
+    addr: listener.addr as Deno.NetAddr,
+    finished,
+    get connections() {
+      return pending.size + sockets.size;
+    },
     shutdown: async () => {
+      stopping = true;
+      closeQuietly(listener);
+      for (const conn of pending) closeQuietly(conn);
       // Sockets the sessions closed finish closing first, within a bound:
       // a peer that never answers the close is not waited for.
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -161,7 +303,33 @@ export function serveWeb(o: WebOptions): WebServer {
       });
       await Promise.race([Promise.all([...sockets].map((s) => s.finished)), late]);
       clearTimeout(timer);
-      await server.shutdown();
+      await finished;
     },
   };
+}
+
+function plain(
+  status: number,
+  text: string,
+  extra: Record<string, string> = {},
+  head = false,
+): Uint8Array {
+  return response(
+    status,
+    {
+      "content-type": "text/plain; charset=utf-8",
+      ...PAGE_HEADERS,
+      ...extra,
+    },
+    status === 200 ? text : text + "\n",
+    head,
+  );
+}
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
 }

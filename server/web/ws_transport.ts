@@ -1,118 +1,170 @@
 /**
- * A browser's WebSocket as a {@linkcode Transport}, so a session serves it
- * with the same code as a TCP connection.
+ * A browser's WebSocket as a {@linkcode Transport}, spoken over the TCP (or
+ * TLS) connection itself (RFC 6455, server side), so a session serves it
+ * with the same code as a TCP connection and the server keeps control of
+ * the connection: it can always end it.
  *
- * Each text frame a browser sends is one line: the session's line reader
+ * Each text message a browser sends is one line: the session's line reader
  * gets its bytes and an LF. Each line the session writes goes out as one
- * text frame, without its LF. Binary frames are refused with a reason.
+ * text frame, without its LF. Binary messages, messages with a CR or LF in
+ * them and malformed frames close the socket with a reason.
  *
- * Both directions stay bounded. Deno's `bufferedAmount` grows without a
- * cap when a browser stops reading, so `write()` only resolves once it is
- * back below {@linkcode BUFFERED_LIMIT}: the session's outbox then fills,
- * and its byte limit and write timeout drop the browser like any other
- * member. Frames that arrive while the session is not reading (flood
- * control) wait here, up to {@linkcode MAX_QUEUED_FRAMES} frames and a
- * byte limit; past that the socket is closed.
+ * Both directions stay bounded, as for a TCP member. A message longer than
+ * a line is kept only up to one byte past the line limit (the rest is read
+ * and dropped as it comes), and one past {@linkcode maxMessageBytes} closes
+ * the socket. Messages the session has not read yet wait here up to a byte
+ * and a count limit; past that the socket is simply not read, so a browser
+ * that sends faster than the server reads is slowed down by TCP, not
+ * dropped. `write()` sends whole lines, about {@linkcode WRITE_CHUNK_BYTES}
+ * at a time, and resolves once the kernel took them, so the session's
+ * outbox sees a slow reader's progress line by line. A close waits at most
+ * {@linkcode CLOSE_WAIT_MS} for the peer's answer, then ends the connection.
  *
  * @module
  */
 
 import type { Transport } from "../transport.ts";
 
-/** `write()` resolves once the socket's unsent bytes are at most this many. */
-export const BUFFERED_LIMIT = 16 * 1024;
-/** How often (ms) a write waiting for the socket to drain looks again. */
-export const DRAIN_POLL_MS = 10;
-/** How long (ms) a close waits for the last lines to leave before it is sent anyway. */
+/** `write()` sends whole lines until it has about this many bytes to send. */
+export const WRITE_CHUNK_BYTES = 16 * 1024;
+/** How long (ms) a close waits for the last lines to leave and the peer to answer. */
 export const CLOSE_WAIT_MS = 1000;
-/** Frames received and not yet read by the session, at most. */
+/** Messages received and not yet read by the session, at most, before reading pauses. */
 export const MAX_QUEUED_FRAMES = 256;
+/** Default ms between pings; a peer that sent nothing since the last one is gone. */
+export const PING_INTERVAL_MS = 30_000;
 
 /** Close codes (RFC 6455, section 7.4.1). */
 const NORMAL = 1000;
+const PROTOCOL_ERROR = 1002;
 const UNSUPPORTED = 1003;
+const BAD_DATA = 1007;
 const POLICY = 1008;
 const TOO_BIG = 1009;
 
+const TEXT = 0x1;
+const BINARY = 0x2;
+const CLOSE = 0x8;
+const PING = 0x9;
+const PONG = 0xa;
+
 const LF = 0x0a;
+const CR = 0x0d;
 const encoder = new TextEncoder();
-/** Lines come whole, so decoding needs no state between them. */
-const decoder = new TextDecoder();
+
+/** The longest message accepted (and cut to a line) for a line limit of `maxLineBytes`. */
+export function maxMessageBytes(maxLineBytes: number): number {
+  return Math.max(64 * 1024, 16 * (maxLineBytes + 1));
+}
 
 /** Options for {@linkcode WebSocketTransport}. */
 export interface WebSocketTransportOptions {
   /**
-   * The server's longest line: a frame longer than this, with no LF in it,
-   * is kept only up to one byte past it, so the session reports it too
-   * long without holding it.
+   * The server's longest line: a longer message is kept only up to one byte
+   * past it, so the session reports it too long without holding it.
    *
    * @default {4096}
    */
   maxLineBytes?: number;
   /**
-   * Bytes received and not yet read by the session, at most; a browser
-   * that sends more than the server reads is disconnected.
+   * Bytes received and not yet read by the session, at most; past that the
+   * socket is not read until the session catches up.
    *
    * @default {65536} (or `4 * (maxLineBytes + 1)`, if that is more)
    */
   maxQueuedBytes?: number;
+  /**
+   * Ms between pings; a peer that sent nothing in that long (while it was
+   * being read) is disconnected.
+   *
+   * @default {30000}
+   */
+  pingIntervalMs?: number;
   /** Called once with the reason when the transport closes the socket itself. */
   onRefuse?: (reason: string) => void;
 }
 
+/** Why a frame closes the socket: the close code and the reason sent with it. */
+class Refusal extends Error {
+  constructor(readonly code: number, reason: string) {
+    super(reason);
+  }
+}
+
 /**
- * Wraps a server-side WebSocket (from `Deno.upgradeWebSocket`) as a
+ * Wraps a connection whose upgrade was answered with 101 as a
  * {@linkcode Transport}.
  *
  * @example Usage
  * ```ts ignore
- * const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 30 });
- * const session = new Session(new WebSocketTransport(socket), peer, ctx);
+ * await writeAll(conn, encoder.encode(upgradeAnswer(key)));
+ * const transport = new WebSocketTransport(conn, request.rest);
+ * const session = new Session(transport, peer, ctx);
  * session.run();
- * return response;
  * ```
  */
 export class WebSocketTransport implements Transport {
-  readonly #socket: WebSocket;
+  readonly #conn: Deno.Conn;
   readonly #maxLineBytes: number;
+  readonly #maxMessageBytes: number;
   readonly #maxQueuedBytes: number;
   readonly #onRefuse: (reason: string) => void;
-  /** Frames received, as bytes with their LF, oldest first; `#offset` into the first. */
+  /** Bytes read from the connection and not parsed yet: `#in[#start..#end]`. */
+  #in = new Uint8Array(16 * 1024);
+  #start = 0;
+  #end = 0;
+  /** Messages received, as bytes with their LF, oldest first; `#offset` into the first. */
   #frames: Uint8Array[] = [];
   #offset = 0;
   #queuedBytes = 0;
-  /** The peer closed (or the socket failed): reads end once the queue is empty. */
+  /** The peer closed, failed, or was refused: reads end once the queue is empty. */
   #ended = false;
   /** `close()` was called. */
   #closed = false;
-  /** A read waiting for a frame or the end. */
+  /** A close frame was sent (or is queued). */
+  #closeSent = false;
+  /** The connection itself was closed. */
+  #shut = false;
+  /** A write failed: later ones fail at once. */
+  #broken = false;
+  /** A read waiting for a message or the end. */
   #wakeReader: (() => void) | undefined;
-  /** A write waiting for the socket to open or drain. */
-  #wakeWriter: (() => void) | undefined;
-  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The reading loop, waiting for the session to catch up. */
+  #wakePump: (() => void) | undefined;
+  /** Frames go out one after another, in this order. */
+  #writing: Promise<void> = Promise.resolve();
   /** The part of an outgoing line written without its LF yet. */
   #partial: Uint8Array | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Resolves once the socket has closed, whoever closed it. */
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  /** Something came from the peer since the last ping. */
+  #heard = true;
+  #paused = false;
+  /** The reading loop ended: the peer is gone or the connection failed. */
+  #pumpDone = false;
+  #resolveFinished!: () => void;
+  /** Resolves once the connection has closed, whoever closed it. */
   readonly finished: Promise<void>;
 
-  /** Wraps `socket`; see {@linkcode WebSocketTransportOptions}. */
-  constructor(socket: WebSocket, options: WebSocketTransportOptions = {}) {
-    this.#socket = socket;
+  /** Wraps `conn`; `early` are bytes already read past the upgrade request. */
+  constructor(
+    conn: Deno.Conn,
+    early: Uint8Array = new Uint8Array(0),
+    options: WebSocketTransportOptions = {},
+  ) {
+    this.#conn = conn;
     this.#maxLineBytes = options.maxLineBytes ?? 4096;
+    this.#maxMessageBytes = maxMessageBytes(this.#maxLineBytes);
     this.#maxQueuedBytes = options.maxQueuedBytes ??
       Math.max(64 * 1024, 4 * (this.#maxLineBytes + 1));
     this.#onRefuse = options.onRefuse ?? (() => {});
-    socket.addEventListener("open", () => this.#wakeWriter?.());
-    socket.addEventListener("message", (event) => this.#onMessage(event));
-    socket.addEventListener("error", () => this.#onEnd());
-    this.finished = new Promise((resolve) => {
-      socket.addEventListener("close", () => {
-        clearTimeout(this.#closeTimer);
-        this.#onEnd();
-        resolve();
-      });
-    });
+    if (early.length > this.#in.length) this.#in = new Uint8Array(early.length);
+    this.#in.set(early);
+    this.#end = early.length;
+    this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
+    const interval = options.pingIntervalMs ?? PING_INTERVAL_MS;
+    this.#pingTimer = setInterval(() => this.#ping(), interval);
+    this.#pump();
   }
 
   /** Bytes received and not yet read. */
@@ -120,37 +172,201 @@ export class WebSocketTransport implements Transport {
     return this.#queuedBytes;
   }
 
-  #onMessage(event: MessageEvent): void {
-    if (this.#ended || this.#closed) return;
-    if (typeof event.data !== "string") {
-      return this.#refuse(UNSUPPORTED, "binary frames are not accepted; send text");
+  #ping(): void {
+    if (this.#closeSent || this.#paused) return;
+    if (!this.#heard) {
+      this.#onRefuse("no answer to ping");
+      this.#onEnd();
+      return this.#shutdown();
     }
-    let bytes = encoder.encode(event.data);
-    if (bytes.length > this.#maxLineBytes + 1 && !bytes.includes(LF)) {
-      // Too long to be a line: the reader is shown enough to say so.
-      bytes = bytes.subarray(0, this.#maxLineBytes + 1);
+    this.#heard = false;
+    this.#send(frame(PING, new Uint8Array(0))).catch(() => {});
+  }
+
+  /** Reads and handles frames until the connection ends. */
+  async #pump(): Promise<void> {
+    try {
+      while (true) {
+        const header = await this.#need(2);
+        if (!header) break;
+        await this.#frame();
+        if (this.#shut) break;
+        while (
+          !this.#closed && !this.#ended &&
+          (this.#frames.length >= MAX_QUEUED_FRAMES || this.#queuedBytes >= this.#maxQueuedBytes)
+        ) {
+          this.#paused = true;
+          await new Promise<void>((resolve) => (this.#wakePump = resolve));
+          this.#paused = false;
+          this.#heard = true;
+        }
+      }
+    } catch (error) {
+      if (error instanceof Refusal) {
+        this.#onRefuse(error.message);
+        this.#onEnd();
+        this.#startClose(error.code, error.message);
+        // Read on (and drop) until the peer answers the close or the wait ends.
+        await this.#drainUntilClosed();
+        return;
+      }
+      // The connection failed or was closed here: nothing more to read.
     }
-    if (bytes.length + 1 > this.#maxQueuedBytes) {
-      return this.#refuse(TOO_BIG, "message too big");
+    this.#pumpDone = true;
+    this.#onEnd();
+    if (this.#closeSent) this.#shutdown();
+  }
+
+  async #drainUntilClosed(): Promise<void> {
+    try {
+      while (!this.#shut) {
+        this.#start = this.#end = 0;
+        const n = await this.#conn.read(this.#in);
+        if (n === null) break;
+      }
+    } catch {
+      // Closed: done.
     }
-    if (
-      this.#frames.length >= MAX_QUEUED_FRAMES ||
-      this.#queuedBytes + bytes.length + 1 > this.#maxQueuedBytes
-    ) {
-      return this.#refuse(POLICY, "sending faster than the server reads");
+    this.#shutdown();
+  }
+
+  /** Makes sure at least `n` unparsed bytes are buffered; false at the end of input. */
+  async #need(n: number): Promise<boolean> {
+    while (this.#end - this.#start < n) {
+      if (this.#start > 0) {
+        this.#in.copyWithin(0, this.#start, this.#end);
+        this.#end -= this.#start;
+        this.#start = 0;
+      }
+      if (this.#in.length < n) {
+        const bigger = new Uint8Array(n);
+        bigger.set(this.#in.subarray(0, this.#end));
+        this.#in = bigger;
+      }
+      const got = await this.#conn.read(this.#in.subarray(this.#end));
+      if (got === null) return false;
+      this.#end += got;
+      this.#heard = true;
     }
-    const frame = new Uint8Array(bytes.length + 1);
-    frame.set(bytes);
-    frame[bytes.length] = LF;
-    this.#frames.push(frame);
-    this.#queuedBytes += frame.length;
+    return true;
+  }
+
+  /** Text message being received: its bytes kept so far and its whole length. */
+  #message: Uint8Array[] | undefined;
+  #messageKept = 0;
+  #messageLength = 0;
+
+  /** Reads one frame (its first two bytes are buffered) and acts on it. */
+  async #frame(): Promise<void> {
+    const b0 = this.#in[this.#start]!;
+    const b1 = this.#in[this.#start + 1]!;
+    const fin = (b0 & 0x80) !== 0;
+    const opcode = b0 & 0x0f;
+    if ((b0 & 0x70) !== 0) throw new Refusal(PROTOCOL_ERROR, "reserved bits set");
+    if ((b1 & 0x80) === 0) throw new Refusal(PROTOCOL_ERROR, "frames from a client must be masked");
+    let length = b1 & 0x7f;
+    let headerLength = 2;
+    if (length === 126) headerLength = 4;
+    if (length === 127) headerLength = 10;
+    if (!await this.#need(headerLength + 4)) throw new Deno.errors.UnexpectedEof("cut frame");
+    const view = new DataView(this.#in.buffer, this.#start);
+    if (length === 126) length = view.getUint16(2);
+    if (length === 127) {
+      const big = view.getBigUint64(2);
+      if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new Refusal(TOO_BIG, "message too big");
+      length = Number(big);
+    }
+    const mask = this.#in.slice(this.#start + headerLength, this.#start + headerLength + 4);
+    this.#start += headerLength + 4;
+
+    if (opcode >= 0x8) {
+      if (!fin || length > 125) throw new Refusal(PROTOCOL_ERROR, "bad control frame");
+      if (!await this.#need(length)) throw new Deno.errors.UnexpectedEof("cut frame");
+      const payload = this.#in.slice(this.#start, this.#start + length);
+      this.#start += length;
+      unmask(payload, mask, 0);
+      return this.#control(opcode, payload);
+    }
+    if (opcode === BINARY) {
+      throw new Refusal(UNSUPPORTED, "binary frames are not accepted; send text");
+    }
+    if (opcode === TEXT) {
+      if (this.#message !== undefined) {
+        throw new Refusal(PROTOCOL_ERROR, "a new message inside a fragmented one");
+      }
+      this.#message = [];
+      this.#messageKept = 0;
+      this.#messageLength = 0;
+    } else if (opcode !== 0 || this.#message === undefined) {
+      throw new Refusal(PROTOCOL_ERROR, `unexpected frame (opcode ${opcode})`);
+    }
+    this.#messageLength += length;
+    if (this.#messageLength > this.#maxMessageBytes) {
+      throw new Refusal(TOO_BIG, `message too big (at most ${this.#maxMessageBytes} bytes)`);
+    }
+    // The payload as it comes: checked whole, kept up to one byte past a line.
+    let maskOffset = 0;
+    let left = length;
+    while (left > 0) {
+      if (this.#end === this.#start && !await this.#need(1)) {
+        throw new Deno.errors.UnexpectedEof("cut frame");
+      }
+      const n = Math.min(left, this.#end - this.#start);
+      const chunk = this.#in.subarray(this.#start, this.#start + n);
+      unmask(chunk, mask, maskOffset);
+      if (chunk.includes(LF) || chunk.includes(CR)) {
+        throw new Refusal(POLICY, "a message must be one line (no CR or LF)");
+      }
+      const room = this.#maxLineBytes + 1 - this.#messageKept;
+      if (room > 0) {
+        const kept = chunk.slice(0, room);
+        this.#message.push(kept);
+        this.#messageKept += kept.length;
+      }
+      this.#start += n;
+      maskOffset += n;
+      left -= n;
+    }
+    if (fin) this.#deliver();
+  }
+
+  #deliver(): void {
+    const parts = this.#message!;
+    this.#message = undefined;
+    const line = new Uint8Array(this.#messageKept + 1);
+    let at = 0;
+    for (const part of parts) {
+      line.set(part, at);
+      at += part.length;
+    }
+    line[at] = LF;
+    try {
+      // A cut message may end inside a character; the rest must be UTF-8.
+      new TextDecoder("utf-8", { fatal: true }).decode(line.subarray(0, at), {
+        stream: this.#messageLength > this.#messageKept,
+      });
+    } catch {
+      throw new Refusal(BAD_DATA, "a message must be UTF-8 text");
+    }
+    if (this.#closed || this.#ended) return;
+    this.#frames.push(line);
+    this.#queuedBytes += line.length;
     this.#wake();
   }
 
-  #refuse(code: number, reason: string): void {
-    this.#onRefuse(reason);
-    this.#onEnd();
-    this.#closeSocket(code, reason);
+  #control(opcode: number, payload: Uint8Array): void {
+    if (opcode === PING) {
+      if (!this.#closeSent) this.#send(frame(PONG, payload)).catch(() => {});
+    } else if (opcode === CLOSE) {
+      this.#onEnd();
+      if (this.#closeSent) return this.#shutdown();
+      const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : NORMAL;
+      // Answer the close, then end the connection (the server's side ends it first).
+      this.#startClose(code === 1005 || code < 1000 || code >= 5000 ? NORMAL : code, "");
+      this.#writing.then(() => this.#shutdown());
+    } else if (opcode !== PONG) {
+      throw new Refusal(PROTOCOL_ERROR, `unknown control frame (opcode ${opcode})`);
+    }
   }
 
   #onEnd(): void {
@@ -162,9 +378,6 @@ export class WebSocketTransport implements Transport {
     const reader = this.#wakeReader;
     this.#wakeReader = undefined;
     reader?.();
-    const writer = this.#wakeWriter;
-    this.#wakeWriter = undefined;
-    writer?.();
   }
 
   async read(p: Uint8Array): Promise<number | null> {
@@ -180,6 +393,9 @@ export class WebSocketTransport implements Transport {
           this.#frames.shift();
           this.#offset = 0;
         }
+        const pump = this.#wakePump;
+        this.#wakePump = undefined;
+        pump?.();
         return n;
       }
       if (this.#ended) return null;
@@ -187,84 +403,152 @@ export class WebSocketTransport implements Transport {
     }
   }
 
+  /**
+   * Sends the whole lines at the start of `p`, up to about
+   * {@linkcode WRITE_CHUNK_BYTES} (at least one), and resolves with the
+   * bytes they took once the connection took them. Bytes after the last LF
+   * are kept for the line's end (and counted as written).
+   */
   async write(p: Uint8Array): Promise<number> {
-    await this.#opened();
+    this.#check();
+    const out: Uint8Array[] = [];
+    let size = 0;
     let start = 0;
-    while (start < p.length) {
+    while (start < p.length && size < WRITE_CHUNK_BYTES) {
       const lf = p.indexOf(LF, start);
-      if (lf < 0) {
-        this.#partial = join(this.#partial, p.subarray(start));
-        break;
-      }
+      if (lf < 0) break;
       const line = join(this.#partial, p.subarray(start, lf));
       this.#partial = undefined;
-      this.#check();
-      this.#socket.send(decoder.decode(line));
+      const f = frame(TEXT, utf8(line));
+      out.push(f);
+      size += f.length;
       start = lf + 1;
     }
-    await this.#drained();
-    return p.length;
+    if (out.length === 0) {
+      this.#partial = join(this.#partial, p);
+      return p.length;
+    }
+    await this.#send(concat(out, size));
+    return start;
   }
 
   /** Throws if the socket can no longer be written. */
   #check(): void {
     if (this.#closed) throw new Deno.errors.BadResource("the WebSocket is closed");
-    if (this.#ended || this.#socket.readyState !== WebSocket.OPEN) {
+    if (this.#ended || this.#broken || this.#closeSent) {
       throw new Deno.errors.BrokenPipe("connection closed");
     }
   }
 
-  async #opened(): Promise<void> {
-    while (this.#socket.readyState === WebSocket.CONNECTING && !this.#closed && !this.#ended) {
-      await new Promise<void>((resolve) => (this.#wakeWriter = resolve));
-    }
-    this.#check();
-  }
-
-  /** Resolves once the socket's unsent bytes are back within the bound. */
-  async #drained(): Promise<void> {
-    while (this.#socket.bufferedAmount > BUFFERED_LIMIT) {
-      this.#check();
-      await new Promise<void>((resolve) => {
-        this.#wakeWriter = resolve;
-        this.#drainTimer = setTimeout(resolve, DRAIN_POLL_MS);
-      });
-      clearTimeout(this.#drainTimer);
-      this.#drainTimer = undefined;
-    }
+  /** Queues `bytes` after what is being written; resolves once all are written. */
+  #send(bytes: Uint8Array): Promise<void> {
+    const sent = this.#writing.then(async () => {
+      if (this.#broken || this.#shut) throw new Deno.errors.BrokenPipe("connection closed");
+      try {
+        let offset = 0;
+        while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
+      } catch (error) {
+        this.#broken = true;
+        throw error;
+      }
+    });
+    this.#writing = sent.catch(() => {});
+    return sent;
   }
 
   /**
-   * Closes the socket once what was sent has left (a close frame could
-   * otherwise overtake the last lines), or after {@linkcode CLOSE_WAIT_MS}.
+   * Sends a close frame after what was written, and ends the connection
+   * once the peer answers, or after {@linkcode CLOSE_WAIT_MS} whatever the
+   * peer does.
    */
   close(): void {
     if (this.#closed) throw new Deno.errors.BadResource("the WebSocket is closed");
     this.#closed = true;
-    clearTimeout(this.#drainTimer);
     this.#frames = [];
     this.#queuedBytes = 0;
     this.#wake();
-    this.#closeSocket(NORMAL, "");
+    const pump = this.#wakePump;
+    this.#wakePump = undefined;
+    pump?.();
+    this.#startClose(NORMAL, "");
+    // A peer that is gone cannot answer: end once the last lines are out.
+    if (this.#pumpDone) this.#writing.then(() => this.#shutdown());
   }
 
-  #closeSocket(code: number, reason: string): void {
-    const socket = this.#socket;
-    if (socket.readyState === WebSocket.CONNECTING) {
-      socket.addEventListener("open", () => this.#closeSocket(code, reason), { once: true });
-      return;
-    }
-    const deadline = performance.now() + CLOSE_WAIT_MS;
-    const attempt = () => {
-      if (socket.readyState !== WebSocket.OPEN) return;
-      if (socket.bufferedAmount > 0 && performance.now() < deadline) {
-        this.#closeTimer = setTimeout(attempt, DRAIN_POLL_MS);
-        return;
-      }
-      socket.close(code, reason);
-    };
-    attempt();
+  #startClose(code: number, reason: string): void {
+    if (this.#closeSent || this.#shut) return;
+    this.#closeSent = true;
+    this.#closeTimer = setTimeout(() => this.#shutdown(), CLOSE_WAIT_MS);
+    const reasonBytes = encoder.encode(reason).subarray(0, 123);
+    const payload = new Uint8Array(2 + reasonBytes.length);
+    payload[0] = code >> 8;
+    payload[1] = code & 0xff;
+    payload.set(reasonBytes, 2);
+    this.#send(frame(CLOSE, payload)).catch(() => {});
   }
+
+  /** Ends the connection now. */
+  #shutdown(): void {
+    if (this.#shut) return;
+    this.#shut = true;
+    clearTimeout(this.#closeTimer);
+    clearInterval(this.#pingTimer);
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+    this.#onEnd();
+    this.#resolveFinished();
+  }
+}
+
+const strict = new TextDecoder("utf-8", { fatal: true });
+const lenient = new TextDecoder();
+
+/** `line` if it is UTF-8 (a browser drops a socket over a text frame that is not), else repaired. */
+function utf8(line: Uint8Array): Uint8Array {
+  try {
+    strict.decode(line);
+    return line;
+  } catch {
+    return encoder.encode(lenient.decode(line));
+  }
+}
+
+/** One unmasked frame (server to client), FIN set. */
+function frame(opcode: number, payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  const headerLength = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const out = new Uint8Array(headerLength + n);
+  out[0] = 0x80 | opcode;
+  const view = new DataView(out.buffer);
+  if (n < 126) {
+    out[1] = n;
+  } else if (n < 65536) {
+    out[1] = 126;
+    view.setUint16(2, n);
+  } else {
+    out[1] = 127;
+    view.setBigUint64(2, BigInt(n));
+  }
+  out.set(payload, headerLength);
+  return out;
+}
+
+function unmask(bytes: Uint8Array, mask: Uint8Array, offset: number): void {
+  for (let i = 0; i < bytes.length; i++) bytes[i]! ^= mask[(offset + i) & 3]!;
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 function join(head: Uint8Array | undefined, tail: Uint8Array): Uint8Array {

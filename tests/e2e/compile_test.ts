@@ -11,7 +11,8 @@
 
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
-import { live, MAIN, spawnConfab, TestClient } from "../_helpers.ts";
+import { LineSource, live, MAIN, spawnConfab, TestClient, WAIT_MS } from "../_helpers.ts";
+import { WsClient } from "../_web.ts";
 
 const COMPILE_TIMEOUT_MS = 60_000;
 const decoder = new TextDecoder();
@@ -96,6 +97,43 @@ if (compiled.kind === "offline") {
   ));
 }
 
+/**
+ * Runs `command serve --web 0` from an empty working directory (so nothing
+ * can come from the source tree) and checks the page, its script and the
+ * WebSocket are served from inside the executable.
+ */
+export async function checkWebServed(command: string[]): Promise<void> {
+  const cwd = await Deno.makeTempDir({ prefix: "confab-web-cwd-" });
+  const [cmd, ...pre] = command;
+  const child = new Deno.Command(cmd!, {
+    args: [...pre, "serve", "--port", "0", "--web", "0"],
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new LineSource(child.stdout);
+  const stderr = new LineSource(child.stderr);
+  try {
+    const line = await stdout.expect(/^web page at http:\/\/127\.0\.0\.1:\d+\/$/);
+    const port = Number(/:(\d+)\/$/.exec(line)![1]);
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /app\.js/);
+    const script = await fetch(`http://127.0.0.1:${port}/app.js`);
+    assert.equal(script.status, 200);
+    assert.ok((await script.text()).length > 1000);
+    await using web = await WsClient.join(port, "webby");
+    web.send("/who");
+    await web.expect(/webby/);
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await Promise.all([stdout.rest(WAIT_MS).catch(() => {}), stderr.rest(WAIT_MS).catch(() => {})]);
+    await Deno.remove(cwd, { recursive: true });
+  }
+}
+
 /** Runs the compiled executable to completion and returns its code and output. */
 async function runBinary(binary: string, args: string[]) {
   const output = await new Deno.Command(binary, {
@@ -146,6 +184,9 @@ Deno.test({
       serve.child.kill("SIGTERM");
       await bob.expect(/^!! server shutting down$/);
       assert.equal(await serve.exit(), 0);
+
+      // The web page, its script and the WebSocket come from inside it.
+      await checkWebServed([binary]);
     } finally {
       removeDir();
     }

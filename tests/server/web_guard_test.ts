@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { hostName, parseOrigin, WebGuard } from "../../server/web/guard.ts";
+import { hostName, parseHostName, parseOrigin, WebGuard } from "../../server/web/guard.ts";
 
 Deno.test("hostName() drops the port and keeps an IPv6 address's brackets", () => {
   assert.equal(hostName("Chat.Example.com:8080"), "chat.example.com");
@@ -72,4 +72,14 @@ Deno.test("WebGuard.clientAddress() believes X-Forwarded-For only from a trusted
   assert.deepEqual(guard.clientAddress("10.1.2.3", "not-an-address"), { address: "10.1.2.3" });
   assert.deepEqual(guard.clientAddress("192.0.2.7", "203.0.113.9"), { address: "192.0.2.7" });
   assert.deepEqual(guard.clientAddress("10.1.2.3", null), { address: "10.1.2.3" });
+});
+
+Deno.test("parseHostName accepts host names and addresses, with a port or not, and nothing else", () => {
+  assert.equal(parseHostName("Chat.Example.com"), "chat.example.com");
+  assert.equal(parseHostName("chat.example.com:8443"), "chat.example.com");
+  assert.equal(parseHostName("[::1]:80"), "[::1]");
+  assert.equal(parseHostName("10.0.0.1"), "10.0.0.1");
+  for (const bad of ["bad host!", "", "a..b", "-a.example", "x.example:port", "a/b", "é.example"]) {
+    assert.throws(() => parseHostName(bad), TypeError, bad);
+  }
 });

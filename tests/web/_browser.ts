@@ -230,13 +230,22 @@ Deno.test("the web page in a browser", async (t) => {
       await nc.stdout.expect(live("<-- xena left"));
       await page.locator("#status[data-state=reconnecting]").waitFor();
       await nc.send("said during the gap");
+      await nc.send("twice during the gap");
+      await nc.send("twice during the gap");
       blocked = false;
       await page.locator("#status[data-state=connected]").waitFor({ timeout: 20_000 });
       await seeLine(page, "yuri: said during the gap", ".message.history");
+      await seeLine(page, "yuri: twice during the gap", ".message.history");
       assert.equal(
         await page.locator("#log .message", { hasText: "said before the gap" }).count(),
         1,
       );
+      // A line really said twice is shown twice; the limits are not said again.
+      assert.equal(
+        await page.locator("#log .message", { hasText: "twice during the gap" }).count(),
+        2,
+      );
+      assert.equal(await page.locator("#log .notice", { hasText: "limits:" }).count(), 1);
       await nc.stdout.expect(live("--> xena joined"));
       await page.close();
     });
@@ -286,6 +295,95 @@ Deno.test("the web page in a browser", async (t) => {
       await seeLine(page, "walt: said while hidden", ".message");
       const afterMarker = await page.locator("#log .unread + .line").textContent();
       assert.match(afterMarker!, /walt: said while hidden/);
+      await page.close();
+    });
+
+    await t.step(
+      "after a lost connection the page waits for the server to let go of its alias",
+      async () => {
+        await using server = startServer({ webPort: 0 });
+        const port = server.webAddr!.port;
+        const page = await context.newPage();
+        page.setDefaultTimeout(WAIT_MS);
+        // The page's socket goes through a proxy: the test cuts the page's side
+        // only, so the server keeps the old session until told otherwise.
+        const upstreams: { close(): Promise<void> }[] = [];
+        const pageSides: { close(): Promise<void> }[] = [];
+        await page.routeWebSocket(/\/ws$/, (ws) => {
+          const upstream = ws.connectToServer();
+          // A close on one side is not passed to the other.
+          ws.onClose(() => {});
+          upstream.onClose(() => ws.close());
+          upstreams.push(upstream);
+          pageSides.push(ws);
+        });
+        await page.goto(`http://127.0.0.1:${port}/`);
+        await page.locator("#prompt-label", { hasText: "Choose an alias" }).waitFor();
+        await say(page, "zoe");
+        await seeLine(page, "welcome, zoe!", ".notice");
+        await say(page, "/join dev");
+        await seeLine(page, "welcome to #dev, zoe!", ".notice");
+        await pageSides[0]!.close();
+        await seeLine(page, "zoe is taken; choose another", ".error");
+        assert.equal(await page.locator("#alert").isHidden(), true);
+        await upstreams[0]!.close();
+        await page.locator("#status[data-state=connected]").waitFor({ timeout: 20_000 });
+        await page.locator("#log .notice", { hasText: "welcome to #dev, zoe!" }).nth(1).waitFor();
+        await using nc = await netcat(server, "abe");
+        await nc.send("/join dev");
+        await seeLine(page, "abe joined", ".join");
+        await page.close();
+      },
+    );
+
+    await t.step("pacing, refused lines, errors as alerts, the marker, idling out", async () => {
+      await using server = startServer({
+        webPort: 0,
+        rateLimit: 5,
+        rateBurst: 3,
+        maxLineBytes: 50,
+        idleTimeoutMs: 3000,
+      });
+      const port = server.webAddr!.port;
+      const page = await joinPage(context, port, "bea");
+      await using nc = await netcat(server, "cy");
+      await seeLine(page, "cy joined", ".join");
+      assert.equal(await page.getAttribute("#input", "maxlength"), "50");
+      // Typed faster than --rate: paced, so none is held up by the server.
+      for (let i = 0; i < 8; i++) await say(page, `quick ${i}`);
+      for (let i = 0; i < 8; i++) await nc.stdout.expect(live(`bea: quick ${i}`));
+      assert.equal(await page.locator("#log .notice", { hasText: "slow down" }).count(), 0);
+      // Too long in bytes, though not in characters: kept in the box, not sent.
+      await say(page, "é".repeat(30));
+      await page.locator("#alert", { hasText: "Line too long: 60 bytes, at most 50" }).waitFor();
+      assert.equal(await page.inputValue("#input"), "é".repeat(30));
+      assert.equal(await page.locator("#log .message", { hasText: "éé" }).count(), 0);
+      await page.fill("#input", "");
+      // An error after joining is an alert, until the next line is sent.
+      await say(page, "/msg nobody hi");
+      await page.locator("#alert[role=alert]", { hasText: "nobody" }).waitFor();
+      await say(page, "fine now");
+      await nc.stdout.expect(live("bea: fine now"));
+      assert.equal(await page.locator("#alert").isHidden(), true);
+      // Hidden and back with nothing said meanwhile: no marker on the next line.
+      const visibility = (state: string) =>
+        page.evaluate(
+          "Object.defineProperty(document, 'visibilityState', " +
+            `{ value: '${state}', configurable: true }); ` +
+            "document.dispatchEvent(new Event('visibilitychange'))",
+        );
+      await visibility("hidden");
+      await visibility("visible");
+      await nc.send("seen while watching");
+      await seeLine(page, "cy: seen while watching", ".message");
+      assert.equal(await page.locator("#log .unread").count(), 0);
+      // Idle: the server lets the page go, and it does not come back on its own.
+      await seeLine(page, "idle for too long", ".bye");
+      await page.locator("#status[data-state=closed]").waitFor();
+      await page.locator("#prompt-label", { hasText: "Press Enter to connect again" }).waitFor();
+      await nc.stdout.expect(live("<-- bea left (idle)"));
+      await page.press("#input", "Enter");
+      await page.locator("#log .notice", { hasText: "welcome, bea!" }).nth(1).waitFor();
       await page.close();
     });
 

@@ -19,6 +19,6 @@ Deno.test("the web page works in a real browser (chromium via playwright-core)",
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   assert.ok(out.success, text);
   const steps = [...text.matchAll(/^ {2}(.+) \.\.\. ok/gm)].map((m) => m[1]);
-  assert.equal(steps.length, 7, text);
-  assert.match(text, /^ok \| 1 passed \(7 steps\) \| 0 failed/m, text);
+  assert.equal(steps.length, 9, text);
+  assert.match(text, /^ok \| 1 passed \(9 steps\) \| 0 failed/m, text);
 });
