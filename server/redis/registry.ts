@@ -27,6 +27,7 @@ import { roomKey } from "../../protocol/room_name.ts";
 import { sanitize } from "../../protocol/sanitize.ts";
 import {
   formatAction,
+  formatCrowd,
   formatError,
   formatHistory,
   formatJoin,
@@ -118,6 +119,10 @@ const LOGGED_ID = /^(\d{1,15})-(\d{1,15})\/(\d{1,15})$/;
 const STREAM_ID = /^\d{1,15}-\d{1,15}$/;
 /** Welcome lines name at most this many of those online (as `LocalRoom` does). */
 const WELCOME_NAMES = 20;
+/** How often a big room's joins and leaves are summed up, ms (as `LocalRoom` does). */
+const CROWD_EVERY_MS = 5000;
+/** Names kept for a summary (as `LocalRoom` does). */
+const CROWD_KEEP = 64;
 
 /** Why a dead instance's members left, as their rooms are told. */
 export const LOST_REASON = "server connection lost";
@@ -376,6 +381,14 @@ export class RedisRoom implements Room {
   readonly #early = new Set<string>();
   /** Newcomers whose script is under way. */
   readonly #entering = new Set<string>();
+  /** From this many members on, joins and leaves are summed up; 0 never. */
+  readonly #quietAbove: number;
+  /** Who came and went since the last summary. */
+  #comings:
+    | { joined: string[]; left: string[]; joinedCount: number; leftCount: number }
+    | undefined;
+  #comingsTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
 
   /** Makes the room's local side; see {@linkcode RedisRegistry}. */
   constructor(
@@ -386,6 +399,7 @@ export class RedisRoom implements Room {
     this.#registry = registry;
     this.name = name;
     this.key = roomKey(name);
+    this.#quietAbove = options.quietAbove ?? 0;
     this.local = new LocalRoom({ name, ...options });
   }
 
@@ -498,7 +512,48 @@ export class RedisRoom implements Room {
   }
 
   close(): void {
+    this.#closed = true;
+    this.#sumUp();
     this.local.close();
+  }
+
+  /**
+   * Announces a join or a leave to the members here, but `except`; in a
+   * room of `quietAbove` or more (all instances counted), gathers it for
+   * the next summary instead, as `LocalRoom` does with its own.
+   */
+  #coming(line: Uint8Array, alias: string, what: "joined" | "left", except?: Member): void {
+    const big = this.#quietAbove > 0 && this.size >= this.#quietAbove;
+    if (!big || this.#closed) {
+      this.#sumUp();
+      this.local.relay(line, except);
+      return;
+    }
+    const comings = this.#comings ??= { joined: [], left: [], joinedCount: 0, leftCount: 0 };
+    if (what === "left") {
+      const i = comings.joined.indexOf(alias);
+      if (i >= 0) {
+        comings.joined.splice(i, 1);
+        comings.joinedCount--;
+        if (comings.joinedCount + comings.leftCount === 0) this.#comings = undefined;
+        return;
+      }
+    }
+    const names = what === "joined" ? comings.joined : comings.left;
+    if (names.length < CROWD_KEEP) names.push(alias);
+    if (what === "joined") comings.joinedCount++;
+    else comings.leftCount++;
+    this.#comingsTimer ??= setTimeout(() => this.#sumUp(), CROWD_EVERY_MS);
+  }
+
+  /** Sends the summary of who came and went, if anyone did. */
+  #sumUp(): void {
+    clearTimeout(this.#comingsTimer);
+    this.#comingsTimer = undefined;
+    const comings = this.#comings;
+    if (comings === undefined) return;
+    this.#comings = undefined;
+    this.local.relay(encodeLine(formatCrowd(Date.now(), { ...comings, here: this.size })));
   }
 
   /** Tells the members here (not the other instances). */
@@ -592,7 +647,12 @@ export class RedisRoom implements Room {
         if (waiting !== undefined) {
           this.#waiting.delete(event.o);
           clearTimeout(waiting.timer);
-          this.local.relay(encodeLine(formatJoin(event.ms, event.alias)), waiting.member);
+          this.#coming(
+            encodeLine(formatJoin(event.ms, event.alias)),
+            event.alias,
+            "joined",
+            waiting.member,
+          );
           this.local.admit(waiting.member, waiting.lines);
           waiting.done();
           return;
@@ -601,11 +661,16 @@ export class RedisRoom implements Room {
           // Its own join came back before its script's answer: what follows
           // waits until the newcomer is in, so it misses none of it.
           this.#early.add(event.o);
-          this.local.relay(encodeLine(formatJoin(event.ms, event.alias)));
+          this.#coming(encodeLine(formatJoin(event.ms, event.alias)), event.alias, "joined");
           this.hold();
           return;
         }
-        this.local.relay(encodeLine(formatJoin(event.ms, event.alias)), registry.memberOf(event.o));
+        this.#coming(
+          encodeLine(formatJoin(event.ms, event.alias)),
+          event.alias,
+          "joined",
+          registry.memberOf(event.o),
+        );
         return;
       }
       case "leave":
@@ -613,8 +678,10 @@ export class RedisRoom implements Room {
         // off): the others were told; those here never saw it go.
         if (event.lost && registry.memberOf(event.o) !== undefined) return;
         this.#roster = this.#roster.filter((m) => m.alias !== event.alias);
-        this.local.relay(
+        this.#coming(
           encodeLine(formatLeave(event.ms, event.alias, event.reason, event.to)),
+          event.alias,
+          "left",
           registry.memberOf(event.o),
         );
         return;

@@ -826,3 +826,38 @@ Deno.test("/reply reaches a member of another instance who changed alias since",
     await stopAll(servers);
   }
 });
+
+Deno.test("--quiet-above sums up joins and leaves in a shared room, counting every instance", async () => {
+  await using redis = await startRedis();
+  const servers = await cluster(redis.url, 2, ["--quiet-above", "3"]);
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(servers[0]!.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(servers[1]!.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    // Three in the room, on two servers: from now on, summed up.
+    const carol = await TestClient.join(servers[0]!.port, "carol");
+    clients.push(carol);
+    const summary = live("-- carol joined (3 here)");
+    assert.match(await nextLine(bob, 8000), summary);
+    assert.match(await nextLine(alice, 8000), summary);
+    // As in a room of one server, the newcomer is in the summary it gets.
+    assert.match(await nextLine(carol, 8000), summary);
+    const dave = await TestClient.join(servers[1]!.port, "dave");
+    clients.push(dave);
+    const more = live("-- dave joined (4 here)");
+    for (const client of [alice, bob, carol]) assert.match(await nextLine(client, 8000), more);
+    await dave.close();
+    const gone = live("-- dave left (3 here)");
+    for (const client of [alice, bob, carol]) assert.match(await nextLine(client, 8000), gone);
+    // Below the size again: one by one.
+    await carol.close();
+    await alice.expect(live("<-- carol left"));
+    await bob.expect(live("<-- carol left"));
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
