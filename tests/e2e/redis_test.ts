@@ -861,3 +861,18 @@ Deno.test("--quiet-above sums up joins and leaves in a shared room, counting eve
     await stopAll(servers);
   }
 });
+
+Deno.test("the Redis client's own warnings go to the log as one line, without the password", async () => {
+  await using redis = await startRedis();
+  await using server = await spawnServer(["--redis", `redis://:s3cret@127.0.0.1:${redis.port}`]);
+  server.child.kill("SIGTERM");
+  assert.equal(await server.exit(), 0);
+  const stderr = await server.stderr.rest();
+  assert.ok(
+    stderr.some((l) =>
+      /^\S+ redis redis:\/\/127\.0\.0\.1:\d+: .*does not require a password/.test(l)
+    ),
+    stderr.join("\n"),
+  );
+  assert.ok(!stderr.some((l) => l.startsWith("[WARN]") || l.includes("s3cret")), stderr.join("\n"));
+});
