@@ -425,6 +425,13 @@ export class RedisRoom implements Room {
     return this.#topic;
   }
 
+  /** Sets the topic as Redis has it (it may have changed while the link was down). */
+  retopic(topic: string): void {
+    if (topic === this.#topic) return;
+    this.#topic = topic;
+    if (topic !== "") this.tell(formatTopic(topic));
+  }
+
   /** Sets what is known of the room (from an answer of Redis). */
   know(topic: string, roster: (MemberInfo & { since: number })[]): void {
     this.#topic = topic;
@@ -805,6 +812,7 @@ export class RedisRegistry implements Registry {
   #known: RoomInfo[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
   #beating = false;
+  #recovering = false;
   #downAt = 0;
   #stopped = false;
 
@@ -1411,7 +1419,9 @@ export class RedisRegistry implements Registry {
 
   /** Once a second: heartbeat, find dead instances, re-read the rooms. */
   async #tick(): Promise<void> {
-    if (!this.up || this.#beating) return;
+    // While it recovers, recovery does the heartbeat: a tick between its
+    // steps would beat for members it has not reconciled yet.
+    if (!this.up || this.#beating || this.#recovering) return;
     this.#beating = true;
     try {
       await this.#beat(true);
@@ -1469,6 +1479,15 @@ export class RedisRegistry implements Registry {
    * last line delivered here.
    */
   async #recover(): Promise<void> {
+    this.#recovering = true;
+    try {
+      await this.#recovery();
+    } finally {
+      this.#recovering = false;
+    }
+  }
+
+  async #recovery(): Promise<void> {
     const epoch = String(await this.run(EPOCH, [crypto.randomUUID()]));
     const forgot = epoch !== this.#epoch;
     this.#epoch = epoch;
@@ -1509,10 +1528,12 @@ export class RedisRegistry implements Registry {
     const results = await this.#link.cmd.multi()
       .get(`${base}:n`)
       .xrange(`${base}:log`, forgot ? "-" : `(${start}`, "+", "COUNT", MAX_REPLAY)
+      .hget(`${base}:meta`, "topic")
       .exec();
     if (results === null) throw new Error("the replay was aborted");
     for (const [error] of results) if (error) throw error;
-    const [counted, range] = results;
+    const [counted, range, topic] = results;
+    room.retopic(text(topic?.[1]));
     const entries = (Array.isArray(range?.[1]) ? range[1] : []) as Entry[];
     const count = Number(counted?.[1] ?? 0) || 0;
     let gap = false;

@@ -876,3 +876,39 @@ Deno.test("the Redis client's own warnings go to the log as one line, without th
   );
   assert.ok(!stderr.some((l) => l.startsWith("[WARN]") || l.includes("s3cret")), stderr.join("\n"));
 });
+
+Deno.test("a topic set while an instance was cut off is known there once it is back", async () => {
+  await using redis = await startRedis();
+  await using proxy = startProxy(redis.port);
+  const a = await spawnServer(["--redis", `redis://127.0.0.1:${proxy.port}`]);
+  const b = await spawnServer(["--redis", redis.url]);
+  const servers = [a, b];
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(a.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(b.port, "bob");
+    clients.push(bob);
+    await alice.send("/join dev");
+    await alice.expect(/-- welcome to #dev, alice!/);
+    await bob.send("/join dev");
+    await bob.expect(/-- welcome to #dev, bob!/);
+    await alice.expect(live("--> bob joined"));
+    proxy.cut();
+    await alice.expect(
+      live(
+        `-- ${"the link to the other servers is down"}: people on this server still hear you, the others do not`,
+      ),
+    );
+    await bob.send("/topic set meanwhile");
+    await bob.expect(live("-- bob set the topic: set meanwhile"));
+    proxy.restore();
+    await alice.expect(live("-- the link to the other servers is back"), 15_000);
+    await alice.expect(live("-- topic: set meanwhile"));
+    await alice.send("/topic");
+    await alice.expect(/set meanwhile/);
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
