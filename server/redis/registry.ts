@@ -381,6 +381,11 @@ export class RedisRoom implements Room {
   readonly #early = new Set<string>();
   /** Newcomers whose script is under way. */
   readonly #entering = new Set<string>();
+  /** Members moving out, by owner: each keeps the room's lines until its own leave comes back. */
+  readonly #moving = new Map<
+    string,
+    { member: Member; timer: ReturnType<typeof setTimeout>; done: () => void }
+  >();
   /** From this many members on, joins and leaves are summed up; 0 never. */
   readonly #quietAbove: number;
   /** Who came and went since the last summary. */
@@ -521,6 +526,8 @@ export class RedisRoom implements Room {
   close(): void {
     this.#closed = true;
     this.#sumUp();
+    for (const moving of this.#moving.values()) clearTimeout(moving.timer);
+    this.#moving.clear();
     this.local.close();
   }
 
@@ -691,6 +698,7 @@ export class RedisRoom implements Room {
           "left",
           registry.memberOf(event.o),
         );
+        this.movedOut(event.o);
         return;
       case "nick":
         for (const m of this.#roster) {
@@ -745,6 +753,28 @@ export class RedisRoom implements Room {
       clearTimeout(waiting.timer);
       this.local.admit(waiting.member, waiting.lines);
       waiting.done();
+    }
+  }
+
+  /**
+   * A member of the room here moves to another: it still gets what was
+   * said here before its leave, and is taken out when its leave comes
+   * back (or the link goes down, or after a while); then `done` runs.
+   */
+  moveOut(owner: string, member: Member, done: () => void): void {
+    this.movedOut(owner);
+    const timer = setTimeout(() => this.movedOut(owner), ADMIT_WAIT_MS);
+    this.#moving.set(owner, { member, timer, done });
+  }
+
+  /** Takes out a member moving out (`undefined`: every one). */
+  movedOut(owner?: string): void {
+    for (const [key, moving] of [...this.#moving]) {
+      if (owner !== undefined && key !== owner) continue;
+      this.#moving.delete(key);
+      clearTimeout(moving.timer);
+      this.local.dismiss(moving.member);
+      moving.done();
     }
   }
 
@@ -865,7 +895,10 @@ export class RedisRegistry implements Registry {
    */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    for (const room of this.#rooms.values()) room.admitNow();
+    for (const room of [...this.#rooms.values()]) {
+      room.movedOut();
+      room.admitNow();
+    }
     if (this.up) {
       await this.#link.run(BYE, [this.prefix, this.id, this.defaultRoom.key, SHUTDOWN_REASON])
         .catch((error) => this.#log(`redis: goodbye failed: ${error?.message ?? error}`));
@@ -1011,6 +1044,7 @@ export class RedisRegistry implements Registry {
     this.leave(member, "");
     const local = this.#locals.get(member);
     if (local === undefined) return;
+    for (const room of [...this.#rooms.values()]) room.movedOut(local.owner);
     this.#locals.delete(member);
     this.#byOwner.delete(local.owner);
     if (this.#byAlias.get(local.key) === local) this.#byAlias.delete(local.key);
@@ -1188,9 +1222,12 @@ export class RedisRegistry implements Registry {
       };
     }
     if (from !== undefined) {
-      from.local.dismiss(member);
-      from.interest--;
-      this.#retire(from);
+      // Its leave, published before its join, comes back first: until then
+      // it hears what was said there before it left.
+      from.moveOut(local.owner, member, () => {
+        from.interest--;
+        this.#retire(from);
+      });
     }
     local.room = room;
     await room.admitWhenBack(local.owner, member, lines);
@@ -1467,7 +1504,8 @@ export class RedisRegistry implements Registry {
 
   #down(): void {
     this.#downAt = Date.now();
-    for (const room of this.#rooms.values()) {
+    for (const room of [...this.#rooms.values()]) {
+      room.movedOut();
       room.admitNow();
       room.tell(LINK_DOWN);
     }
