@@ -624,17 +624,17 @@ export class RedisRoom implements Room {
    * from the log (one already delivered is skipped), or `-`.
    */
   deliver(logged: string, event: RoomEvent): void {
+    const registry = this.#registry;
     if (logged !== "-") {
       // Only a well-formed id, and none from the future: one far ahead
       // would make every later line look delivered already.
       const parts = LOGGED_ID.exec(logged);
-      if (parts === null || Number(parts[1]) > Date.now() + MAX_AHEAD_MS) return;
+      if (parts === null || Number(parts[1]) > registry.redisNow() + MAX_AHEAD_MS) return;
       const id = logged.slice(0, logged.indexOf("/"));
       if (this.lastId !== "" && compareIds(id, this.lastId) <= 0) return;
       this.lastId = id;
       this.lastN = Number(parts[3]);
     }
-    const registry = this.#registry;
     switch (event.k) {
       case "say":
         this.local.relay(
@@ -843,6 +843,8 @@ export class RedisRegistry implements Registry {
   #timer: ReturnType<typeof setInterval> | undefined;
   #beating = false;
   #recovering = false;
+  /** How far Redis's clock is ahead of this server's, ms, as the last heartbeat measured it. */
+  #skew = 0;
   #downAt = 0;
   #stopped = false;
 
@@ -872,6 +874,11 @@ export class RedisRegistry implements Registry {
         link.cmd.disconnect(true);
       });
     };
+  }
+
+  /** Redis's clock, as far as this server can tell, ms. */
+  redisNow(): number {
+    return Date.now() + this.#skew;
   }
 
   /** Whether the link to Redis is up. */
@@ -1490,7 +1497,9 @@ export class RedisRegistry implements Registry {
       if (room === undefined || local.renaming) continue;
       args.push(local.owner, room.key, room.name, m.alias, local.key, m.away, m.joinedAt);
     }
-    const [fresh, lost] = await this.run(BEAT, args) as [number, string[]];
+    const sent = Date.now();
+    const [fresh, lost, t] = await this.run(BEAT, args) as [number, string[], unknown];
+    if (typeof t === "number" && Number.isFinite(t)) this.#skew = t - (sent + Date.now()) / 2;
     if (fresh === 1 && rejoin) {
       this.#log("redis: this server had been taken for lost; its members are back");
     }

@@ -292,9 +292,9 @@ return {1, owner, redis.call('HGET', p .. 'members', owner) or '{}'}
  * owner, room key (or ""), room name, alias, alias key, away, joinedAt.
  *
  * The heartbeat: refreshes the server's key, its members' presence and
- * aliases (claiming again one that expired). Returns `{fresh, lost}`:
- * whether the server had been taken for dead (or Redis forgot it), and the
- * owners whose alias someone else holds now.
+ * aliases (claiming again one that expired). Returns `{fresh, lost, t}`:
+ * whether the server had been taken for dead (or Redis forgot it), the
+ * owners whose alias someone else holds now, and Redis's clock (ms).
  */
 export const BEAT: Script = script(
   "beat",
@@ -326,7 +326,7 @@ for i = 7, #ARGV, 7 do
     lost[#lost + 1] = owner
   end
 end
-return {fresh, lost}
+return {fresh, lost, t}
 `,
 );
 
