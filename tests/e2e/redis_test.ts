@@ -912,3 +912,28 @@ Deno.test("a topic set while an instance was cut off is known there once it is b
     await stopAll(servers);
   }
 });
+
+Deno.test("a heartbeat while a change of alias is under way does not claim the old alias again", async () => {
+  await using redis = await startRedis();
+  const servers = await cluster(redis.url, 2);
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(servers[0]!.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(servers[1]!.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    // Longer than a heartbeat, shorter than the link's PING deadline: a
+    // heartbeat is sent while the change waits for its answer.
+    await cli(redis.port, "CLIENT", "PAUSE", "1800", "ALL");
+    await alice.send("/nick alicia");
+    await bob.expect(live("--- alice is now known as alicia"));
+    assert.deepEqual(await cli(redis.port, "GET", "confab:main:alias:alice"), []);
+    const again = await TestClient.join(servers[1]!.port, "alice");
+    clients.push(again);
+    await bob.expect(live("--> alice joined"));
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
