@@ -376,6 +376,13 @@ function abortOnSignals(controller: AbortController): () => void {
   return () => handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h));
 }
 
+/** A `--redis` value as it may be shown: its scheme and host at most, never a password. */
+function redisShown(value: string): string {
+  const parts = /^([a-z][a-z0-9+.-]*:)(\/\/)?(?:[^@/?#]*@)?([^/?#@]*)/i.exec(value);
+  if (parts === null) return "(not a URL)";
+  return `${parts[1]}${parts[2] ?? ""}${parts[3]}`;
+}
+
 /** `--redis URL`, checked for its scheme (the client reads the rest). */
 function redisFlag(command: string, value: unknown): string | undefined {
   if (typeof value !== "string") return undefined;
@@ -384,7 +391,7 @@ function redisFlag(command: string, value: unknown): string | undefined {
     url = new URL(value);
   } catch {
     throw new UsageError(
-      `--redis must be a URL like redis://127.0.0.1:6379, received '${value}'`,
+      `--redis must be a URL like redis://127.0.0.1:6379, received '${redisShown(value)}'`,
       command,
     );
   }
@@ -572,7 +579,9 @@ async function runServe(args: string[]): Promise<number> {
     const connected = await RedisLink.connect({ url: redisUrl, log });
     link = connected;
     options.registry = (settings) => {
-      const registry = new RedisRegistry(connected, cluster, settings);
+      const registry = new RedisRegistry(connected, cluster, settings, {
+        maxLineBytes: options.maxLineBytes,
+      });
       shared = registry;
       return registry;
     };

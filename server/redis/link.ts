@@ -45,6 +45,40 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** What ioredis itself writes with `console.warn`: such lines start like these. */
+const CLIENT_WARNING = /^(\[WARN\] |\[ERROR\] |\[ioredis\] |Skipping the ready check)/;
+
+/** Where each link's client warnings go; the first link in a process puts `console.warn` in front. */
+const warned = new Set<(line: string) => void>();
+let consoleWarn: typeof console.warn | undefined;
+
+/**
+ * Sends ioredis's own warnings (a password Redis does not need, say) to
+ * `to` as one line each, rather than to stderr as they are; returns how
+ * to stop.
+ */
+function routeClientWarnings(to: (line: string) => void): () => void {
+  if (consoleWarn === undefined) {
+    // deno-lint-ignore no-console
+    const original = consoleWarn = console.warn;
+    // deno-lint-ignore no-console
+    console.warn = (...args: unknown[]) => {
+      const text = args.map((a) => typeof a === "string" ? a : String(a)).join(" ");
+      if (warned.size === 0 || !CLIENT_WARNING.test(text)) return original(...args);
+      for (const log of warned) log(text.replace(CLIENT_WARNING, "").split("\n")[0]!);
+    };
+  }
+  warned.add(to);
+  return () => {
+    warned.delete(to);
+    if (warned.size === 0 && consoleWarn !== undefined) {
+      // deno-lint-ignore no-console
+      console.warn = consoleWarn;
+      consoleWarn = undefined;
+    }
+  };
+}
+
 /**
  * The two connections to Redis; see the module documentation.
  *
@@ -75,10 +109,12 @@ export class RedisLink {
   #pinger: ReturnType<typeof setInterval> | undefined;
   #lastPing = performance.now();
   readonly #answered = new Map<Redis, number>();
+  readonly #unroute: () => void;
 
   private constructor(url: string, log: Logger) {
     this.where = redactUrl(url);
     this.#log = log;
+    this.#unroute = routeClientWarnings((line) => log(`redis ${this.where}: ${line}`));
     const options: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -117,12 +153,14 @@ export class RedisLink {
     } catch (error) {
       link.cmd.disconnect();
       link.sub.disconnect();
+      link.#unroute();
       const why = link.#lastError || describe(error);
       throw new Error(`cannot reach Redis at ${link.where}: ${why}`);
     }
     if (link.#lastError !== "") {
       link.cmd.disconnect();
       link.sub.disconnect();
+      link.#unroute();
       throw new Error(`cannot use Redis at ${link.where}: ${link.#lastError}`);
     }
     link.#started = true;
@@ -230,5 +268,6 @@ export class RedisLink {
       client.disconnect();
     };
     await Promise.all([quit(this.cmd), quit(this.sub)]);
+    this.#unroute();
   }
 }

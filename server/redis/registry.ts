@@ -22,11 +22,12 @@
  * @module
  */
 
-import { aliasKey } from "../../protocol/alias.ts";
+import { aliasKey, checkAlias } from "../../protocol/alias.ts";
 import { roomKey } from "../../protocol/room_name.ts";
 import { sanitize } from "../../protocol/sanitize.ts";
 import {
   formatAction,
+  formatCrowd,
   formatError,
   formatHistory,
   formatJoin,
@@ -40,6 +41,7 @@ import {
   formatTopic,
   formatTopicSet,
   formatWelcome,
+  MAX_LINE_BYTES,
 } from "../../protocol/wire.ts";
 import type { Logger } from "../options.ts";
 import type {
@@ -97,12 +99,30 @@ const ALIAS_TTL_MS = 10_000;
 const ADMIT_WAIT_MS = 3000;
 /** Most events held for one room while it catches up; beyond, they are dropped (and it says so). */
 const MAX_HELD = 10_000;
+/** Most bytes of events held for one room while it catches up. */
+const MAX_HELD_BYTES = 16 * 1024 * 1024;
 /** Most log entries replayed into one room after the link comes back. */
 const MAX_REPLAY = 10_000;
-/** Longest text taken from an event, in characters. */
+/** Most bytes of log entries replayed into one room after the link comes back. */
+const MAX_REPLAY_BYTES = 16 * 1024 * 1024;
+/** Longest text taken from an event when no line limit is given, in bytes. */
 const MAX_EVENT_TEXT = 64 * 1024;
+/** Most members a room's roster keeps here. */
+const MAX_ROSTER = 100_000;
+/** A stream id or time stamp further ahead of this server's clock is refused, ms. */
+const MAX_AHEAD_MS = 60_000;
+/** How long /who and /rooms wait for Redis before showing what was last known, ms. */
+const READ_WAIT_MS = 500;
+/** A stream id and a line number, as a logged event is published: `MS-SEQ/N`. */
+const LOGGED_ID = /^(\d{1,15})-(\d{1,15})\/(\d{1,15})$/;
+/** A stream id. */
+const STREAM_ID = /^\d{1,15}-\d{1,15}$/;
 /** Welcome lines name at most this many of those online (as `LocalRoom` does). */
 const WELCOME_NAMES = 20;
+/** How often a big room's joins and leaves are summed up, ms (as `LocalRoom` does). */
+const CROWD_EVERY_MS = 5000;
+/** Names kept for a summary (as `LocalRoom` does). */
+const CROWD_KEEP = 64;
 
 /** Why a dead instance's members left, as their rooms are told. */
 export const LOST_REASON = "server connection lost";
@@ -116,6 +136,9 @@ const LINK_BACK = "the link to the other servers is back";
 const HISTORY_FORGOTTEN = "Redis lost its data: the history from before is gone";
 const HISTORY_TRIMMED = "some lines said while the link was down were lost: history kept fewer";
 const ENTER_DOWN = "the link to the other servers is down; try again in a moment";
+/** Errors of the client that mean the connection went, not that Redis refused. */
+const CONNECTION_ERROR =
+  /max retries|connection is closed|stream isn't writeable|offline queue|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|timed? ?out|socket/i;
 
 /** An event on a room's channel, as JSON. */
 type RoomEvent =
@@ -160,62 +183,132 @@ interface Local {
   key: string;
   /** The room it is in; `undefined` before it enters and while it moves. */
   room: RedisRoom | undefined;
+  /** Whether a change of alias is under way (it sits out heartbeats meanwhile). */
+  renaming?: boolean;
 }
 
-function text(value: unknown): string {
-  return typeof value === "string" ? sanitize(value.slice(0, MAX_EVENT_TEXT)) : "";
+/** Limits of this server that a shared registry applies to what comes from Redis. */
+export interface RedisLimits {
+  /** Longest text of a line, in bytes (`--max-line-bytes`); by default `MAX_LINE_BYTES`. */
+  maxLineBytes?: number | undefined;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** `s` cut to at most `max` bytes of UTF-8, on a character boundary. */
+function capBytes(s: string, max: number): string {
+  if (s.length <= max / 3) return s;
+  const bytes = encoder.encode(s);
+  if (bytes.length <= max) return s;
+  let end = max;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return decoder.decode(bytes.subarray(0, end));
+}
+
+/** A string from Redis, sanitised and cut to `max` bytes; "" if not a string. */
+function text(value: unknown, max = MAX_EVENT_TEXT): string {
+  return typeof value === "string" ? capBytes(sanitize(value.slice(0, max)), max) : "";
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function number(value: unknown): number {
   return typeof value === "number" && Number.isFinite(value) ? value : 0;
 }
 
-/** A room event read back from Redis, checked and sanitised; `undefined` if malformed. */
-function parseEvent(json: string): RoomEvent | undefined {
-  let raw: Record<string, unknown>;
+/** A time stamp from Redis, or now if it is missing or absurd. */
+function stamp(value: unknown): number {
+  const ms = number(value);
+  return ms > 0 && ms <= Date.now() + MAX_AHEAD_MS ? ms : Date.now();
+}
+
+/** An alias from Redis, exactly as a member could have chosen it; `undefined` if not one. */
+function alias(value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  const check = checkAlias(value);
+  return check.ok && check.alias === value ? value : undefined;
+}
+
+/** A JSON object from Redis; `undefined` for anything else, or one longer than `max` characters. */
+function parseObject(json: string, max: number): Record<string, unknown> | undefined {
+  if (json.length > max) return undefined;
+  let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch {
     return undefined;
   }
-  if (typeof raw !== "object" || raw === null) return undefined;
+  return typeof raw === "object" && raw !== null && !Array.isArray(raw)
+    ? raw as Record<string, unknown>
+    : undefined;
+}
+
+/** How long a raw event may be for texts of `max` bytes: each character escaped, and the rest. */
+function rawLimit(max: number): number {
+  return 6 * max + 4096;
+}
+
+/**
+ * A room event read back from Redis, checked and sanitised, its texts cut
+ * to `max` bytes; `undefined` if malformed.
+ */
+function parseEvent(json: string, max = MAX_EVENT_TEXT): RoomEvent | undefined {
+  const raw = parseObject(json, rawLimit(max));
+  if (raw === undefined) return undefined;
   const o = text(raw.o);
-  const ms = number(raw.ms) || Date.now();
+  const ms = stamp(raw.ms);
   switch (raw.k) {
     case "say":
-    case "act":
-      return { k: raw.k, o, from: text(raw.from), text: text(raw.text), ms };
-    case "join":
-      return { k: "join", o, alias: text(raw.alias), ms, again: raw.again === true };
-    case "leave":
+    case "act": {
+      const from = alias(raw.from);
+      return from === undefined ? undefined : { k: raw.k, o, from, text: text(raw.text, max), ms };
+    }
+    case "join": {
+      const who = alias(raw.alias);
+      return who === undefined
+        ? undefined
+        : { k: "join", o, alias: who, ms, again: raw.again === true };
+    }
+    case "leave": {
+      const who = alias(raw.alias);
+      if (who === undefined) return undefined;
       return {
         k: "leave",
         o,
-        alias: text(raw.alias),
-        reason: text(raw.reason),
-        to: text(raw.to),
+        alias: who,
+        reason: text(raw.reason, max),
+        to: text(raw.to, max),
         ms,
         lost: raw.lost === true,
       };
-    case "nick":
-      return { k: "nick", o, old: text(raw.old), alias: text(raw.alias), ms };
-    case "topic":
-      return { k: "topic", o, by: text(raw.by), topic: text(raw.topic), ms };
+    }
+    case "nick": {
+      const old = alias(raw.old);
+      const now = alias(raw.alias);
+      return old === undefined || now === undefined
+        ? undefined
+        : { k: "nick", o, old, alias: now, ms };
+    }
+    case "topic": {
+      const by = alias(raw.by);
+      return by === undefined ? undefined : { k: "topic", o, by, topic: text(raw.topic, max), ms };
+    }
     case "notice":
-      return { k: "notice", text: text(raw.text), ms };
+      return { k: "notice", text: text(raw.text, max), ms };
   }
   return undefined;
 }
 
 function parseInfo(json: unknown): MemberInfo & { since: number } {
-  let raw: Info = {};
-  try {
-    raw = typeof json === "string" ? JSON.parse(json) : {};
-  } catch {
-    // An unreadable record shows as a nameless member.
-  }
+  // An unreadable record shows as a nameless member.
+  const raw: Info =
+    (typeof json === "string" ? parseObject(json, rawLimit(MAX_EVENT_TEXT)) : undefined) ??
+      {};
   return {
-    alias: text(raw.alias) || "?",
+    alias: alias(raw.alias) ?? "?",
     joinedAt: number(raw.joinedAt),
     away: text(raw.away),
     since: number(raw.since),
@@ -238,10 +331,12 @@ function entryNumber(entry: Entry): number {
   return i >= 0 ? Number(entry[1][i + 1]) || 0 : 0;
 }
 
-function entryEvent(entry: Entry): RoomEvent | undefined {
+function entryEvent(entry: Entry, max: number): RoomEvent | undefined {
   const fields = entry[1];
+  if (!Array.isArray(fields)) return undefined;
   const i = fields.indexOf("e");
-  return i >= 0 && i + 1 < fields.length ? parseEvent(fields[i + 1]!) : undefined;
+  const json = i >= 0 && i + 1 < fields.length ? fields[i + 1] : undefined;
+  return typeof json === "string" ? parseEvent(json, max) : undefined;
 }
 
 /**
@@ -268,6 +363,7 @@ export class RedisRoom implements Room {
   readonly #registry: RedisRegistry;
   /** Events held while the room catches up, or a newcomer waits to be let in. */
   #held: string[] = [];
+  #heldBytes = 0;
   #holds = 0;
   /** Events that did not fit in the hold. */
   #heldDropped = 0;
@@ -285,6 +381,19 @@ export class RedisRoom implements Room {
   readonly #early = new Set<string>();
   /** Newcomers whose script is under way. */
   readonly #entering = new Set<string>();
+  /** Members moving out, by owner: each keeps the room's lines until its own leave comes back. */
+  readonly #moving = new Map<
+    string,
+    { member: Member; timer: ReturnType<typeof setTimeout>; done: () => void }
+  >();
+  /** From this many members on, joins and leaves are summed up; 0 never. */
+  readonly #quietAbove: number;
+  /** Who came and went since the last summary. */
+  #comings:
+    | { joined: string[]; left: string[]; joinedCount: number; leftCount: number }
+    | undefined;
+  #comingsTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
 
   /** Makes the room's local side; see {@linkcode RedisRegistry}. */
   constructor(
@@ -295,6 +404,7 @@ export class RedisRoom implements Room {
     this.#registry = registry;
     this.name = name;
     this.key = roomKey(name);
+    this.#quietAbove = options.quietAbove ?? 0;
     this.local = new LocalRoom({ name, ...options });
   }
 
@@ -320,10 +430,17 @@ export class RedisRoom implements Room {
     return this.#topic;
   }
 
+  /** Sets the topic as Redis has it (it may have changed while the link was down). */
+  retopic(topic: string): void {
+    if (topic === this.#topic) return;
+    this.#topic = topic;
+    if (topic !== "") this.tell(formatTopic(topic));
+  }
+
   /** Sets what is known of the room (from an answer of Redis). */
   know(topic: string, roster: (MemberInfo & { since: number })[]): void {
     this.#topic = topic;
-    this.#roster = roster.sort((a, b) => a.since - b.since);
+    this.#roster = roster.slice(0, MAX_ROSTER).sort((a, b) => a.since - b.since);
   }
 
   *members(): IterableIterator<MemberInfo> {
@@ -334,10 +451,11 @@ export class RedisRoom implements Room {
     const registry = this.#registry;
     if (registry.up) {
       try {
-        const infos = await registry.run(ROSTER, [this.key]) as string[];
-        this.#roster = infos.map(parseInfo).sort((a, b) => a.since - b.since);
-      } catch {
+        const infos = await registry.read(ROSTER, [this.key]);
+        if (Array.isArray(infos)) this.know(this.#topic, infos.map(parseInfo));
+      } catch (error) {
         // As last known.
+        registry.stale("/who", error);
       }
     }
     return [...this.members()];
@@ -406,7 +524,50 @@ export class RedisRoom implements Room {
   }
 
   close(): void {
+    this.#closed = true;
+    this.#sumUp();
+    for (const moving of this.#moving.values()) clearTimeout(moving.timer);
+    this.#moving.clear();
     this.local.close();
+  }
+
+  /**
+   * Announces a join or a leave to the members here, but `except`; in a
+   * room of `quietAbove` or more (all instances counted), gathers it for
+   * the next summary instead, as `LocalRoom` does with its own.
+   */
+  #coming(line: Uint8Array, alias: string, what: "joined" | "left", except?: Member): void {
+    const big = this.#quietAbove > 0 && this.size >= this.#quietAbove;
+    if (!big || this.#closed) {
+      this.#sumUp();
+      this.local.relay(line, except);
+      return;
+    }
+    const comings = this.#comings ??= { joined: [], left: [], joinedCount: 0, leftCount: 0 };
+    if (what === "left") {
+      const i = comings.joined.indexOf(alias);
+      if (i >= 0) {
+        comings.joined.splice(i, 1);
+        comings.joinedCount--;
+        if (comings.joinedCount + comings.leftCount === 0) this.#comings = undefined;
+        return;
+      }
+    }
+    const names = what === "joined" ? comings.joined : comings.left;
+    if (names.length < CROWD_KEEP) names.push(alias);
+    if (what === "joined") comings.joinedCount++;
+    else comings.leftCount++;
+    this.#comingsTimer ??= setTimeout(() => this.#sumUp(), CROWD_EVERY_MS);
+  }
+
+  /** Sends the summary of who came and went, if anyone did. */
+  #sumUp(): void {
+    clearTimeout(this.#comingsTimer);
+    this.#comingsTimer = undefined;
+    const comings = this.#comings;
+    if (comings === undefined) return;
+    this.#comings = undefined;
+    this.local.relay(encodeLine(formatCrowd(Date.now(), { ...comings, here: this.size })));
   }
 
   /** Tells the members here (not the other instances). */
@@ -424,6 +585,7 @@ export class RedisRoom implements Room {
     if (this.#holds === 0 || --this.#holds > 0) return;
     const held = this.#held;
     this.#held = [];
+    this.#heldBytes = 0;
     if (this.#heldDropped > 0) {
       this.tell(`${this.#heldDropped} events came faster than this server caught up and were lost`);
       this.#heldDropped = 0;
@@ -432,7 +594,9 @@ export class RedisRoom implements Room {
       this.incoming(held[i]!);
       if (this.#holds > 0) {
         // A newcomer's join among them holds the rest again.
-        this.#held.unshift(...held.slice(i + 1));
+        const rest = held.slice(i + 1);
+        for (const raw of rest) this.#heldBytes += raw.length;
+        this.#held = [...rest, ...this.#held];
         return;
       }
     }
@@ -440,14 +604,18 @@ export class RedisRoom implements Room {
 
   /** A message from the room's channel: `ID JSON`. */
   incoming(raw: string): void {
+    const max = this.#registry.lineBytes;
+    if (raw.length > rawLimit(max) + 64) return;
     if (this.#holds > 0) {
-      if (this.#held.length < MAX_HELD) this.#held.push(raw);
-      else this.#heldDropped++;
+      if (this.#held.length < MAX_HELD && this.#heldBytes + raw.length <= MAX_HELD_BYTES) {
+        this.#held.push(raw);
+        this.#heldBytes += raw.length;
+      } else this.#heldDropped++;
       return;
     }
     const space = raw.indexOf(" ");
     if (space < 0) return;
-    const event = parseEvent(raw.slice(space + 1));
+    const event = parseEvent(raw.slice(space + 1), max);
     if (event !== undefined) this.deliver(raw.slice(0, space), event);
   }
 
@@ -456,13 +624,17 @@ export class RedisRoom implements Room {
    * from the log (one already delivered is skipped), or `-`.
    */
   deliver(logged: string, event: RoomEvent): void {
+    const registry = this.#registry;
     if (logged !== "-") {
-      const [id = "", n = "0"] = logged.split("/");
+      // Only a well-formed id, and none from the future: one far ahead
+      // would make every later line look delivered already.
+      const parts = LOGGED_ID.exec(logged);
+      if (parts === null || Number(parts[1]) > registry.redisNow() + MAX_AHEAD_MS) return;
+      const id = logged.slice(0, logged.indexOf("/"));
       if (this.lastId !== "" && compareIds(id, this.lastId) <= 0) return;
       this.lastId = id;
-      this.lastN = Number(n) || 0;
+      this.lastN = Number(parts[3]);
     }
-    const registry = this.#registry;
     switch (event.k) {
       case "say":
         this.local.relay(
@@ -479,14 +651,22 @@ export class RedisRoom implements Room {
       case "join": {
         // Back after being taken for lost: those here never saw it go.
         if (event.again && registry.memberOf(event.o) !== undefined) return;
-        const since = Math.max(0, ...this.#roster.map((m) => m.since)) + 1;
+        let since = 0;
+        for (const m of this.#roster) if (m.since > since) since = m.since;
         this.#roster = this.#roster.filter((m) => m.alias !== event.alias);
-        this.#roster.push({ alias: event.alias, joinedAt: event.ms, away: "", since });
+        if (this.#roster.length < MAX_ROSTER) {
+          this.#roster.push({ alias: event.alias, joinedAt: event.ms, away: "", since: since + 1 });
+        }
         const waiting = this.#waiting.get(event.o);
         if (waiting !== undefined) {
           this.#waiting.delete(event.o);
           clearTimeout(waiting.timer);
-          this.local.relay(encodeLine(formatJoin(event.ms, event.alias)), waiting.member);
+          this.#coming(
+            encodeLine(formatJoin(event.ms, event.alias)),
+            event.alias,
+            "joined",
+            waiting.member,
+          );
           this.local.admit(waiting.member, waiting.lines);
           waiting.done();
           return;
@@ -495,11 +675,16 @@ export class RedisRoom implements Room {
           // Its own join came back before its script's answer: what follows
           // waits until the newcomer is in, so it misses none of it.
           this.#early.add(event.o);
-          this.local.relay(encodeLine(formatJoin(event.ms, event.alias)));
+          this.#coming(encodeLine(formatJoin(event.ms, event.alias)), event.alias, "joined");
           this.hold();
           return;
         }
-        this.local.relay(encodeLine(formatJoin(event.ms, event.alias)), registry.memberOf(event.o));
+        this.#coming(
+          encodeLine(formatJoin(event.ms, event.alias)),
+          event.alias,
+          "joined",
+          registry.memberOf(event.o),
+        );
         return;
       }
       case "leave":
@@ -507,10 +692,13 @@ export class RedisRoom implements Room {
         // off): the others were told; those here never saw it go.
         if (event.lost && registry.memberOf(event.o) !== undefined) return;
         this.#roster = this.#roster.filter((m) => m.alias !== event.alias);
-        this.local.relay(
+        this.#coming(
           encodeLine(formatLeave(event.ms, event.alias, event.reason, event.to)),
+          event.alias,
+          "left",
           registry.memberOf(event.o),
         );
+        this.movedOut(event.o);
         return;
       case "nick":
         for (const m of this.#roster) {
@@ -568,6 +756,28 @@ export class RedisRoom implements Room {
     }
   }
 
+  /**
+   * A member of the room here moves to another: it still gets what was
+   * said here before its leave, and is taken out when its leave comes
+   * back (or the link goes down, or after a while); then `done` runs.
+   */
+  moveOut(owner: string, member: Member, done: () => void): void {
+    this.movedOut(owner);
+    const timer = setTimeout(() => this.movedOut(owner), ADMIT_WAIT_MS);
+    this.#moving.set(owner, { member, timer, done });
+  }
+
+  /** Takes out a member moving out (`undefined`: every one). */
+  movedOut(owner?: string): void {
+    for (const [key, moving] of [...this.#moving]) {
+      if (owner !== undefined && key !== owner) continue;
+      this.#moving.delete(key);
+      clearTimeout(moving.timer);
+      this.local.dismiss(moving.member);
+      moving.done();
+    }
+  }
+
   /** Forgets a waiting newcomer that left before it was let in. */
   forget(owner: string): void {
     const waiting = this.#waiting.get(owner);
@@ -614,6 +824,8 @@ export class RedisRegistry implements Registry {
   readonly id: string = crypto.randomUUID().slice(0, 8);
   /** Most entries in a room's log (`XADD MAXLEN ~`). */
   readonly logLength: number;
+  /** Longest text taken from an event, in bytes. */
+  readonly lineBytes: number;
   readonly #link: RedisLink;
   readonly #settings: RegistrySettings;
   readonly #log: Logger;
@@ -630,11 +842,23 @@ export class RedisRegistry implements Registry {
   #known: RoomInfo[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
   #beating = false;
+  #recovering = false;
+  /** How far Redis's clock is ahead of this server's, ms, as the last heartbeat measured it. */
+  #skew = 0;
   #downAt = 0;
   #stopped = false;
 
   /** Makes the registry of cluster `cluster` on `link`; {@linkcode RedisRegistry.start} starts it. */
-  constructor(link: RedisLink, cluster: string, settings: RegistrySettings) {
+  constructor(
+    link: RedisLink,
+    cluster: string,
+    settings: RegistrySettings,
+    limits: RedisLimits = {},
+  ) {
+    const max = limits.maxLineBytes ?? MAX_LINE_BYTES;
+    this.lineBytes = Number.isFinite(max) && max > 0
+      ? Math.min(max, 64 * 1024 * 1024)
+      : MAX_EVENT_TEXT;
     this.#link = link;
     this.#settings = settings;
     this.#log = settings.log;
@@ -650,6 +874,11 @@ export class RedisRegistry implements Registry {
         link.cmd.disconnect(true);
       });
     };
+  }
+
+  /** Redis's clock, as far as this server can tell, ms. */
+  redisNow(): number {
+    return Date.now() + this.#skew;
   }
 
   /** Whether the link to Redis is up. */
@@ -673,7 +902,10 @@ export class RedisRegistry implements Registry {
    */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    for (const room of this.#rooms.values()) room.admitNow();
+    for (const room of [...this.#rooms.values()]) {
+      room.movedOut();
+      room.admitNow();
+    }
     if (this.up) {
       await this.#link.run(BYE, [this.prefix, this.id, this.defaultRoom.key, SHUTDOWN_REASON])
         .catch((error) => this.#log(`redis: goodbye failed: ${error?.message ?? error}`));
@@ -685,6 +917,26 @@ export class RedisRegistry implements Registry {
   /** Runs a script with the prefix as its first argument. */
   run(script: Script, args: readonly (string | number)[]): Promise<unknown> {
     return this.#link.run(script, [this.prefix, ...args]);
+  }
+
+  /** Runs a script that only reads, for someone waiting: it fails after {@linkcode READ_WAIT_MS}. */
+  async read(script: Script, args: readonly (string | number)[]): Promise<unknown> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("Redis did not answer in time")), READ_WAIT_MS);
+    });
+    const running = this.run(script, args);
+    running.catch(() => {});
+    try {
+      return await Promise.race([running, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Logs that `what` showed what was last known, and why. */
+  stale(what: string, error: unknown): void {
+    this.#log(`redis: ${what} shows what was last known: ${describe(error)}`);
   }
 
   get #inbox(): string {
@@ -711,19 +963,18 @@ export class RedisRegistry implements Registry {
     return this.#byOwner.get(owner)?.member;
   }
 
-  /** Tells `member` that what it did did not go through, and why. */
+  /**
+   * Tells `member` that what it did did not go through, and why: the
+   * client's own words go to the log only.
+   */
   failed(member: Member, what: string, error: unknown): void {
-    const why = this.up ? (error instanceof Error ? error.message : String(error)) : "link down";
-    this.#log(`redis: ${what} for ${member.alias}: ${why}`);
-    if (
-      !member.deliver(
-        encodeLine(
-          formatError(`${what}: the link to the other servers failed (${why}); say it again`),
-        ),
-      )
-    ) {
-      member.evicted(TOO_SLOW);
-    }
+    const why = describe(error);
+    this.#log(`redis: ${what} for ${member.alias}: ${this.up ? why : "link down"}`);
+    const gone = !this.up || CONNECTION_ERROR.test(why);
+    const line = gone
+      ? `${what}: ${ENTER_DOWN}`
+      : `${what}: the link to the other servers failed; say it again`;
+    if (!member.deliver(encodeLine(formatError(line)))) member.evicted(TOO_SLOW);
   }
 
   #room(name: string): RedisRoom {
@@ -800,6 +1051,7 @@ export class RedisRegistry implements Registry {
     this.leave(member, "");
     const local = this.#locals.get(member);
     if (local === undefined) return;
+    for (const room of [...this.#rooms.values()]) room.movedOut(local.owner);
     this.#locals.delete(member);
     this.#byOwner.delete(local.owner);
     if (this.#byAlias.get(local.key) === local) this.#byAlias.delete(local.key);
@@ -832,6 +1084,7 @@ export class RedisRegistry implements Registry {
       ms: Date.now(),
     };
     let ok: unknown;
+    local.renaming = true;
     try {
       ok = await this.run(RENAME, [
         local.owner,
@@ -845,6 +1098,8 @@ export class RedisRegistry implements Registry {
     } catch (error) {
       this.failed(member, "alias not changed", error);
       return true;
+    } finally {
+      local.renaming = false;
     }
     if (ok !== 1 || this.#locals.get(member) !== local) return false;
     if (this.#byAlias.get(local.key) === local) this.#byAlias.delete(local.key);
@@ -934,33 +1189,55 @@ export class RedisRegistry implements Registry {
       this.#retire(room);
       return { ok: true, room };
     }
-    const [, made, topic, tip, infos, history, tipN] = reply as [
-      number,
-      string,
-      string,
-      string,
-      string[],
-      Entry[],
-      string,
-    ];
-    room.name = text(made) || room.name;
-    const roster = infos.map(parseInfo);
-    room.know(text(topic), roster);
-    if (room.lastId === "") {
-      room.lastId = tip;
-      room.lastN = Number(tipN) || 0;
+    let lines: Uint8Array[];
+    try {
+      const [, made, topic, tip, infos, history, tipN] = reply as [
+        unknown,
+        unknown,
+        unknown,
+        unknown,
+        unknown,
+        unknown,
+        unknown,
+      ];
+      room.name = text(made) || room.name;
+      const roster = Array.isArray(infos) ? infos.map(parseInfo) : [];
+      room.know(text(topic), roster);
+      if (room.lastId === "" && typeof tip === "string" && STREAM_ID.test(tip)) {
+        room.lastId = tip;
+        room.lastN = Number(tipN) || 0;
+      }
+      lines = this.#welcome(
+        room,
+        member,
+        options,
+        roster,
+        Array.isArray(history) ? history as Entry[] : [],
+      );
+    } catch (error) {
+      // What Redis said cannot be read: the member is taken out again, and
+      // stays where it was (the heartbeat puts it back there).
+      room.forget(local.owner);
+      room.interest--;
+      if (this.#locals.get(member) === local && local.room === undefined) local.room = from;
+      this.#leaveRedis(local, room, "");
+      this.#retire(room);
+      this.#log(`redis: ${member.alias} could not enter #${room.name}: ${describe(error)}`);
+      return {
+        ok: false,
+        reason: `cannot enter #${room.name} now: the other servers' answer was unreadable`,
+      };
     }
     if (from !== undefined) {
-      from.local.dismiss(member);
-      from.interest--;
-      this.#retire(from);
+      // Its leave, published before its join, comes back first: until then
+      // it hears what was said there before it left.
+      from.moveOut(local.owner, member, () => {
+        from.interest--;
+        this.#retire(from);
+      });
     }
     local.room = room;
-    await room.admitWhenBack(
-      local.owner,
-      member,
-      this.#welcome(room, member, options, roster, history),
-    );
+    await room.admitWhenBack(local.owner, member, lines);
     return { ok: true, room };
   }
 
@@ -975,7 +1252,8 @@ export class RedisRegistry implements Registry {
     const lines: Uint8Array[] = [];
     let bytes = 0;
     for (const entry of history) {
-      const event = entryEvent(entry);
+      if (!Array.isArray(entry)) continue;
+      const event = entryEvent(entry, this.lineBytes);
       if (event === undefined || (event.k !== "say" && event.k !== "act")) continue;
       const kind = event.k === "say" ? "message" : "action";
       const line = encodeLine(formatHistory(event.ms, kind, event.from, event.text));
@@ -1043,24 +1321,25 @@ export class RedisRegistry implements Registry {
   async survey(): Promise<RoomInfo[]> {
     if (this.up) {
       try {
-        await this.#survey();
-      } catch {
+        await this.#survey(true);
+      } catch (error) {
         // As last known.
+        this.stale("/rooms", error);
       }
     }
     return this.list();
   }
 
-  async #survey(): Promise<void> {
-    const rows = await this.run(SURVEY, [this.defaultRoom.key]) as [
-      string,
-      string,
-      number,
-      string,
-    ][];
-    const rooms = rows.map(([key, name, members, topic]) => ({
-      key,
-      info: { name: text(name), members: Number(members), topic: text(topic) },
+  async #survey(waiting = false): Promise<void> {
+    const answer = waiting
+      ? await this.read(SURVEY, [this.defaultRoom.key])
+      : await this.run(SURVEY, [this.defaultRoom.key]);
+    const rows = (Array.isArray(answer) ? answer : []) as unknown[][];
+    const rooms = rows.filter((row) => Array.isArray(row) && typeof row[0] === "string").map((
+      [key, name, members, topic],
+    ) => ({
+      key: key as string,
+      info: { name: text(name), members: Number(members) || 0, topic: text(topic) },
     }));
     if (!rooms.some((r) => r.key === this.defaultRoom.key)) {
       rooms.push({
@@ -1101,8 +1380,13 @@ export class RedisRegistry implements Registry {
       return { ok: true, to: { alias, joinedAt, away } };
     }
     if (typeof to !== "string" && remoteOwner === undefined) return { ok: false, why: "absent" };
-    if (!this.up) return { ok: false, why: "absent" };
     const alias = typeof to === "string" ? to : to.alias;
+    if (!this.up) {
+      // Not "no one is here": whoever it is may well be, on another server.
+      const line = formatError(`private message not sent: ${ENTER_DOWN}`);
+      if (!from.deliver(encodeLine(line))) from.evicted(TOO_SLOW);
+      return { ok: true, to: { alias, joinedAt: 0, away: "" } };
+    }
     const event: PrivateEvent = {
       o: sender.owner,
       from: from.alias,
@@ -1121,8 +1405,9 @@ export class RedisRegistry implements Registry {
       this.failed(from, "private message not sent", error);
       return { ok: true, to: { alias, joinedAt: 0, away: "" } };
     }
-    if (reply[0] !== 1) return { ok: false, why: "absent" };
-    const info = parseInfo(reply[2]);
+    if (!Array.isArray(reply) || reply[0] !== 1) return { ok: false, why: "absent" };
+    const read = parseInfo(reply[2]);
+    const info = { ...read, alias: read.alias === "?" ? alias : read.alias };
     sender.room?.flush();
     from.deliver(encodeLine(formatPrivateOut(now, info.alias, text)));
     return { ok: true, to: { alias: info.alias, joinedAt: info.joinedAt, away: info.away } };
@@ -1133,15 +1418,14 @@ export class RedisRegistry implements Registry {
     const space = raw.indexOf(" ");
     const local = this.#byOwner.get(raw.slice(0, space));
     if (space < 0 || local === undefined) return;
-    let event: Partial<PrivateEvent>;
-    try {
-      event = JSON.parse(raw.slice(space + 1));
-    } catch {
-      return;
-    }
+    const event: Partial<Record<keyof PrivateEvent, unknown>> | undefined = parseObject(
+      raw.slice(space + 1),
+      rawLimit(this.lineBytes),
+    );
+    if (event === undefined) return;
     const owner = text(event.o);
-    const from = text(event.from);
-    if (owner === "" || from === "") return;
+    const from = alias(event.from);
+    if (owner === "" || from === undefined) return;
     local.room?.flush();
     const sender: Member = {
       alias: from,
@@ -1155,7 +1439,7 @@ export class RedisRegistry implements Registry {
     };
     this.#remotes.set(sender, owner);
     local.member.replyTo = sender;
-    const line = formatPrivateIn(number(event.ms) || Date.now(), from, text(event.text));
+    const line = formatPrivateIn(stamp(event.ms), from, text(event.text, this.lineBytes));
     if (!local.member.deliver(encodeLine(line))) local.member.evicted(TOO_SLOW);
   }
 
@@ -1164,17 +1448,24 @@ export class RedisRegistry implements Registry {
   }
 
   #message(channel: string, message: string): void {
-    if (channel === this.#inbox) {
-      this.#private(message);
-      return;
+    try {
+      if (channel === this.#inbox) {
+        this.#private(message);
+        return;
+      }
+      if (!channel.startsWith(this.prefix + "room:")) return;
+      this.#rooms.get(channel.slice(this.prefix.length + 5))?.incoming(message);
+    } catch (error) {
+      // Whatever came on a channel, this server goes on.
+      this.#log(`redis: a message on ${channel} could not be delivered: ${describe(error)}`);
     }
-    if (!channel.startsWith(this.prefix + "room:")) return;
-    this.#rooms.get(channel.slice(this.prefix.length + 5))?.incoming(message);
   }
 
   /** Once a second: heartbeat, find dead instances, re-read the rooms. */
   async #tick(): Promise<void> {
-    if (!this.up || this.#beating) return;
+    // While it recovers, recovery does the heartbeat: a tick between its
+    // steps would beat for members it has not reconciled yet.
+    if (!this.up || this.#beating || this.#recovering) return;
     this.#beating = true;
     try {
       await this.#beat(true);
@@ -1202,10 +1493,13 @@ export class RedisRegistry implements Registry {
     for (const local of this.#locals.values()) {
       const m = local.member;
       const room = local.room;
-      if (room === undefined) continue;
+      // Moving, or changing alias: what it holds is not known until that is done.
+      if (room === undefined || local.renaming) continue;
       args.push(local.owner, room.key, room.name, m.alias, local.key, m.away, m.joinedAt);
     }
-    const [fresh, lost] = await this.run(BEAT, args) as [number, string[]];
+    const sent = Date.now();
+    const [fresh, lost, t] = await this.run(BEAT, args) as [number, string[], unknown];
+    if (typeof t === "number" && Number.isFinite(t)) this.#skew = t - (sent + Date.now()) / 2;
     if (fresh === 1 && rejoin) {
       this.#log("redis: this server had been taken for lost; its members are back");
     }
@@ -1219,7 +1513,8 @@ export class RedisRegistry implements Registry {
 
   #down(): void {
     this.#downAt = Date.now();
-    for (const room of this.#rooms.values()) {
+    for (const room of [...this.#rooms.values()]) {
+      room.movedOut();
       room.admitNow();
       room.tell(LINK_DOWN);
     }
@@ -1231,6 +1526,15 @@ export class RedisRegistry implements Registry {
    * last line delivered here.
    */
   async #recover(): Promise<void> {
+    this.#recovering = true;
+    try {
+      await this.#recovery();
+    } finally {
+      this.#recovering = false;
+    }
+  }
+
+  async #recovery(): Promise<void> {
     const epoch = String(await this.run(EPOCH, [crypto.randomUUID()]));
     const forgot = epoch !== this.#epoch;
     this.#epoch = epoch;
@@ -1268,11 +1572,16 @@ export class RedisRegistry implements Registry {
     const base = `${this.prefix}room:${room.key}`;
     const start = room.lastId !== "" ? room.lastId : `${this.#downAt}-0`;
     const forgotten = forgot && room.lastN > 0;
-    const [counted, range] = await this.#link.cmd.multi()
+    const results = await this.#link.cmd.multi()
       .get(`${base}:n`)
       .xrange(`${base}:log`, forgot ? "-" : `(${start}`, "+", "COUNT", MAX_REPLAY)
-      .exec() ?? [];
-    const entries = (range?.[1] ?? []) as Entry[];
+      .hget(`${base}:meta`, "topic")
+      .exec();
+    if (results === null) throw new Error("the replay was aborted");
+    for (const [error] of results) if (error) throw error;
+    const [counted, range, topic] = results;
+    room.retopic(text(topic?.[1]));
+    const entries = (Array.isArray(range?.[1]) ? range[1] : []) as Entry[];
     const count = Number(counted?.[1] ?? 0) || 0;
     let gap = false;
     if (!forgot && room.lastN > 0 && count !== room.lastN) {
@@ -1286,8 +1595,15 @@ export class RedisRegistry implements Registry {
     }
     if (forgotten) room.tell(HISTORY_FORGOTTEN);
     else if (gap) room.tell(HISTORY_TRIMMED);
+    let bytes = 0;
     for (const entry of entries) {
-      const event = entryEvent(entry);
+      if (!Array.isArray(entry) || !Array.isArray(entry[1])) continue;
+      for (const field of entry[1]) bytes += String(field).length;
+      if (bytes > MAX_REPLAY_BYTES) {
+        room.tell(HISTORY_TRIMMED);
+        break;
+      }
+      const event = entryEvent(entry, this.lineBytes);
       if (event !== undefined) room.deliver(`${entry[0]}/${entryNumber(entry)}`, event);
     }
   }

@@ -51,9 +51,15 @@ local function leave_room(rk, owner, event, default, t)
   publish(rk, '-', event)
   if rk ~= default and prune(rk, t) == 0 then drop_room(rk) end
 end
-local function set_info(owner, changes)
+local function get_info(owner)
   local raw = redis.call('HGET', p .. 'members', owner)
-  local info = raw and cjson.decode(raw) or {}
+  if not raw then return nil end
+  local ok, info = pcall(cjson.decode, raw)
+  if not ok or type(info) ~= 'table' then info = {} end
+  return info
+end
+local function set_info(owner, changes)
+  local info = get_info(owner) or {}
   for k, v in pairs(changes) do info[k] = v end
   redis.call('HSET', p .. 'members', owner, cjson.encode(info))
   return info
@@ -69,11 +75,11 @@ local function infos(owners)
   return out
 end
 local function reap_owner(owner, reason, default, t)
-  local raw = redis.call('HGET', p .. 'members', owner)
-  if not raw then return end
-  local info = cjson.decode(raw)
+  local info = get_info(owner)
+  if not info then return end
   if type(info.room) == 'string' and info.room ~= '' then
-    local event = cjson.encode({k = 'leave', o = owner, alias = info.alias or '?',
+    local alias = type(info.alias) == 'string' and info.alias or '?'
+    local event = cjson.encode({k = 'leave', o = owner, alias = alias,
       reason = reason, to = '', ms = t, lost = true})
     leave_room(info.room, owner, event, default, t)
   end
@@ -125,12 +131,20 @@ return 1
 `,
 );
 
-/** ARGV: p, server id, owner, alias key. Gives up a member's alias and record. */
+/**
+ * ARGV: p, server id, owner, alias key. Gives up a member's alias (the one
+ * given, and the one its record names, if it holds either) and record.
+ */
 export const RELEASE: Script = script(
   "release",
   `
 local a = p .. 'alias:' .. ARGV[4]
 if redis.call('GET', a) == ARGV[3] then redis.call('DEL', a) end
+local info = get_info(ARGV[3])
+if info and type(info.key) == 'string' then
+  local b = p .. 'alias:' .. info.key
+  if redis.call('GET', b) == ARGV[3] then redis.call('DEL', b) end
+end
 redis.call('HDEL', p .. 'members', ARGV[3])
 redis.call('SREM', p .. 'of:' .. ARGV[2], ARGV[3])
 return 1
@@ -251,14 +265,20 @@ return 1
 
 /**
  * ARGV: p, alias key, the owner it must have (or ""), event. Sends a
- * private line to the server that holds the alias: `{1, owner, info}`, or
- * `{0}` if no live server holds it.
+ * private line to the server that holds the alias, or, with an owner, to
+ * that member whatever its alias is now: `{1, owner, info}`, or `{0}` if
+ * no live server holds it.
  */
 export const WHISPER: Script = script(
   "whisper",
   `
-local owner = redis.call('GET', p .. 'alias:' .. ARGV[2])
-if not owner or (ARGV[3] ~= '' and owner ~= ARGV[3]) then return {0} end
+local owner = ARGV[3]
+if owner == '' then
+  owner = redis.call('GET', p .. 'alias:' .. ARGV[2])
+  if not owner then return {0} end
+elseif redis.call('HEXISTS', p .. 'members', owner) == 0 then
+  return {0}
+end
 local id = string.match(owner, '^(.-):')
 if not id then return {0} end
 if redis.call('PUBLISH', p .. 'inbox:' .. id, owner .. ' ' .. ARGV[4]) == 0 then return {0} end
@@ -272,9 +292,9 @@ return {1, owner, redis.call('HGET', p .. 'members', owner) or '{}'}
  * owner, room key (or ""), room name, alias, alias key, away, joinedAt.
  *
  * The heartbeat: refreshes the server's key, its members' presence and
- * aliases (claiming again one that expired). Returns `{fresh, lost}`:
- * whether the server had been taken for dead (or Redis forgot it), and the
- * owners whose alias someone else holds now.
+ * aliases (claiming again one that expired). Returns `{fresh, lost, t}`:
+ * whether the server had been taken for dead (or Redis forgot it), the
+ * owners whose alias someone else holds now, and Redis's clock (ms).
  */
 export const BEAT: Script = script(
   "beat",
@@ -306,7 +326,7 @@ for i = 7, #ARGV, 7 do
     lost[#lost + 1] = owner
   end
 end
-return {fresh, lost}
+return {fresh, lost, t}
 `,
 );
 

@@ -620,3 +620,320 @@ Deno.test("a member too slow for lines from another instance is dropped, and the
     await stopAll([a, b]);
   }
 });
+
+/** Runs `redis-cli` against the test's Redis; its reply, one line per element. */
+async function cli(port: number, ...args: string[]): Promise<string[]> {
+  const { code, stdout } = await new Deno.Command("redis-cli", {
+    args: ["-p", String(port), ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.equal(code, 0, `redis-cli ${args.join(" ")}`);
+  return new TextDecoder().decode(stdout).split("\n").filter((l) => l !== "");
+}
+
+/** Asks Redis until `check` holds of the reply, at most `tries` times, 100 ms apart. */
+async function until(
+  port: number,
+  args: string[],
+  check: (reply: string[]) => boolean,
+  tries = 80,
+): Promise<string[]> {
+  let reply: string[] = [];
+  for (let i = 0; i < tries; i++) {
+    reply = await cli(port, ...args);
+    if (check(reply)) return reply;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`redis-cli ${args.join(" ")}: still ${JSON.stringify(reply)}`);
+}
+
+Deno.test("hostile messages and records in Redis crash no instance and silence no room", async (t) => {
+  await using redis = await startRedis();
+  const servers = await cluster(redis.url, 2);
+  const [a, b] = servers;
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(a!.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(b!.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    const ids = await cli(redis.port, "ZRANGE", "confab:main:instances", "0", "-1");
+    assert.equal(ids.length, 2);
+
+    await t.step("a private message that is not an object is dropped", async () => {
+      for (const id of ids) {
+        const owners = await cli(redis.port, "SMEMBERS", `confab:main:of:${id}`);
+        for (const owner of owners) {
+          for (const body of ["null", "[1]", '"x"', "7", '{"o":"x:1","from":null}']) {
+            await cli(redis.port, "PUBLISH", `confab:main:inbox:${id}`, `${owner} ${body}`);
+          }
+        }
+      }
+      await nothingBefore([bob], alice, "alice", "still here");
+      await nothingBefore([alice], bob, "bob", "me too");
+    });
+
+    await t.step("a stream id that is malformed or from the future is refused", async () => {
+      for (
+        const id of ["99999999999999-0/1", "abc-x/1", "1-1/x", "-1-0/1", "1e3-0/1", "9-9"]
+      ) {
+        await cli(
+          redis.port,
+          "PUBLISH",
+          "confab:main:room:lobby",
+          `${id} {"k":"notice","text":"bogus","ms":1}`,
+        );
+      }
+      // Refused, each of them, and the lines after are delivered.
+      await nothingBefore([bob], alice, "alice", "after the bogus ids");
+      await nothingBefore([alice], bob, "bob", "and again");
+    });
+
+    await t.step("events with an alias no one could have are dropped", async () => {
+      for (
+        const event of [
+          '{"k":"say","o":"x:1","from":"a\\u001bb","text":"hi","ms":1}',
+          '{"k":"say","o":"x:1","from":"","text":"hi","ms":1}',
+          '{"k":"join","o":"x:1","alias":"server","ms":1}',
+          '{"k":"nick","o":"x:1","old":null,"alias":"zed","ms":1}',
+        ]
+      ) {
+        await cli(redis.port, "PUBLISH", "confab:main:room:lobby", `- ${event}`);
+      }
+      await nothingBefore([bob], alice, "alice", "no ghosts");
+    });
+
+    await t.step("a text longer than a line is cut to one", async () => {
+      const long = "y".repeat(10_000);
+      await cli(
+        redis.port,
+        "PUBLISH",
+        "confab:main:room:lobby",
+        `- {"k":"say","o":"x:1","from":"mallory","text":"${long}","ms":1}`,
+      );
+      const line = await alice.expect(/ mallory: y+$/);
+      const text = line.slice(line.indexOf("mallory: ") + 9);
+      assert.ok(text.length <= 4096, `${text.length} bytes`);
+      await bob.expect(/ mallory: y+$/);
+    });
+
+    await t.step(
+      "a member record that is not an object neither freezes the room nor the heartbeat",
+      async () => {
+        await cli(redis.port, "HSET", "confab:main:members", "ghost:1", "null");
+        await cli(redis.port, "ZADD", "confab:main:room:lobby:who", "99999999999999", "ghost:1");
+        // A live member's record, spoiled: its heartbeat writes it whole again.
+        const owners = await cli(redis.port, "SMEMBERS", `confab:main:of:${ids[0]}`);
+        assert.equal(owners.length, 1);
+        await cli(redis.port, "HSET", "confab:main:members", owners[0]!, "null");
+        const carol = await TestClient.join(b!.port, "carol");
+        clients.push(carol);
+        await alice.expect(live("--> carol joined"));
+        await bob.expect(live("--> carol joined"));
+        await nothingBefore([bob, carol], alice, "alice", "the room goes on");
+        await nothingBefore([alice, bob], carol, "carol", "and I hear it");
+        await until(
+          redis.port,
+          ["HGET", "confab:main:members", owners[0]!],
+          (reply) => reply[0]?.startsWith("{") === true,
+        );
+        const dave = await TestClient.join(a!.port, "dave");
+        clients.push(dave);
+        for (const client of [alice, bob, carol]) await client.expect(live("--> dave joined"));
+        await nothingBefore([alice, bob, carol], dave, "dave", "late but in");
+      },
+    );
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
+
+Deno.test("a --redis URL with a password is never echoed", async () => {
+  for (
+    const url of [
+      "redis://:s3cret@127.0.0.1:99999",
+      "redis://user:s3cret@[nope",
+      "http://user:s3cret@127.0.0.1:6379",
+    ]
+  ) {
+    await using proc = spawnConfab(["serve", "--port", "0", "--redis", url]);
+    assert.equal(await proc.exit(), 2, url);
+    const stderr = (await proc.stderr.rest()).join("\n");
+    assert.match(stderr, /^confab: --redis /, url);
+    assert.doesNotMatch(stderr, /s3cret/, url);
+  }
+});
+
+Deno.test("Redis frozen, then cut off: /who answers from what it knew, errors are the link's", async () => {
+  await using redis = await startRedis();
+  await using proxy = startProxy(redis.port);
+  const a = await spawnServer(["--redis", `redis://127.0.0.1:${proxy.port}`]);
+  const b = await spawnServer(["--redis", redis.url]);
+  const servers = [a, b];
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(a.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(b.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    await cli(redis.port, "CLIENT", "PAUSE", "2500", "ALL");
+    let started = Date.now();
+    await alice.send("/who");
+    await alice.expect(live("-- 2 online:"));
+    assert.ok(Date.now() - started < 1500, `/who took ${Date.now() - started} ms`);
+    await alice.send("lost in the freeze");
+    started = Date.now();
+    await alice.send("/rooms");
+    await alice.expect(live("-- 1 room:"));
+    assert.ok(Date.now() - started < 1500, `/rooms took ${Date.now() - started} ms`);
+    proxy.cut();
+    const down = "the link to the other servers is down; try again in a moment";
+    await alice.expect(new RegExp(`^! not sent: ${down}$`));
+    await alice.send("/msg bob are you there");
+    await alice.expect(new RegExp(`^! private message not sent: ${down}$`));
+    proxy.restore();
+    await alice.expect(live("-- the link to the other servers is back"), 15_000);
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
+
+Deno.test("/reply reaches a member of another instance who changed alias since", async () => {
+  await using redis = await startRedis();
+  const servers = await cluster(redis.url, 2);
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(servers[0]!.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(servers[1]!.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    await bob.send("/msg alice psst");
+    await alice.expect(live("(private) bob: psst"));
+    await bob.send("/nick robert");
+    await alice.expect(live("--- bob is now known as robert"));
+    await alice.send("/reply who is this");
+    await alice.expect(live("(private to robert) who is this"));
+    await bob.expect(live("(private) alice: who is this"));
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
+
+Deno.test("--quiet-above sums up joins and leaves in a shared room, counting every instance", async () => {
+  await using redis = await startRedis();
+  const servers = await cluster(redis.url, 2, ["--quiet-above", "3"]);
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(servers[0]!.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(servers[1]!.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    // Three in the room, on two servers: from now on, summed up.
+    const carol = await TestClient.join(servers[0]!.port, "carol");
+    clients.push(carol);
+    const summary = live("-- carol joined (3 here)");
+    assert.match(await nextLine(bob, 8000), summary);
+    assert.match(await nextLine(alice, 8000), summary);
+    // As in a room of one server, the newcomer is in the summary it gets.
+    assert.match(await nextLine(carol, 8000), summary);
+    const dave = await TestClient.join(servers[1]!.port, "dave");
+    clients.push(dave);
+    const more = live("-- dave joined (4 here)");
+    for (const client of [alice, bob, carol]) assert.match(await nextLine(client, 8000), more);
+    await dave.close();
+    const gone = live("-- dave left (3 here)");
+    for (const client of [alice, bob, carol]) assert.match(await nextLine(client, 8000), gone);
+    // Below the size again: one by one.
+    await carol.close();
+    await alice.expect(live("<-- carol left"));
+    await bob.expect(live("<-- carol left"));
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
+
+Deno.test("the Redis client's own warnings go to the log as one line, without the password", async () => {
+  await using redis = await startRedis();
+  await using server = await spawnServer(["--redis", `redis://:s3cret@127.0.0.1:${redis.port}`]);
+  server.child.kill("SIGTERM");
+  assert.equal(await server.exit(), 0);
+  const stderr = await server.stderr.rest();
+  assert.ok(
+    stderr.some((l) =>
+      /^\S+ redis redis:\/\/127\.0\.0\.1:\d+: .*does not require a password/.test(l)
+    ),
+    stderr.join("\n"),
+  );
+  assert.ok(!stderr.some((l) => l.startsWith("[WARN]") || l.includes("s3cret")), stderr.join("\n"));
+});
+
+Deno.test("a topic set while an instance was cut off is known there once it is back", async () => {
+  await using redis = await startRedis();
+  await using proxy = startProxy(redis.port);
+  const a = await spawnServer(["--redis", `redis://127.0.0.1:${proxy.port}`]);
+  const b = await spawnServer(["--redis", redis.url]);
+  const servers = [a, b];
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(a.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(b.port, "bob");
+    clients.push(bob);
+    await alice.send("/join dev");
+    await alice.expect(/-- welcome to #dev, alice!/);
+    await bob.send("/join dev");
+    await bob.expect(/-- welcome to #dev, bob!/);
+    await alice.expect(live("--> bob joined"));
+    proxy.cut();
+    await alice.expect(
+      live(
+        `-- ${"the link to the other servers is down"}: people on this server still hear you, the others do not`,
+      ),
+    );
+    await bob.send("/topic set meanwhile");
+    await bob.expect(live("-- bob set the topic: set meanwhile"));
+    proxy.restore();
+    await alice.expect(live("-- the link to the other servers is back"), 15_000);
+    await alice.expect(live("-- topic: set meanwhile"));
+    await alice.send("/topic");
+    await alice.expect(/set meanwhile/);
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
+
+Deno.test("a heartbeat while a change of alias is under way does not claim the old alias again", async () => {
+  await using redis = await startRedis();
+  const servers = await cluster(redis.url, 2);
+  const clients: TestClient[] = [];
+  try {
+    const alice = await TestClient.join(servers[0]!.port, "alice");
+    clients.push(alice);
+    const bob = await TestClient.join(servers[1]!.port, "bob");
+    clients.push(bob);
+    await alice.expect(live("--> bob joined"));
+    // Longer than a heartbeat, shorter than the link's PING deadline: a
+    // heartbeat is sent while the change waits for its answer.
+    await cli(redis.port, "CLIENT", "PAUSE", "1800", "ALL");
+    await alice.send("/nick alicia");
+    await bob.expect(live("--- alice is now known as alicia"));
+    assert.deepEqual(await cli(redis.port, "GET", "confab:main:alias:alice"), []);
+    const again = await TestClient.join(servers[1]!.port, "alice");
+    clients.push(again);
+    await bob.expect(live("--> alice joined"));
+  } finally {
+    await closeAll(clients);
+    await stopAll(servers);
+  }
+});
