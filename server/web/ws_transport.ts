@@ -137,6 +137,10 @@ export class WebSocketTransport implements Transport {
   #partial: Uint8Array | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
+  /** The payload of the pong waiting to go out, if one is (later pings replace it). */
+  #pong: Uint8Array | undefined;
+  /** The peer's close frame came: nothing after it is read. */
+  #closeReceived = false;
   /** Something came from the peer since the last ping. */
   #heard = true;
   #paused = false;
@@ -190,7 +194,7 @@ export class WebSocketTransport implements Transport {
         const header = await this.#need(2);
         if (!header) break;
         await this.#frame();
-        if (this.#shut) break;
+        if (this.#shut || this.#closeReceived) break;
         while (
           !this.#closed && !this.#ended &&
           (this.#frames.length >= MAX_QUEUED_FRAMES || this.#queuedBytes >= this.#maxQueuedBytes)
@@ -214,10 +218,42 @@ export class WebSocketTransport implements Transport {
     }
     this.#pumpDone = true;
     this.#onEnd();
-    if (this.#closeSent) this.#shutdown();
+    // After the peer's close, its answer goes out first (the close wait bounds it).
+    if (this.#closeSent) this.#writing.then(() => this.#shutdown());
   }
 
+  /**
+   * After a refusal: reads on and drops what comes, up to the peer's close
+   * (then ends the connection) or the end of the close wait.
+   */
   async #drainUntilClosed(): Promise<void> {
+    // Frames are still parsed, to see the close; their messages are dropped.
+    // Bounded by the close wait, which ends the connection.
+    try {
+      while (!this.#shut && !this.#closeReceived) {
+        // A frame refused after its header: skip the rest of its payload.
+        if (this.#frameLeft < 0) throw new Refusal(PROTOCOL_ERROR, "cannot find the next frame");
+        let skip = this.#frameLeft;
+        while (skip > 0 && (this.#end > this.#start || await this.#need(1))) {
+          const n = Math.min(skip, this.#end - this.#start);
+          this.#start += n;
+          skip -= n;
+        }
+        if (skip > 0 || !await this.#need(2)) break;
+        this.#message = undefined;
+        await this.#frame().catch((error) => {
+          if (!(error instanceof Refusal)) throw error;
+        });
+      }
+    } catch {
+      // Something that cannot be parsed: drop the rest unparsed.
+      await this.#discard();
+    }
+    await this.#writing;
+    this.#shutdown();
+  }
+
+  async #discard(): Promise<void> {
     try {
       while (!this.#shut) {
         this.#start = this.#end = 0;
@@ -255,9 +291,14 @@ export class WebSocketTransport implements Transport {
   #message: Uint8Array[] | undefined;
   #messageKept = 0;
   #messageLength = 0;
+  /** Payload bytes of the frame being read that are not read yet. */
+  #frameLeft = 0;
+  /** Checks the whole message is UTF-8, chunk by chunk, kept or not. */
+  #messageText = new TextDecoder("utf-8", { fatal: true });
 
   /** Reads one frame (its first two bytes are buffered) and acts on it. */
   async #frame(): Promise<void> {
+    this.#frameLeft = -1;
     const b0 = this.#in[this.#start]!;
     const b1 = this.#in[this.#start + 1]!;
     const fin = (b0 & 0x80) !== 0;
@@ -278,12 +319,14 @@ export class WebSocketTransport implements Transport {
     }
     const mask = this.#in.slice(this.#start + headerLength, this.#start + headerLength + 4);
     this.#start += headerLength + 4;
+    this.#frameLeft = length;
 
     if (opcode >= 0x8) {
       if (!fin || length > 125) throw new Refusal(PROTOCOL_ERROR, "bad control frame");
       if (!await this.#need(length)) throw new Deno.errors.UnexpectedEof("cut frame");
       const payload = this.#in.slice(this.#start, this.#start + length);
       this.#start += length;
+      this.#frameLeft = 0;
       unmask(payload, mask, 0);
       return this.#control(opcode, payload);
     }
@@ -297,6 +340,7 @@ export class WebSocketTransport implements Transport {
       this.#message = [];
       this.#messageKept = 0;
       this.#messageLength = 0;
+      this.#messageText = new TextDecoder("utf-8", { fatal: true });
     } else if (opcode !== 0 || this.#message === undefined) {
       throw new Refusal(PROTOCOL_ERROR, `unexpected frame (opcode ${opcode})`);
     }
@@ -317,6 +361,11 @@ export class WebSocketTransport implements Transport {
       if (chunk.includes(LF) || chunk.includes(CR)) {
         throw new Refusal(POLICY, "a message must be one line (no CR or LF)");
       }
+      try {
+        this.#messageText.decode(chunk, { stream: true });
+      } catch {
+        throw new Refusal(BAD_DATA, "a message must be UTF-8 text");
+      }
       const room = this.#maxLineBytes + 1 - this.#messageKept;
       if (room > 0) {
         const kept = chunk.slice(0, room);
@@ -326,6 +375,7 @@ export class WebSocketTransport implements Transport {
       this.#start += n;
       maskOffset += n;
       left -= n;
+      this.#frameLeft = left;
     }
     if (fin) this.#deliver();
   }
@@ -341,10 +391,8 @@ export class WebSocketTransport implements Transport {
     }
     line[at] = LF;
     try {
-      // A cut message may end inside a character; the rest must be UTF-8.
-      new TextDecoder("utf-8", { fatal: true }).decode(line.subarray(0, at), {
-        stream: this.#messageLength > this.#messageKept,
-      });
+      // Every chunk was checked as it came: the message must not end inside a character.
+      this.#messageText.decode();
     } catch {
       throw new Refusal(BAD_DATA, "a message must be UTF-8 text");
     }
@@ -356,17 +404,36 @@ export class WebSocketTransport implements Transport {
 
   #control(opcode: number, payload: Uint8Array): void {
     if (opcode === PING) {
-      if (!this.#closeSent) this.#send(frame(PONG, payload)).catch(() => {});
+      if (!this.#closeSent) this.#queuePong(payload);
     } else if (opcode === CLOSE) {
+      this.#closeReceived = true;
       this.#onEnd();
-      if (this.#closeSent) return this.#shutdown();
-      const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : NORMAL;
+      // Our close went out (or is going): the exchange is over once it is written.
+      if (this.#closeSent) return void this.#writing.then(() => this.#shutdown());
+      const [code, reason] = closeAnswer(payload);
+      if (reason !== "") this.#onRefuse(reason);
       // Answer the close, then end the connection (the server's side ends it first).
-      this.#startClose(code === 1005 || code < 1000 || code >= 5000 ? NORMAL : code, "");
+      this.#startClose(code, reason);
       this.#writing.then(() => this.#shutdown());
     } else if (opcode !== PONG) {
       throw new Refusal(PROTOCOL_ERROR, `unknown control frame (opcode ${opcode})`);
     }
+  }
+
+  /**
+   * Answers a ping. At most one pong waits to go out: a ping that comes
+   * while one waits only replaces its payload (RFC 6455, section 5.5.3),
+   * so a peer that pings and never reads cannot make the server queue.
+   */
+  #queuePong(payload: Uint8Array): void {
+    const waiting = this.#pong !== undefined;
+    this.#pong = payload;
+    if (waiting) return;
+    this.#send(() => {
+      const last = this.#pong ?? new Uint8Array(0);
+      this.#pong = undefined;
+      return frame(PONG, last);
+    }).catch(() => {});
   }
 
   #onEnd(): void {
@@ -440,10 +507,14 @@ export class WebSocketTransport implements Transport {
     }
   }
 
-  /** Queues `bytes` after what is being written; resolves once all are written. */
-  #send(bytes: Uint8Array): Promise<void> {
+  /**
+   * Queues `bytes` (or what `bytes()` makes when their turn comes) after
+   * what is being written; resolves once all are written.
+   */
+  #send(what: Uint8Array | (() => Uint8Array)): Promise<void> {
     const sent = this.#writing.then(async () => {
       if (this.#broken || this.#shut) throw new Deno.errors.BrokenPipe("connection closed");
+      const bytes = typeof what === "function" ? what() : what;
       try {
         let offset = 0;
         while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
@@ -479,7 +550,7 @@ export class WebSocketTransport implements Transport {
     if (this.#closeSent || this.#shut) return;
     this.#closeSent = true;
     this.#closeTimer = setTimeout(() => this.#shutdown(), CLOSE_WAIT_MS);
-    const reasonBytes = encoder.encode(reason).subarray(0, 123);
+    const reasonBytes = cutUtf8(encoder.encode(reason), 123);
     const payload = new Uint8Array(2 + reasonBytes.length);
     payload[0] = code >> 8;
     payload[1] = code & 0xff;
@@ -501,6 +572,36 @@ export class WebSocketTransport implements Transport {
     this.#onEnd();
     this.#resolveFinished();
   }
+}
+
+/** The longest start of UTF-8 `bytes` of at most `max` bytes that ends on a character boundary. */
+export function cutUtf8(bytes: Uint8Array, max: number): Uint8Array {
+  if (bytes.length <= max) return bytes;
+  let end = max;
+  // Back off over continuation bytes (10xxxxxx) to the start of the cut character.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
+
+/**
+ * The code and reason to answer a peer's close frame with (RFC 6455,
+ * sections 5.5.1 and 7.4): its own code if it may be sent, 1000 for none,
+ * 1002 for a code that may not be sent or a 1-byte payload, 1007 for a
+ * reason that is not UTF-8.
+ */
+export function closeAnswer(payload: Uint8Array): [number, string] {
+  if (payload.length === 0) return [NORMAL, ""];
+  if (payload.length === 1) return [PROTOCOL_ERROR, "a close frame's payload cannot be 1 byte"];
+  const code = (payload[0]! << 8) | payload[1]!;
+  const allowed = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+    (code >= 3000 && code <= 4999);
+  if (!allowed) return [PROTOCOL_ERROR, `close code ${code} may not be sent`];
+  try {
+    strict.decode(payload.subarray(2));
+  } catch {
+    return [BAD_DATA, "a close reason must be UTF-8 text"];
+  }
+  return [code, ""];
 }
 
 const strict = new TextDecoder("utf-8", { fatal: true });
