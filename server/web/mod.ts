@@ -140,6 +140,38 @@ export function serveWeb(o: WebOptions): WebServer {
   const pendingFrom = new Map<string, number>();
   const refusalLogged = new Map<string, { since: number; count: number }>();
   let stopping = false;
+  /**
+   * Over TLS, settles once a connection's handshake is over (done or
+   * failed). Before that, closing it would not free its socket (the close
+   * waits for the handshake, however long the peer takes), so it is closed
+   * only then and stays counted as pending until it is.
+   */
+  const handshakes = new Map<Deno.Conn, Promise<void>>();
+  /** The accept loop, waiting for a pending connection to go. */
+  let wakeAccept: (() => void) | undefined;
+
+  /** Counts `conn` no more (it is closed, or a WebSocket now). */
+  function forget(conn: Deno.Conn): void {
+    pending.delete(conn);
+    handshakes.delete(conn);
+    const wake = wakeAccept;
+    wakeAccept = undefined;
+    wake?.();
+  }
+
+  /** Closes `conn` as soon as that frees its socket, then forgets it. */
+  function release(conn: Deno.Conn): void {
+    const handshake = handshakes.get(conn);
+    if (handshake === undefined) {
+      closeQuietly(conn);
+      forget(conn);
+      return;
+    }
+    handshake.then(() => {
+      closeQuietly(conn);
+      forget(conn);
+    });
+  }
 
   /**
    * Logs a refusal: up to {@linkcode REFUSAL_LOG_LINES} per address in
@@ -206,7 +238,7 @@ export function serveWeb(o: WebOptions): WebServer {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      closeQuietly(conn);
+      release(conn);
     }, requestTimeoutMs);
     let upgraded = false;
     try {
@@ -249,16 +281,22 @@ export function serveWeb(o: WebOptions): WebServer {
       // The peer went away or timed out: nothing to tell anyone.
     } finally {
       clearTimeout(timer);
-      pending.delete(conn);
       const left = (pendingFrom.get(remote.hostname) ?? 1) - 1;
       if (left > 0) pendingFrom.set(remote.hostname, left);
       else pendingFrom.delete(remote.hostname);
-      if (!upgraded) closeQuietly(conn);
+      if (upgraded) forget(conn);
+      else release(conn);
     }
   }
 
   async function acceptLoop(): Promise<void> {
     while (true) {
+      // Over TLS, refused connections cannot be closed at once (see
+      // `handshakes`): at the cap, accept no more until some have gone.
+      // Bounded: each turn waits for one to go.
+      while (tls && !stopping && pending.size >= MAX_PENDING) {
+        await new Promise<void>((resolve) => (wakeAccept = resolve));
+      }
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
@@ -275,10 +313,16 @@ export function serveWeb(o: WebOptions): WebServer {
         stopping || pending.size >= MAX_PENDING ||
         (fromHere >= MAX_PENDING_PER_ADDRESS && !unlimited.has(address))
       ) {
-        closeQuietly(conn);
+        if (tls && !stopping) {
+          // Counted until it can really be closed.
+          pending.add(conn);
+          handshakes.set(conn, settled(conn as Deno.TlsConn));
+          release(conn);
+        } else closeQuietly(conn);
         continue;
       }
       pending.add(conn);
+      if (tls) handshakes.set(conn, settled(conn as Deno.TlsConn));
       pendingFrom.set(address, fromHere + 1);
       handle(conn);
     }
@@ -293,6 +337,7 @@ export function serveWeb(o: WebOptions): WebServer {
     },
     shutdown: async () => {
       stopping = true;
+      wakeAccept?.();
       closeQuietly(listener);
       for (const conn of pending) closeQuietly(conn);
       // Sockets the sessions closed finish closing first, within a bound:
@@ -324,6 +369,11 @@ function plain(
     status === 200 ? text : text + "\n",
     head,
   );
+}
+
+/** Resolves once the TLS handshake of `conn` is over, whether it worked or not. */
+function settled(conn: Deno.TlsConn): Promise<void> {
+  return conn.handshake().then(() => {}, () => {});
 }
 
 function closeQuietly(resource: { close(): void }): void {
