@@ -50,6 +50,26 @@ export function hostName(host: string): string {
   return colon < 0 ? lower : lower.slice(0, colon);
 }
 
+/**
+ * Why `host` (a request's `Host` header) is malformed, or `undefined`:
+ * missing or empty, or a port that is not a number.
+ *
+ * @example Usage
+ * ```ts
+ * import { malformedHost } from "./guard.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(malformedHost("127.0.0.1:8080"), undefined);
+ * assert.equal(malformedHost("127.0.0.1:8080, 127.0.0.1:8080"), "malformed Host header");
+ * ```
+ */
+export function malformedHost(host: string | null): string | undefined {
+  if (host === null || host.trim() === "") return "no Host header";
+  const lower = host.trim().toLowerCase();
+  const port = lower.slice(hostName(lower).length);
+  return /^(:\d{1,5})?$/.test(port) ? undefined : "malformed Host header";
+}
+
 const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
 const HOST_NAME_RE = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*\\.?$`, "i");
 

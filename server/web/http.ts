@@ -15,6 +15,8 @@ const decoder = new TextDecoder();
 /** One request's head, and the bytes that came after it. */
 export interface HttpRequest {
   method: string;
+  /** The HTTP version: `1.0` or `1.1`. */
+  version: string;
   /** The request target as sent (`/ws`, `/app.js?x`). */
   target: string;
   headers: Headers;
@@ -45,8 +47,15 @@ export async function readRequest(conn: Deno.Conn): Promise<HttpRequest | null> 
       throw new BadRequest(400, "request cut short");
     }
     const from = Math.max(0, length - 3);
+    const before = length;
     length += n;
     const end = headEnd(buffer, from, length);
+    // A line ending in a bare LF would never end the head: say so at once.
+    for (let i = before; i < (end >= 0 ? end : length); i++) {
+      if (buffer[i] === 10 && (i === 0 || buffer[i - 1] !== 13)) {
+        throw new BadRequest(400, "lines must end with CRLF");
+      }
+    }
     if (end >= 0) return parseHead(buffer.subarray(0, end), buffer.slice(end, length));
   }
 }
@@ -62,20 +71,24 @@ function headEnd(bytes: Uint8Array, from: number, to: number): number {
 
 function parseHead(head: Uint8Array, rest: Uint8Array): HttpRequest {
   const lines = decoder.decode(head).split("\r\n");
-  const match = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(lines[0] ?? "");
+  const match = /^([A-Z]+) (\S+) HTTP\/(1\.[01])$/.exec(lines[0] ?? "");
   if (match === null) throw new BadRequest(400, "not an HTTP/1.1 request");
+  if (!match[2]!.startsWith("/")) throw new BadRequest(400, "the request target must be a path");
   const headers = new Headers();
   for (const line of lines.slice(1)) {
     if (line === "") continue;
     const colon = line.indexOf(":");
     if (colon <= 0) throw new BadRequest(400, "malformed header");
+    if (headers.has("host") && line.slice(0, colon).toLowerCase() === "host") {
+      throw new BadRequest(400, "more than one Host header");
+    }
     try {
       headers.append(line.slice(0, colon), line.slice(colon + 1).trim());
     } catch {
       throw new BadRequest(400, "malformed header");
     }
   }
-  return { method: match[1]!, target: match[2]!, headers, rest };
+  return { method: match[1]!, version: match[3]!, target: match[2]!, headers, rest };
 }
 
 const REASONS: Record<number, string> = {
@@ -115,6 +128,7 @@ export function response(
  */
 export function checkUpgrade(request: HttpRequest): string | undefined {
   if (request.method !== "GET") return "a WebSocket upgrade must be a GET";
+  if (request.version !== "1.1") return "a WebSocket upgrade must be HTTP/1.1";
   const connection = request.headers.get("connection") ?? "";
   if (!connection.toLowerCase().split(",").some((token) => token.trim() === "upgrade")) {
     return "no 'Connection: Upgrade'";
@@ -136,6 +150,11 @@ export async function upgradeAnswer(key: string): Promise<Uint8Array> {
     "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
       `sec-websocket-accept: ${accept}\r\n\r\n`,
   );
+}
+
+/** Whether a header's value (`Upgrade`, `Connection`) lists `token`, in any case. */
+export function hasToken(value: string | null, token: string): boolean {
+  return (value ?? "").toLowerCase().split(",").some((t) => t.trim() === token);
 }
 
 /** Writes all of `bytes`. */

@@ -18,12 +18,13 @@ import { formatAddress } from "../../protocol/io_util.ts";
 import { AddressSet } from "../address.ts";
 import type { Logger } from "../options.ts";
 import type { Transport } from "../transport.ts";
-import { WebGuard, type WebGuardOptions } from "./guard.ts";
+import { malformedHost, WebGuard, type WebGuardOptions } from "./guard.ts";
 import { APP_CSS, APP_HTML } from "./page.ts";
 import { APP_JS } from "./_app_bundle.ts";
 import {
   BadRequest,
   checkUpgrade,
+  hasToken,
   type HttpRequest,
   readRequest,
   response,
@@ -195,6 +196,11 @@ export function serveWeb(o: WebOptions): WebServer {
   /** What to answer to a request that is not (or not yet) an upgrade. */
   function answer(request: HttpRequest, peer: string, remote: string): Answer | "upgrade" {
     const host = request.headers.get("host");
+    const malformed = malformedHost(host);
+    if (malformed !== undefined) {
+      logRefusal(remote, `${peer} -: web: bad request (${malformed})`);
+      return { status: 400, text: `bad request: ${malformed}` };
+    }
     const badHost = guard.checkHost(host);
     if (badHost !== undefined) {
       logRefusal(remote, `${peer} -: web: refused (${badHost})`);
@@ -202,7 +208,7 @@ export function serveWeb(o: WebOptions): WebServer {
     }
     const path = request.target.split("?")[0];
     if (path === WS_PATH) {
-      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      if (!hasToken(request.headers.get("upgrade"), "websocket")) {
         return {
           status: 426,
           text: "this is the WebSocket endpoint",

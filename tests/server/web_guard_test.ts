@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { hostName, parseHostName, parseOrigin, WebGuard } from "../../server/web/guard.ts";
+import {
+  hostName,
+  malformedHost,
+  parseHostName,
+  parseOrigin,
+  WebGuard,
+} from "../../server/web/guard.ts";
 
 Deno.test("hostName() drops the port and keeps an IPv6 address's brackets", () => {
   assert.equal(hostName("Chat.Example.com:8080"), "chat.example.com");
@@ -81,5 +87,16 @@ Deno.test("parseHostName accepts host names and addresses, with a port or not, a
   assert.equal(parseHostName("10.0.0.1"), "10.0.0.1");
   for (const bad of ["bad host!", "", "a..b", "-a.example", "x.example:port", "a/b", "é.example"]) {
     assert.throws(() => parseHostName(bad), TypeError, bad);
+  }
+});
+
+Deno.test("malformedHost() refuses a missing Host, a list of hosts and a port that is not a number", () => {
+  for (const host of ["127.0.0.1:8080", "localhost", "[::1]:80", "Chat.Example.com:443"]) {
+    assert.equal(malformedHost(host), undefined, host);
+  }
+  assert.equal(malformedHost(null), "no Host header");
+  assert.equal(malformedHost("  "), "no Host header");
+  for (const host of ["127.0.0.1:8080, 127.0.0.1:8080", "127.0.0.1:80x", "a:123456", "[::1]x"]) {
+    assert.equal(malformedHost(host), "malformed Host header", host);
   }
 });
