@@ -33,6 +33,16 @@ import {
 } from "./http.ts";
 import { CLOSE_WAIT_MS, WebSocketTransport } from "./ws_transport.ts";
 
+/**
+ * After an answer, how long (ms) the rest of a request (a body, pipelined
+ * requests) is read and dropped before the connection is closed, so closing
+ * with unread bytes does not reset the connection before the peer has the
+ * answer.
+ */
+const LINGER_MS = 100;
+/** And at most this many bytes. */
+const LINGER_BYTES = 1024 * 1024;
+
 /** On shutdown, how long (ms) past a close's own wait a socket may take to finish closing. */
 const SHUTDOWN_EXTRA_MS = 1000;
 
@@ -256,6 +266,7 @@ export function serveWeb(o: WebOptions): WebServer {
         const peer = formatAddress(remote.hostname, remote.port);
         logRefusal(remote.hostname, `${peer} -: web: bad request (${error.message})`);
         await writeAll(conn, plain(error.status, `bad request: ${error.message}`));
+        await linger(conn);
         return;
       }
       if (request === null) return;
@@ -269,6 +280,7 @@ export function serveWeb(o: WebOptions): WebServer {
       if (reply !== "upgrade") {
         const head = request.method === "HEAD";
         await writeAll(conn, plain(reply.status, reply.text, reply.extra, head));
+        await linger(conn);
         return;
       }
       await writeAll(conn, await upgradeAnswer(request.headers.get("sec-websocket-key")!));
@@ -375,6 +387,28 @@ function plain(
     status === 200 ? text : text + "\n",
     head,
   );
+}
+
+/**
+ * Ends the sending side of `conn` (its answer is whole) and reads what the
+ * peer still sends, until it closes or for {@linkcode LINGER_MS} at most.
+ */
+async function linger(conn: Deno.Conn): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), LINGER_MS)));
+  try {
+    await conn.closeWrite();
+    const buffer = new Uint8Array(16 * 1024);
+    for (let read = 0; read < LINGER_BYTES;) {
+      const n = await Promise.race([conn.read(buffer), late]);
+      if (n === null) break;
+      read += n;
+    }
+  } catch {
+    // The peer is gone already.
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Resolves once the TLS handshake of `conn` is over, whether it worked or not. */

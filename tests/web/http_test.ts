@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { WAIT_MS, withTimeout } from "../_helpers.ts";
+import { until } from "../_web.ts";
 import { echoServer, writeAll } from "./_frames.ts";
 
 const encoder = new TextEncoder();
@@ -105,6 +106,35 @@ Deno.test("the web port answers malformed or unusual requests as HTTP/1.1 says",
       });
     }
     assert.ok(!log.some((l) => /internal|failed/.test(l)), log.join("\n"));
+  } finally {
+    await web.shutdown();
+  }
+});
+
+Deno.test("an answer reaches the peer though it sent more than was read", async (t) => {
+  const { web } = echoServer();
+  const port = web.addr.port;
+  const host = `Host: 127.0.0.1:${port}\r\n`;
+  const more = "a".repeat(200_000);
+  try {
+    const cases: [string, string, string][] = [
+      [
+        "a POST with a body",
+        `POST / HTTP/1.1\r\n${host}Content-Length: ${more.length}\r\n\r\n${more}`,
+        "HTTP/1.1 405 Method Not Allowed",
+      ],
+      ["a GET and more after it", `GET / HTTP/1.1\r\n${host}\r\n${more}`, "HTTP/1.1 200 OK"],
+      ["a malformed head and more", `GET / HTTP/1.1\n${more}`, "HTTP/1.1 400 Bad Request"],
+    ];
+    for (const [name, request, status] of cases) {
+      await t.step(name, async () => {
+        // Bounded: 5 tries, each must get the whole answer, not a reset.
+        for (let i = 0; i < 5; i++) {
+          const done = () => until(() => web.connections === 0, "the server to close");
+          assert.equal(await ask(port, request, done), status);
+        }
+      });
+    }
   } finally {
     await web.shutdown();
   }
