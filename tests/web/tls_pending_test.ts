@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { WAIT_MS, withTimeout } from "../_helpers.ts";
 import { readToClose, until } from "../_web.ts";
-import { serveWeb } from "../../server/web/mod.ts";
+import { MAX_PENDING, serveWeb } from "../../server/web/mod.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
@@ -76,4 +77,49 @@ Deno.test({
       await web.shutdown();
     }
   },
+});
+
+Deno.test("over TLS the listener takes no connection past the pending cap until one goes", async () => {
+  const web = serveWeb({
+    hostname: "127.0.0.1",
+    port: 0,
+    maxLineBytes: 4096,
+    cert: fixture("test_only_server_cert.pem"),
+    key: fixture("test_only_server_key.pem"),
+    // Not held to the per-address cap, so one address can reach the cap of all.
+    exemptAddresses: ["127.0.0.1"],
+    log: () => {},
+    admit: (transport) => transport.close(),
+  });
+  const port = web.addr.port;
+  const silent: Deno.Conn[] = [];
+  try {
+    // Bounded: MAX_PENDING connections, then one more that waits in the backlog.
+    for (let i = 0; i < MAX_PENDING; i++) {
+      silent.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    }
+    await until(() => web.connections === MAX_PENDING, "the cap to be reached");
+    const extra = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port,
+      caCerts: [fixture("test_only_ca.pem")],
+    });
+    try {
+      // One leaves: its place goes to the one that waited, which is served.
+      silent.shift()!.close();
+      await extra.handshake();
+      const request = `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`;
+      await extra.write(new TextEncoder().encode(request));
+      const buffer = new Uint8Array(1024);
+      const n = await withTimeout(extra.read(buffer), WAIT_MS, "the answer");
+      assert.match(new TextDecoder().decode(buffer.subarray(0, n ?? 0)), /^HTTP\/1\.1 200 /);
+    } finally {
+      extra.close();
+    }
+    for (const conn of silent.splice(0)) conn.close();
+    await until(() => web.connections === 0, "all to be forgotten");
+  } finally {
+    for (const conn of silent) conn.close();
+    await web.shutdown();
+  }
 });
