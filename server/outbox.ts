@@ -367,14 +367,20 @@ export class Outbox {
   }
 
   #wrote = (n: number): void => {
-    if (this.#closed) return this.#stop();
-    const data = this.#data;
-    this.#offset += n;
-    this.#waitingSince = this.#clock();
-    if (this.#offset < data.length) return this.#send(data.subarray(this.#offset));
-    this.#inFlight -= data.length;
-    this.#data = NOTHING;
-    this.#drain();
+    // Nothing thrown here may escape as an unhandled rejection: it would
+    // end the process. It ends this connection's writer instead.
+    try {
+      if (this.#closed) return this.#stop();
+      const data = this.#data;
+      this.#offset += n;
+      this.#waitingSince = this.#clock();
+      if (this.#offset < data.length) return this.#send(data.subarray(this.#offset));
+      this.#inFlight -= data.length;
+      this.#data = NOTHING;
+      this.#drain();
+    } catch (error) {
+      this.#failed(error);
+    }
   };
 
   #failed = (error: unknown): void => {

@@ -594,6 +594,8 @@ export class LocalRoom implements Room {
     for (const member of this.#members) {
       const outbox = member.outbox;
       if (!outbox.writing) {
+        // Caught up, or nearly: its next time far behind gets a full HOLD_MS.
+        this.#behind.delete(member);
         // Counted first: a write that fails at once reports back at once.
         this.#outstanding++;
         if (outbox.kick(done)) kicked++;

@@ -946,3 +946,29 @@ Deno.test("LocalRoom sums up a big room's comings without those who came and wen
   room.leave(dave);
   await settle(room, alice);
 });
+
+Deno.test("LocalRoom gives a member that caught up a full HOLD_MS again the next time it falls behind", async () => {
+  using room = newRoom();
+  const [alice] = await joinAll(room, ["alice"]);
+  const slow = new FakeMember("slow", { maxBytes: 1024 });
+  slow.room = room;
+  room.join(slow, { history: false });
+  await settle(room, alice, slow);
+  for (const episode of [1, 2]) {
+    await stick(room, slow, "x".repeat(300));
+    for (let i = 0; slow.outbox.size <= 700; i++) {
+      room.say(alice, `${episode} ${i} ${"z".repeat(100)}`);
+    }
+    room.flush();
+    assert.equal(room.busy, true, `episode ${episode}: the senders wait for it`);
+    slow.sink.release();
+    await settle(room, alice, slow);
+    for (let i = 0; i < 3; i++) {
+      room.say(alice, `between ${i}`);
+      await settle(room, alice, slow);
+    }
+    // Long after the first episode: its budget is not spent by that one.
+    slow.clock.advance(HOLD_MS * 5);
+  }
+  assert.deepEqual(slow.evictions, []);
+});
