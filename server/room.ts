@@ -69,7 +69,7 @@ const CROWD_KEEP = 64;
 /** How often (ms) a big room sums up who came and went. */
 const CROWD_EVERY_MS = 5000;
 /** Welcome lines name at most this many of those online. */
-const WELCOME_NAMES = 20;
+export const WELCOME_NAMES = 20;
 /** Why a member whose queue is full is asked to go. */
 export const TOO_SLOW = "too slow: could not keep up with the room";
 
@@ -213,6 +213,13 @@ export interface LocalRoomOptions {
    * @default {250}
    */
   quietAbove?: number;
+  /**
+   * How many are in the room, for the quiet rule and the summaries: a room
+   * shared between servers counts its members on every one of them.
+   *
+   * @default {the members in this process}
+   */
+  size?: () => number;
 }
 
 /** Who came and went since a big room's last summary. */
@@ -304,6 +311,7 @@ export class LocalRoom implements Room {
   /** Once closed, rounds run at once, on no timer. */
   #closed = false;
   readonly #quietAbove: number;
+  readonly #count: () => number;
   /** Joins and leaves not announced yet, in a big room. */
   #comings: Comings | undefined;
   #comingsTimer: ReturnType<typeof setTimeout> | undefined;
@@ -315,6 +323,7 @@ export class LocalRoom implements Room {
     this.#historyBytes = options.historyBytes ?? 512 * 1024;
     this.#busyBytes = options.busyBytes ?? 64 * 1024;
     this.#quietAbove = options.quietAbove ?? QUIET_ABOVE;
+    this.#count = options.size ?? (() => this.#members.size);
   }
 
   get size(): number {
@@ -380,7 +389,7 @@ export class LocalRoom implements Room {
    */
   #quiet(): boolean {
     // A closed room starts no timer: each line goes out as it comes.
-    const big = this.#quietAbove > 0 && this.#members.size >= this.#quietAbove;
+    const big = this.#quietAbove > 0 && this.#count() >= this.#quietAbove;
     if (big && !this.#closed) return true;
     this.#sumUp();
     return false;
@@ -414,7 +423,7 @@ export class LocalRoom implements Room {
     const comings = this.#comings;
     if (comings === undefined) return;
     this.#comings = undefined;
-    this.#append(encodeLine(formatCrowd(Date.now(), { ...comings, here: this.#members.size })));
+    this.#append(encodeLine(formatCrowd(Date.now(), { ...comings, here: this.#count() })));
   }
 
   /** The history lines to replay, oldest first, within the byte budget. */
@@ -459,6 +468,16 @@ export class LocalRoom implements Room {
     this.#members.delete(member);
     this.#behind.delete(member);
     if (!this.#dropped.delete(member)) member.outbox.unfollow();
+  }
+
+  /**
+   * A join or leave made elsewhere (a shared room announces it): sent to
+   * every member but `except` as {@linkcode LocalRoom.relay} does, or, in a
+   * big room, gathered for the next summary as this room's own are.
+   */
+  relayComing(line: Uint8Array, alias: string, what: "joined" | "left", except?: Member): void {
+    if (this.#quiet()) this.#gather(alias, what);
+    else this.relay(line, except);
   }
 
   /** Sends one already-encoded line to every member but `except`, in order with the rest. */

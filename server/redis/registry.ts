@@ -27,7 +27,6 @@ import { roomKey } from "../../protocol/room_name.ts";
 import { sanitize } from "../../protocol/sanitize.ts";
 import {
   formatAction,
-  formatCrowd,
   formatError,
   formatHistory,
   formatJoin,
@@ -61,6 +60,7 @@ import {
   type MemberInfo,
   type Room,
   TOO_SLOW,
+  WELCOME_NAMES,
 } from "../room.ts";
 import type { RedisLink } from "./link.ts";
 import { Outbox } from "../outbox.ts";
@@ -117,12 +117,6 @@ const READ_WAIT_MS = 500;
 const LOGGED_ID = /^(\d{1,15})-(\d{1,15})\/(\d{1,15})$/;
 /** A stream id. */
 const STREAM_ID = /^\d{1,15}-\d{1,15}$/;
-/** Welcome lines name at most this many of those online (as `LocalRoom` does). */
-const WELCOME_NAMES = 20;
-/** How often a big room's joins and leaves are summed up, ms (as `LocalRoom` does). */
-const CROWD_EVERY_MS = 5000;
-/** Names kept for a summary (as `LocalRoom` does). */
-const CROWD_KEEP = 64;
 
 /** Why a dead instance's members left, as their rooms are told. */
 export const LOST_REASON = "server connection lost";
@@ -386,14 +380,6 @@ export class RedisRoom implements Room {
     string,
     { member: Member; timer: ReturnType<typeof setTimeout>; done: () => void }
   >();
-  /** From this many members on, joins and leaves are summed up; 0 never. */
-  readonly #quietAbove: number;
-  /** Who came and went since the last summary. */
-  #comings:
-    | { joined: string[]; left: string[]; joinedCount: number; leftCount: number }
-    | undefined;
-  #comingsTimer: ReturnType<typeof setTimeout> | undefined;
-  #closed = false;
 
   /** Makes the room's local side; see {@linkcode RedisRegistry}. */
   constructor(
@@ -404,8 +390,8 @@ export class RedisRoom implements Room {
     this.#registry = registry;
     this.name = name;
     this.key = roomKey(name);
-    this.#quietAbove = options.quietAbove ?? 0;
-    this.local = new LocalRoom({ name, ...options });
+    // Its quiet rule and summaries count the members on every instance.
+    this.local = new LocalRoom({ name, ...options, size: () => this.size });
   }
 
   /** The channel its events come on. */
@@ -524,50 +510,9 @@ export class RedisRoom implements Room {
   }
 
   close(): void {
-    this.#closed = true;
-    this.#sumUp();
     for (const moving of this.#moving.values()) clearTimeout(moving.timer);
     this.#moving.clear();
     this.local.close();
-  }
-
-  /**
-   * Announces a join or a leave to the members here, but `except`; in a
-   * room of `quietAbove` or more (all instances counted), gathers it for
-   * the next summary instead, as `LocalRoom` does with its own.
-   */
-  #coming(line: Uint8Array, alias: string, what: "joined" | "left", except?: Member): void {
-    const big = this.#quietAbove > 0 && this.size >= this.#quietAbove;
-    if (!big || this.#closed) {
-      this.#sumUp();
-      this.local.relay(line, except);
-      return;
-    }
-    const comings = this.#comings ??= { joined: [], left: [], joinedCount: 0, leftCount: 0 };
-    if (what === "left") {
-      const i = comings.joined.indexOf(alias);
-      if (i >= 0) {
-        comings.joined.splice(i, 1);
-        comings.joinedCount--;
-        if (comings.joinedCount + comings.leftCount === 0) this.#comings = undefined;
-        return;
-      }
-    }
-    const names = what === "joined" ? comings.joined : comings.left;
-    if (names.length < CROWD_KEEP) names.push(alias);
-    if (what === "joined") comings.joinedCount++;
-    else comings.leftCount++;
-    this.#comingsTimer ??= setTimeout(() => this.#sumUp(), CROWD_EVERY_MS);
-  }
-
-  /** Sends the summary of who came and went, if anyone did. */
-  #sumUp(): void {
-    clearTimeout(this.#comingsTimer);
-    this.#comingsTimer = undefined;
-    const comings = this.#comings;
-    if (comings === undefined) return;
-    this.#comings = undefined;
-    this.local.relay(encodeLine(formatCrowd(Date.now(), { ...comings, here: this.size })));
   }
 
   /** Tells the members here (not the other instances). */
@@ -661,7 +606,7 @@ export class RedisRoom implements Room {
         if (waiting !== undefined) {
           this.#waiting.delete(event.o);
           clearTimeout(waiting.timer);
-          this.#coming(
+          this.local.relayComing(
             encodeLine(formatJoin(event.ms, event.alias)),
             event.alias,
             "joined",
@@ -675,11 +620,15 @@ export class RedisRoom implements Room {
           // Its own join came back before its script's answer: what follows
           // waits until the newcomer is in, so it misses none of it.
           this.#early.add(event.o);
-          this.#coming(encodeLine(formatJoin(event.ms, event.alias)), event.alias, "joined");
+          this.local.relayComing(
+            encodeLine(formatJoin(event.ms, event.alias)),
+            event.alias,
+            "joined",
+          );
           this.hold();
           return;
         }
-        this.#coming(
+        this.local.relayComing(
           encodeLine(formatJoin(event.ms, event.alias)),
           event.alias,
           "joined",
@@ -692,7 +641,7 @@ export class RedisRoom implements Room {
         // off): the others were told; those here never saw it go.
         if (event.lost && registry.memberOf(event.o) !== undefined) return;
         this.#roster = this.#roster.filter((m) => m.alias !== event.alias);
-        this.#coming(
+        this.local.relayComing(
           encodeLine(formatLeave(event.ms, event.alias, event.reason, event.to)),
           event.alias,
           "left",
