@@ -29,6 +29,7 @@ import { AddressSet } from "./address.ts";
 import { MOTD_MAX_BYTES, MOTD_MAX_LINES, prepareMotd } from "./motd.ts";
 import { ACCEPT_BACKOFF_MS, isConnectionError } from "./accept_error.ts";
 import type { Transport } from "./transport.ts";
+import { IoTurn } from "./io_turn.ts";
 import { serveWeb, type WebServer } from "./web/mod.ts";
 
 export type { ServeOptions } from "./options.ts";
@@ -130,6 +131,9 @@ export function serve(options: ServeOptions = {}): ChatServer {
   const historyBytes = o.outboxBytes / 2;
   // A room is busy (its senders wait) well before any member's queue is full.
   const busyBytes = Math.min(64 * 1024, Math.floor(o.outboxBytes / 4));
+  // Long write rounds let members' input in between their steps.
+  const ioTurn = new IoTurn();
+  const turn = () => ioTurn.next();
   const registry: Registry = o.registry?.({
     defaultRoom: o.defaultRoom,
     maxRooms: o.maxRooms,
@@ -137,11 +141,12 @@ export function serve(options: ServeOptions = {}): ChatServer {
     historyBytes,
     busyBytes,
     quietAbove: o.quietAbove,
+    turn,
     log,
   }) ?? new LocalRegistry({
     defaultRoom: o.defaultRoom,
     maxRooms: o.maxRooms,
-    room: { historySize: o.historySize, historyBytes, busyBytes, quietAbove: o.quietAbove },
+    room: { historySize: o.historySize, historyBytes, busyBytes, quietAbove: o.quietAbove, turn },
   });
   let motd: readonly string[] = [];
   const ctx: SessionContext = {
@@ -350,6 +355,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
     await web?.shutdown().catch((error) => log(`web shutdown failed: ${error}`));
     // Again: sessions that were already leaving may have left notices since.
     registry.close();
+    await ioTurn.close();
     log("stopped");
   }
 

@@ -116,6 +116,8 @@ export interface RegistrySettings {
   readonly busyBytes: number;
   /** See `LocalRoomOptions.quietAbove`. */
   readonly quietAbove: number;
+  /** See `LocalRoomOptions.turn`. */
+  readonly turn?: () => Promise<void>;
   /** Where log lines go. */
   readonly log: (line: string) => void;
 }

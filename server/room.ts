@@ -58,10 +58,17 @@ export const STUCK_MS = 250;
  */
 export const HOLD_MS = 1000;
 /**
- * The next round waits for the last one's writes; past this long (ms) it
- * starts anyway, so a few stuck sockets slow a room down only this much.
+ * The next step of a round waits for the last one's writes; past this long
+ * (ms) it goes on anyway, so a few stuck sockets slow a room down only this
+ * much.
  */
 const ROUND_WAIT_MS = 50;
+/**
+ * Writes one step of a round starts before it lets the event loop run: a
+ * line read meanwhile still reaches the members the round has not come to
+ * yet, so in a room of thousands a line waits at most one round, not two.
+ */
+const STEP_WRITES = 64;
 /** Default for {@linkcode LocalRoomOptions.quietAbove}. */
 export const QUIET_ABOVE = 250;
 /** Names a big room keeps for its next summary (it shows at most CROWD_NAMES). */
@@ -220,6 +227,13 @@ export interface LocalRoomOptions {
    * @default {the members in this process}
    */
   size?: () => number;
+  /**
+   * How a round over many members lets input in between its steps:
+   * resolves once the runtime has looked at its sockets
+   * (`IoTurn.next` in io_turn.ts). Without it, the next step waits only for the
+   * last one's writes, and new lines may wait for the round's end.
+   */
+  turn?: () => Promise<void>;
 }
 
 /** Who came and went since a big room's last summary. */
@@ -290,17 +304,24 @@ export class LocalRoom implements Room {
   readonly #log = new RoomLog();
   /** Bytes appended since the last round began. */
   #sinceRound = 0;
-  /** Whether some member has something to write that no round has kicked. */
+  /** Whether some member has something to write that no round will kick. */
   #wanted = false;
-  /** Whether a round is queued. */
+  /** The members the running round has not come to yet. */
+  #sweep: Iterator<Member> | undefined;
+  /** Whether a member seen by the running round holds the senders back. */
+  #sweepHolding = false;
+  /** Whether a step of a round is queued. */
   #roundDue = false;
-  /** Starts a round that has waited too long for the last one's writes. */
+  /** Whether the next step waits for the runtime to look at the sockets. */
+  #turning = false;
+  readonly #turn: (() => Promise<void>) | undefined;
+  /** Takes the next step when the last one's writes take too long. */
   #roundTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Rounds run so far: a write reports to the round that started it. */
-  #rounds = 0;
-  /** Writes the last round started that have not finished yet. */
+  /** Steps taken so far: a write reports to the step that started it. */
+  #steps = 0;
+  /** Writes the last step started that have not finished yet. */
   #outstanding = 0;
-  /** How many of them may still run when the next round starts. */
+  /** How many of them may still run when the next step starts. */
   #allowance = 0;
   /** Members found far behind while writing, and since when (on their outbox's clock). */
   readonly #behind = new Map<Member, number>();
@@ -324,6 +345,7 @@ export class LocalRoom implements Room {
     this.#busyBytes = options.busyBytes ?? 64 * 1024;
     this.#quietAbove = options.quietAbove ?? QUIET_ABOVE;
     this.#count = options.size ?? (() => this.#members.size);
+    this.#turn = options.turn;
   }
 
   get size(): number {
@@ -518,8 +540,10 @@ export class LocalRoom implements Room {
   }
 
   flush(): void {
+    // A whole round at once, from the first member.
+    this.#sweep = undefined;
     this.#roundDue = true;
-    this.#round();
+    this.#round(Infinity);
   }
 
   close(): void {
@@ -549,28 +573,30 @@ export class LocalRoom implements Room {
   }
 
   /**
-   * Queues a round if there is something to write and the last round's
-   * writes are (nearly all) done; otherwise the last of those writes to
-   * finish queues it, or, if they take too long, a timer does.
+   * Queues the next step of a round if a round is running or there is
+   * something to write, and the last step's writes are (nearly all) done;
+   * otherwise the last of those writes to finish queues it, or, if they
+   * take too long, a timer does.
    */
   #scheduleRound(): void {
-    if (this.#roundDue || !this.#wanted) return;
+    if (this.#roundDue || this.#turning) return;
+    if (this.#sweep === undefined && !this.#wanted) return;
     if (this.#closed) {
       this.#roundDue = true;
-      this.#round();
+      this.#round(Infinity);
       return;
     }
     if (this.#outstanding > this.#allowance) {
       this.#roundTimer ??= setTimeout(() => {
         this.#roundTimer = undefined;
-        if (this.#roundDue || !this.#wanted) return;
+        if (this.#roundDue || (this.#sweep === undefined && !this.#wanted)) return;
         this.#roundDue = true;
         this.#round();
       }, ROUND_WAIT_MS);
       return;
     }
     this.#roundDue = true;
-    queueMicrotask(this.#round);
+    queueMicrotask(this.#step);
   }
 
   /** A member's writer stopped, `behind` bytes behind the log. */
@@ -580,37 +606,55 @@ export class LocalRoom implements Room {
   };
 
   /**
-   * What a write started in round `round` calls when it ends. Only the last
-   * round's writes are waited for: a socket still stuck on an older write
-   * held back one round, never the next.
+   * What a write started in step `step` calls when it ends. Only the last
+   * step's writes are waited for: a socket still stuck on an older write
+   * held back one step, never the next.
    */
-  #doneFor(round: number): () => void {
+  #doneFor(step: number): () => void {
     return () => {
-      if (round !== this.#rounds) return;
+      if (step !== this.#steps) return;
       this.#outstanding--;
       this.#scheduleRound();
     };
   }
 
+  #step = (): void => this.#round();
+
   /**
-   * One write round: every member whose writer is idle starts a write of
-   * all it has not sent. A member still writing is looked at instead: far
-   * behind while its socket takes nothing, it is asked to go; far behind
-   * while its socket still moves, the senders wait for it.
+   * A write round, one step at a time: every member whose writer is idle
+   * starts a write of all it has not sent. A member still writing is
+   * looked at instead: far behind while its socket takes nothing, it is
+   * asked to go; far behind while its socket still moves, the senders wait
+   * for it. A step starts at most `writes` writes; the next goes on from
+   * there once those are (nearly all) done, so a round over thousands of
+   * members lets the event loop read (and the round pick up) new lines
+   * between steps.
    */
-  #round = (): void => {
+  #round = (writes: number = STEP_WRITES): void => {
     if (!this.#roundDue) return;
     this.#roundDue = false;
     clearTimeout(this.#roundTimer);
     this.#roundTimer = undefined;
-    this.#wanted = false;
-    this.#sinceRound = 0;
-    let holding = false;
+    if (this.#sweep === undefined) {
+      // A live iterator: members who join meanwhile are reached too, and
+      // those who leave are not.
+      this.#sweep = this.#members.values();
+      this.#sweepHolding = false;
+      this.#wanted = false;
+      this.#sinceRound = 0;
+    }
+    const sweep = this.#sweep;
     let slow: Member[] | undefined;
     let kicked = 0;
-    const done = this.#doneFor(++this.#rounds);
+    const done = this.#doneFor(++this.#steps);
     this.#outstanding = 0;
-    for (const member of this.#members) {
+    while (kicked < writes) {
+      const next = sweep.next();
+      if (next.done === true) {
+        this.#sweep = undefined;
+        break;
+      }
+      const member = next.value;
       const outbox = member.outbox;
       if (!outbox.writing) {
         // Caught up, or nearly: its next time far behind gets a full HOLD_MS.
@@ -632,15 +676,29 @@ export class LocalRoom implements Room {
       const now = outbox.now();
       const since = this.#behind.get(member) ?? now;
       this.#behind.set(member, since);
-      if (outbox.stalledFor(now) < STUCK_MS && now - since < HOLD_MS) holding = true;
+      if (outbox.stalledFor(now) < STUCK_MS && now - since < HOLD_MS) this.#sweepHolding = true;
       else if (size > outbox.maxBytes) (slow ??= []).push(member);
     }
-    // The next round may start while an eighth of these writes still run:
+    // The next step may start while an eighth of these writes still run:
     // a few slow sockets do not hold everyone else's next write.
     this.#allowance = kicked >> 3;
-    this.#hold(holding && !this.#closed);
+    // Holding starts as soon as a round sees why, and ends with a round
+    // that saw no reason to.
+    const holding = this.#sweepHolding && !this.#closed;
+    if (this.#sweep === undefined || holding) this.#hold(holding);
     if (slow !== undefined) this.#evict(slow);
     if (!this.busy) this.#wakeSenders();
+    if (this.#sweep !== undefined && this.#turn !== undefined && !this.#closed) {
+      this.#turning = true;
+      this.#turn().then(this.#turned);
+      return;
+    }
+    this.#scheduleRound();
+  };
+
+  #turned = (): void => {
+    this.#turning = false;
+    this.#scheduleRound();
   };
 
   /**

@@ -385,7 +385,7 @@ export class RedisRoom implements Room {
   constructor(
     registry: RedisRegistry,
     name: string,
-    options: Pick<LocalRoomOptions, "historySize" | "busyBytes" | "quietAbove">,
+    options: Pick<LocalRoomOptions, "historySize" | "busyBytes" | "quietAbove" | "turn">,
   ) {
     this.#registry = registry;
     this.name = name;
@@ -930,8 +930,13 @@ export class RedisRegistry implements Registry {
     const key = roomKey(name);
     let room = this.#rooms.get(key);
     if (room === undefined) {
-      const { historySize, busyBytes, quietAbove } = this.#settings;
-      room = new RedisRoom(this, name, { historySize, busyBytes, quietAbove });
+      const { historySize, busyBytes, quietAbove, turn } = this.#settings;
+      room = new RedisRoom(this, name, {
+        historySize,
+        busyBytes,
+        quietAbove,
+        ...(turn !== undefined ? { turn } : {}),
+      });
       this.#rooms.set(key, room);
     }
     return room;

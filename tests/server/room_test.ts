@@ -972,3 +972,63 @@ Deno.test("LocalRoom gives a member that caught up a full HOLD_MS again the next
   }
   assert.deepEqual(slow.evictions, []);
 });
+
+Deno.test("LocalRoom: a round over many members lets input in between its steps, and the rest of the round carries it", async () => {
+  // Turns handed out by hand: the test says when the runtime has looked at
+  // its sockets.
+  const turns: (() => void)[] = [];
+  let onTurn: (() => void) | undefined;
+  const turn = () =>
+    new Promise<void>((resolve) => {
+      turns.push(resolve);
+      onTurn?.();
+    });
+  const turnAsked = () =>
+    withTimeout(
+      new Promise<void>((resolve) => (onTurn = resolve)),
+      1000,
+      "the round to wait for a turn",
+    );
+  const giveTurns = async (...members: FakeMember[]) => {
+    const drained = Promise.all(members.map((member) => member.outbox.drained()));
+    let done = false;
+    drained.then(() => (done = true));
+    for (let i = 0; i < 100 && !done; i++) {
+      for (const resolve of turns.splice(0)) resolve();
+      await new Promise<void>((resolve) => queueMicrotask(resolve));
+      await settled(Promise.resolve());
+    }
+    await withTimeout(drained, 1000, "every member to get everything");
+  };
+  using room = newRoom({ quietAbove: 0, turn });
+  const members = Array.from({ length: 200 }, (_, i) => new FakeMember(`m${i}`));
+  for (const member of members) room.join(member, { history: false });
+  await giveTurns(...members);
+  for (const member of members) member.reset();
+  const writesBefore = members.map((member) => member.sink.writes.length);
+
+  const asked = turnAsked();
+  room.say(members[0]!, "one");
+  // The first step writes to the first members, then waits for a turn.
+  await asked;
+  assert.equal(turns.length, 1);
+  room.say(members[199]!, "two");
+  await giveTurns(...members);
+
+  const writes = (i: number) =>
+    members[i]!.sink.writes.slice(writesBefore[i]).map((w) => new TextDecoder().decode(w));
+  const step = members.findIndex((_member, i) => i > 0 && writes(i).length === 1);
+  assert.ok(step > 1 && step < 199, `the round took more than one step (first at ${step})`);
+  for (let i = 1; i < 199; i++) {
+    const got = writes(i);
+    const lines = got.join("").trimEnd().split("\n").map((line) => line.replace(STAMP, ""));
+    assert.deepEqual(lines, ["m0: one", "m199: two"], `m${i}`);
+    // Reached before the second line came: it follows in a later write.
+    // Reached after: both lines in one write.
+    assert.equal(got.length, i < step ? 2 : 1, `m${i}'s writes: ${JSON.stringify(got)}`);
+  }
+  assert.deepEqual(
+    members[0]!.lines.map((line) => line.replace(STAMP, "")),
+    ["m199: two"],
+  );
+});

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { IoTurn } from "../../server/io_turn.ts";
+import { withTimeout } from "../_helpers.ts";
+
+/**
+ * Keeps the runtime busy with a chain of writes that each complete at
+ * once (as a long write round does), `turn` between links, and says after
+ * how many links a line a peer sent before the chain began was read.
+ */
+async function linksUntilRead(turn: (() => Promise<void>) | undefined): Promise<number> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  // busy: written to, never read (the kernel buffers what the chain writes).
+  const [busy, busyPeer] = await Promise.all([
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    listener.accept(),
+  ]);
+  const [peer, input] = await Promise.all([
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    listener.accept(),
+  ]);
+  try {
+    let links = 0;
+    let readAt = -1;
+    const read = input.read(new Uint8Array(64)).then(() => (readAt = links));
+    await peer.write(new TextEncoder().encode("hi\n"));
+    const bytes = new Uint8Array(64);
+    // Bounded: 2,000 writes of 64 bytes fit in the kernel's buffers.
+    while (readAt < 0 && links < 2000) {
+      await busy.write(bytes);
+      links++;
+      if (turn !== undefined) await turn();
+    }
+    await withTimeout(read, 2000, "the peer's line to be read");
+    return readAt;
+  } finally {
+    for (const conn of [busy, busyPeer, peer, input]) conn.close();
+  }
+}
+
+Deno.test("IoTurn.next() lets input in while writes keep the runtime busy", async () => {
+  const turn = new IoTurn();
+  try {
+    const withTurns = await linksUntilRead(() => turn.next());
+    assert.ok(withTurns <= 3, `read after ${withTurns} links with a turn between each`);
+  } finally {
+    await turn.close();
+  }
+});
+
+Deno.test("IoTurn: callers at the same time share one turn; after close() a timer stands in", async () => {
+  const turn = new IoTurn();
+  const a = turn.next();
+  const b = turn.next();
+  assert.equal(a, b);
+  await withTimeout(Promise.all([a, b]), 2000, "the shared turn");
+  const c = turn.next();
+  assert.notEqual(c, a);
+  await withTimeout(c, 2000, "the next turn");
+  await turn.close();
+  await withTimeout(turn.next(), 2000, "a turn after close()");
+  await turn.close();
+});
+
+Deno.test("IoTurn.close() before the first turn opens nothing that outlives it", async () => {
+  const turn = new IoTurn();
+  const pending = turn.next();
+  await turn.close();
+  await withTimeout(pending, 2000, "the turn that was asked for before close()");
+});
