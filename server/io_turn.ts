@@ -15,6 +15,14 @@
  * @module
  */
 
+import { closeQuietly } from "../protocol/io_util.ts";
+
+/**
+ * Longest wait (ms) for the byte to come back; past it, the loopback pair
+ * is given up for timers (it cannot happen unless something broke it).
+ */
+const TURN_MS = 250;
+
 /**
  * One process's way to wait for the runtime's next look at its sockets.
  *
@@ -32,6 +40,8 @@ export class IoTurn {
   #pair: [Deno.Conn, Deno.Conn] | undefined;
   #pending: Promise<void> | undefined;
   #closed = false;
+  /** Set once the pair failed: timers from then on. */
+  #broken = false;
   readonly #byte = new Uint8Array(1);
   readonly #buffer = new Uint8Array(64);
 
@@ -56,52 +66,71 @@ export class IoTurn {
     await this.#ready;
     const pair = this.#pair;
     this.#pair = undefined;
-    for (const conn of pair ?? []) {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    }
+    for (const conn of pair ?? []) closeQuietly(conn);
     await this.#pending;
   }
 
   async #turn(): Promise<void> {
     const pair = this.#pair ?? await (this.#ready ??= this.#open());
-    if (pair === undefined || this.#closed) {
+    if (pair === undefined || this.#closed || this.#broken) {
       return new Promise((resolve) => setTimeout(resolve, 0));
     }
     const [out, back] = pair;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), TURN_MS));
     try {
       // The write goes out on the runtime's next pass; the read completes
       // only once a poll has found the byte waiting.
-      await Promise.all([out.write(this.#byte), back.read(this.#buffer)]);
+      const io = Promise.all([out.write(this.#byte), back.read(this.#buffer)]);
+      // Given up on below, it may still fail later, when the pair closes.
+      io.catch(() => {});
+      const [, read] = await Promise.race([io, late]) || [0, null];
+      // A byte that never came back (or an end of input) means the pair
+      // is no good: timers from now on.
+      if (read === null) this.#break();
     } catch {
-      // Closed meanwhile: whoever waits goes on.
+      // Closed meanwhile (or failed): whoever waits goes on.
+      this.#break();
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  #break(): void {
+    if (this.#broken || this.#closed) return;
+    this.#broken = true;
+    for (const conn of this.#pair ?? []) closeQuietly(conn);
+    this.#pair = undefined;
   }
 
   async #open(): Promise<[Deno.Conn, Deno.Conn] | undefined> {
     let listener: Deno.Listener | undefined;
+    const strays: Deno.Conn[] = [];
     try {
       listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const { port } = listener.addr as Deno.NetAddr;
-      const [out, back] = await Promise.all([
-        Deno.connect({ hostname: "127.0.0.1", port }),
-        listener.accept(),
-      ]);
-      out.setNoDelay(true);
-      if (this.#closed) {
-        out.close();
-        back.close();
+      const out = await Deno.connect({ hostname: "127.0.0.1", port });
+      const ours = (out.localAddr as Deno.NetAddr).port;
+      // Anyone on this machine may connect first: take only our own.
+      let back: Deno.Conn | undefined;
+      for (let tries = 0; back === undefined && tries < 8; tries++) {
+        const conn = await listener.accept();
+        if ((conn.remoteAddr as Deno.NetAddr).port === ours) back = conn;
+        else strays.push(conn);
+      }
+      if (back === undefined || this.#closed) {
+        closeQuietly(out);
+        if (back !== undefined) closeQuietly(back);
         return undefined;
       }
+      out.setNoDelay(true);
       this.#pair = [out, back];
       return this.#pair;
     } catch {
       // No loopback (or no permission for it): a timer does instead.
       return undefined;
     } finally {
+      for (const conn of strays) closeQuietly(conn);
       listener?.close();
     }
   }
