@@ -18,10 +18,13 @@
 import { closeQuietly } from "../protocol/io_util.ts";
 
 /**
- * Longest wait (ms) for the byte to come back; past it, the loopback pair
- * is given up for timers (it cannot happen unless something broke it).
+ * Longest wait (ms) for one turn. A turn that takes longer (the event loop
+ * was blocked) ends anyway; the byte still on its way is waited for by the
+ * next turn.
  */
 const TURN_MS = 250;
+/** Longest wait (ms) for the loopback connection to open. */
+const OPEN_MS = 2000;
 
 /**
  * One process's way to wait for the runtime's next look at its sockets.
@@ -38,17 +41,34 @@ const TURN_MS = 250;
 export class IoTurn {
   #ready: Promise<[Deno.Conn, Deno.Conn] | undefined> | undefined;
   #pair: [Deno.Conn, Deno.Conn] | undefined;
+  /** The turn callers share while it runs. */
   #pending: Promise<void> | undefined;
-  #closed = false;
-  /** Set once the pair failed: timers from then on. */
+  /** The byte on its way back, while it is. */
+  #reading: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  /** Set once the pair failed or was closed: timers from then on. */
   #broken = false;
+  readonly #onFallback: (why: string) => void;
   readonly #byte = new Uint8Array(1);
   readonly #buffer = new Uint8Array(64);
 
   /**
-   * Resolves once the runtime has polled its sockets since the call (or,
-   * where no loopback connection could be made, after a timer); callers
-   * waiting at the same time share one turn. Never rejects.
+   * `onFallback` hears, once, why turns are timers instead (no loopback,
+   * no permission for it, or the connection failed).
+   */
+  constructor(onFallback: (why: string) => void = () => {}) {
+    this.#onFallback = onFallback;
+  }
+
+  /** Whether turns go over the loopback connection (rather than a timer). */
+  get loopback(): boolean {
+    return this.#pair !== undefined;
+  }
+
+  /**
+   * Resolves once the runtime has polled its sockets (or, where no
+   * loopback connection could be made, after a timer); callers waiting at
+   * the same time share one turn. Never rejects.
    */
   next(): Promise<void> {
     return this.#pending ??= this.#turn().finally(() => {
@@ -60,78 +80,103 @@ export class IoTurn {
    * Closes the loopback connection, once it is open if it is being opened;
    * later turns fall back to a timer.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#ready;
-    const pair = this.#pair;
-    this.#pair = undefined;
-    for (const conn of pair ?? []) closeQuietly(conn);
-    await this.#pending;
+  close(): Promise<void> {
+    return this.#closing ??= (async () => {
+      this.#broken = true;
+      await this.#ready;
+      this.#closePair();
+      await this.#pending;
+    })();
   }
 
   async #turn(): Promise<void> {
-    const pair = this.#pair ?? await (this.#ready ??= this.#open());
-    if (pair === undefined || this.#closed || this.#broken) {
+    const pair = this.#broken ? undefined : this.#pair ?? await (this.#ready ??= this.#open());
+    if (pair === undefined || this.#broken) {
       return new Promise((resolve) => setTimeout(resolve, 0));
     }
-    const [out, back] = pair;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), TURN_MS));
-    try {
-      // The write goes out on the runtime's next pass; the read completes
-      // only once a poll has found the byte waiting.
-      const io = Promise.all([out.write(this.#byte), back.read(this.#buffer)]);
-      // Given up on below, it may still fail later, when the pair closes.
-      io.catch(() => {});
-      const [, read] = await Promise.race([io, late]) || [0, null];
-      // A byte that never came back (or an end of input) means the pair
-      // is no good: timers from now on.
-      if (read === null) this.#break();
-    } catch {
-      // Closed meanwhile (or failed): whoever waits goes on.
-      this.#break();
-    } finally {
-      clearTimeout(timer);
+    if (this.#reading === undefined) {
+      const [out, back] = pair;
+      // The write goes out at once; the read completes only once a poll
+      // has found the byte waiting.
+      out.write(this.#byte).catch((error) => this.#fail(error));
+      this.#reading = back.read(this.#buffer).then(
+        (n) => {
+          this.#reading = undefined;
+          if (n === null) this.#fail("the loopback connection ended");
+        },
+        (error) => {
+          this.#reading = undefined;
+          this.#fail(error);
+        },
+      );
     }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, TURN_MS)));
+    await Promise.race([this.#reading, late]);
+    clearTimeout(timer);
   }
 
-  #break(): void {
-    if (this.#broken || this.#closed) return;
+  #fail(error: unknown): void {
+    if (this.#broken) return;
     this.#broken = true;
-    for (const conn of this.#pair ?? []) closeQuietly(conn);
+    this.#closePair();
+    this.#onFallback(`the loopback connection failed (${describe(error)})`);
+  }
+
+  #closePair(): void {
+    const pair = this.#pair;
     this.#pair = undefined;
+    for (const conn of pair ?? []) closeQuietly(conn);
   }
 
   async #open(): Promise<[Deno.Conn, Deno.Conn] | undefined> {
+    const where = { name: "net", host: "127.0.0.1" } as const;
+    if (Deno.permissions.querySync(where).state !== "granted") {
+      // Asking would prompt a user in the middle of serving.
+      this.#broken = true;
+      this.#onFallback("no permission for a loopback connection (127.0.0.1)");
+      return undefined;
+    }
     let listener: Deno.Listener | undefined;
+    let out: Deno.TcpConn | undefined;
+    let back: Deno.Conn | undefined;
     const strays: Deno.Conn[] = [];
+    // Nothing should hang here; if something does, closing the listener
+    // ends the wait.
+    const timer = setTimeout(() => listener?.close(), OPEN_MS);
     try {
       listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const { port } = listener.addr as Deno.NetAddr;
-      const out = await Deno.connect({ hostname: "127.0.0.1", port });
-      const ours = (out.localAddr as Deno.NetAddr).port;
+      out = await Deno.connect({ hostname: "127.0.0.1", port });
+      const ours = out.localAddr as Deno.NetAddr;
       // Anyone on this machine may connect first: take only our own.
-      let back: Deno.Conn | undefined;
       for (let tries = 0; back === undefined && tries < 8; tries++) {
         const conn = await listener.accept();
-        if ((conn.remoteAddr as Deno.NetAddr).port === ours) back = conn;
+        const from = conn.remoteAddr as Deno.NetAddr;
+        if (from.port === ours.port && from.hostname === ours.hostname) back = conn;
         else strays.push(conn);
       }
-      if (back === undefined || this.#closed) {
-        closeQuietly(out);
-        if (back !== undefined) closeQuietly(back);
-        return undefined;
-      }
+      if (back === undefined) throw new Error("another connection kept coming first");
       out.setNoDelay(true);
+      if (this.#broken) throw new Error("closed");
       this.#pair = [out, back];
       return this.#pair;
-    } catch {
-      // No loopback (or no permission for it): a timer does instead.
+    } catch (error) {
+      if (out !== undefined) closeQuietly(out);
+      if (back !== undefined) closeQuietly(back);
+      if (!this.#broken) {
+        this.#broken = true;
+        this.#onFallback(`no loopback connection (${describe(error)})`);
+      }
       return undefined;
     } finally {
+      clearTimeout(timer);
       for (const conn of strays) closeQuietly(conn);
-      listener?.close();
+      if (listener !== undefined) closeQuietly(listener);
     }
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

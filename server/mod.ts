@@ -132,7 +132,9 @@ export function serve(options: ServeOptions = {}): ChatServer {
   // A room is busy (its senders wait) well before any member's queue is full.
   const busyBytes = Math.min(64 * 1024, Math.floor(o.outboxBytes / 4));
   // Long write rounds let members' input in between their steps.
-  const ioTurn = new IoTurn();
+  const ioTurn = new IoTurn((why) =>
+    log(`${why}: big rooms' write rounds pause on a timer instead`)
+  );
   const turn = () => ioTurn.next();
   const registry: Registry = o.registry?.({
     defaultRoom: o.defaultRoom,
@@ -355,14 +357,15 @@ export function serve(options: ServeOptions = {}): ChatServer {
     await web?.shutdown().catch((error) => log(`web shutdown failed: ${error}`));
     // Again: sessions that were already leaving may have left notices since.
     registry.close();
-    await ioTurn.close();
     log("stopped");
   }
 
   function shutdown(): Promise<void> {
     if (!shuttingDown) {
       shuttingDown = true;
-      stop().catch((error) => log(`shutdown failed: ${error}`)).finally(resolveFinished);
+      stop().catch((error) => log(`shutdown failed: ${error}`))
+        .finally(() => ioTurn.close())
+        .finally(resolveFinished);
     }
     return finished;
   }

@@ -315,13 +315,17 @@ export class LocalRoom implements Room {
   /** Whether the next step waits for the runtime to look at the sockets. */
   #turning = false;
   readonly #turn: (() => Promise<void>) | undefined;
-  /** Takes the next step when the last one's writes take too long. */
+  /** Starts a round that has waited too long for the last one's writes. */
   #roundTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Steps taken so far: a write reports to the step that started it. */
-  #steps = 0;
-  /** Writes the last step started that have not finished yet. */
+  /** Rounds run so far: a write reports to the round that started it. */
+  #rounds = 0;
+  /** What the running (or last) round's writes call when they end. */
+  #done: () => void = () => {};
+  /** Writes the running (or last) round started that have not finished yet. */
   #outstanding = 0;
-  /** How many of them may still run when the next step starts. */
+  /** Writes the running round has started. */
+  #kicked = 0;
+  /** How many of the last round's writes may still run when the next starts. */
   #allowance = 0;
   /** Members found far behind while writing, and since when (on their outbox's clock). */
   readonly #behind = new Map<Member, number>();
@@ -573,31 +577,39 @@ export class LocalRoom implements Room {
   }
 
   /**
-   * Queues the next step of a round if a round is running or there is
-   * something to write, and the last step's writes are (nearly all) done;
+   * Queues the next step of the running round, or a new round if there is
+   * something to write and the last round's writes are (nearly all) done;
    * otherwise the last of those writes to finish queues it, or, if they
-   * take too long, a timer does.
+   * take too long, a timer does. While a step waits for its turn, the
+   * turn queues the next.
    */
   #scheduleRound(): void {
-    if (this.#roundDue || this.#turning) return;
-    if (this.#sweep === undefined && !this.#wanted) return;
+    if (this.#roundDue) return;
     if (this.#closed) {
+      if (this.#sweep === undefined && !this.#wanted) return;
       this.#roundDue = true;
       this.#round(Infinity);
       return;
     }
-    if (this.#outstanding > this.#allowance) {
-      this.#roundTimer ??= setTimeout(() => {
-        this.#roundTimer = undefined;
-        if (this.#roundDue || (this.#sweep === undefined && !this.#wanted)) return;
-        this.#roundDue = true;
-        this.#round();
-      }, ROUND_WAIT_MS);
-      return;
+    if (this.#turning) return;
+    if (this.#sweep === undefined) {
+      if (!this.#wanted) return;
+      if (this.#outstanding > this.#allowance) {
+        this.#roundTimer ??= setTimeout(this.#waited, ROUND_WAIT_MS);
+        return;
+      }
     }
     this.#roundDue = true;
     queueMicrotask(this.#step);
   }
+
+  /** The last round's writes took too long: the next one starts anyway. */
+  #waited = (): void => {
+    this.#roundTimer = undefined;
+    if (this.#roundDue || this.#turning || (this.#sweep === undefined && !this.#wanted)) return;
+    this.#roundDue = true;
+    this.#round();
+  };
 
   /** A member's writer stopped, `behind` bytes behind the log. */
   #onIdle = (behind: number): void => {
@@ -606,13 +618,13 @@ export class LocalRoom implements Room {
   };
 
   /**
-   * What a write started in step `step` calls when it ends. Only the last
-   * step's writes are waited for: a socket still stuck on an older write
-   * held back one step, never the next.
+   * What a write started in round `round` calls when it ends. Only the last
+   * round's writes are waited for: a socket still stuck on an older write
+   * held back one round, never the next.
    */
-  #doneFor(step: number): () => void {
+  #doneFor(round: number): () => void {
     return () => {
-      if (step !== this.#steps) return;
+      if (round !== this.#rounds) return;
       this.#outstanding--;
       this.#scheduleRound();
     };
@@ -625,10 +637,10 @@ export class LocalRoom implements Room {
    * starts a write of all it has not sent. A member still writing is
    * looked at instead: far behind while its socket takes nothing, it is
    * asked to go; far behind while its socket still moves, the senders wait
-   * for it. A step starts at most `writes` writes; the next goes on from
-   * there once those are (nearly all) done, so a round over thousands of
-   * members lets the event loop read (and the round pick up) new lines
-   * between steps.
+   * for it. A step starts at most `writes` writes, then waits for the
+   * runtime to look at the sockets (`turn`) before the next goes on from
+   * there, so a round over thousands of members reads (and carries) new
+   * lines as it goes.
    */
   #round = (writes: number = STEP_WRITES): void => {
     if (!this.#roundDue) return;
@@ -642,12 +654,14 @@ export class LocalRoom implements Room {
       this.#sweepHolding = false;
       this.#wanted = false;
       this.#sinceRound = 0;
+      this.#done = this.#doneFor(++this.#rounds);
+      this.#outstanding = 0;
+      this.#kicked = 0;
     }
     const sweep = this.#sweep;
+    const done = this.#done;
     let slow: Member[] | undefined;
     let kicked = 0;
-    const done = this.#doneFor(++this.#steps);
-    this.#outstanding = 0;
     while (kicked < writes) {
       const next = sweep.next();
       if (next.done === true) {
@@ -679,21 +693,23 @@ export class LocalRoom implements Room {
       if (outbox.stalledFor(now) < STUCK_MS && now - since < HOLD_MS) this.#sweepHolding = true;
       else if (size > outbox.maxBytes) (slow ??= []).push(member);
     }
-    // The next step may start while an eighth of these writes still run:
-    // a few slow sockets do not hold everyone else's next write.
-    this.#allowance = kicked >> 3;
+    this.#kicked += kicked;
+    const ended = this.#sweep === undefined;
+    // The next round may start while an eighth of this one's writes still
+    // run: a few slow sockets do not hold everyone else's next write.
+    if (ended) this.#allowance = this.#kicked >> 3;
     // Holding starts as soon as a round sees why, and ends with a round
     // that saw no reason to.
     const holding = this.#sweepHolding && !this.#closed;
-    if (this.#sweep === undefined || holding) this.#hold(holding);
+    if (ended || holding) this.#hold(holding);
+    // Set before anything below can schedule: a member asked to go leaves
+    // at once, and its leaving is a line.
+    const turning = !ended && this.#turn !== undefined && !this.#closed;
+    this.#turning = turning;
     if (slow !== undefined) this.#evict(slow);
     if (!this.busy) this.#wakeSenders();
-    if (this.#sweep !== undefined && this.#turn !== undefined && !this.#closed) {
-      this.#turning = true;
-      this.#turn().then(this.#turned);
-      return;
-    }
-    this.#scheduleRound();
+    if (turning) this.#turn!().then(this.#turned, this.#turned);
+    else this.#scheduleRound();
   };
 
   #turned = (): void => {

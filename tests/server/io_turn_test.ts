@@ -43,6 +43,8 @@ Deno.test("IoTurn.next() lets input in while writes keep the runtime busy", asyn
   try {
     const withTurns = await linksUntilRead(() => turn.next());
     assert.ok(withTurns <= 3, `read after ${withTurns} links with a turn between each`);
+    // Over the loopback connection, not the timer that stands in for it.
+    assert.equal(turn.loopback, true);
   } finally {
     await turn.close();
   }
@@ -57,9 +59,29 @@ Deno.test("IoTurn: callers at the same time share one turn; after close() a time
   const c = turn.next();
   assert.notEqual(c, a);
   await withTimeout(c, 2000, "the next turn");
+  assert.equal(turn.loopback, true);
   await turn.close();
+  assert.equal(turn.loopback, false);
   await withTimeout(turn.next(), 2000, "a turn after close()");
   await turn.close();
+});
+
+Deno.test("IoTurn: a turn held up by a blocked event loop ends, and the next still goes over loopback", async () => {
+  const fallbacks: string[] = [];
+  const turn = new IoTurn((why) => fallbacks.push(why));
+  try {
+    await withTimeout(turn.next(), 2000, "the first turn");
+    const held = turn.next();
+    // Block the loop longer than a turn may take (bounded: 400 ms).
+    const until = performance.now() + 400;
+    while (performance.now() < until) { /* busy */ }
+    await withTimeout(held, 2000, "the held-up turn");
+    for (let i = 0; i < 20; i++) await withTimeout(turn.next(), 2000, `turn ${i}`);
+    assert.equal(turn.loopback, true);
+    assert.deepEqual(fallbacks, []);
+  } finally {
+    await turn.close();
+  }
 });
 
 Deno.test("IoTurn.close() before the first turn opens nothing that outlives it", async () => {

@@ -973,50 +973,75 @@ Deno.test("LocalRoom gives a member that caught up a full HOLD_MS again the next
   assert.deepEqual(slow.evictions, []);
 });
 
-Deno.test("LocalRoom: a round over many members lets input in between its steps, and the rest of the round carries it", async () => {
-  // Turns handed out by hand: the test says when the runtime has looked at
-  // its sockets.
-  const turns: (() => void)[] = [];
-  let onTurn: (() => void) | undefined;
-  const turn = () =>
+/**
+ * A room whose rounds wait for turns the test hands out by hand, as if the
+ * runtime had just looked at its sockets.
+ */
+class HandTurns {
+  readonly pending: (() => void)[] = [];
+  #asked: (() => void) | undefined;
+
+  readonly turn = (): Promise<void> =>
     new Promise<void>((resolve) => {
-      turns.push(resolve);
-      onTurn?.();
+      this.pending.push(resolve);
+      this.#asked?.();
     });
-  const turnAsked = () =>
-    withTimeout(
-      new Promise<void>((resolve) => (onTurn = resolve)),
+
+  /** Resolves once a round asks for a turn. */
+  asked(): Promise<void> {
+    return withTimeout(
+      new Promise<void>((resolve) => (this.#asked = resolve)),
       1000,
       "the round to wait for a turn",
     );
-  const giveTurns = async (...members: FakeMember[]) => {
-    const drained = Promise.all(members.map((member) => member.outbox.drained()));
+  }
+
+  /**
+   * Hands out turns until `members` have everything, running microtasks
+   * only: no timer can fire meanwhile, so nothing but the turns moves the
+   * round on.
+   */
+  async until(...members: FakeMember[]): Promise<void> {
     let done = false;
+    const drained = Promise.all(members.map((member) => member.outbox.drained()));
     drained.then(() => (done = true));
-    for (let i = 0; i < 100 && !done; i++) {
-      for (const resolve of turns.splice(0)) resolve();
-      await new Promise<void>((resolve) => queueMicrotask(resolve));
+    for (let i = 0; i < 200 && !done; i++) {
+      for (const resolve of this.pending.splice(0)) resolve();
       await settled(Promise.resolve());
     }
-    await withTimeout(drained, 1000, "every member to get everything");
-  };
-  using room = newRoom({ quietAbove: 0, turn });
-  const members = Array.from({ length: 200 }, (_, i) => new FakeMember(`m${i}`));
-  for (const member of members) room.join(member, { history: false });
-  await giveTurns(...members);
+    assert.ok(done, "everyone got everything, with turns alone");
+  }
+}
+
+/** `count` members joined to `room` (m0, m1, ...), caught up and reset. */
+async function joinMany(room: LocalRoom, turns: HandTurns, count: number): Promise<FakeMember[]> {
+  const members = Array.from({ length: count }, (_, i) => new FakeMember(`m${i}`));
+  for (const member of members) {
+    member.room = room;
+    room.join(member, { history: false });
+  }
+  await turns.until(...members);
   for (const member of members) member.reset();
+  return members;
+}
+
+const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+Deno.test("LocalRoom: a round over many members lets input in between its steps, and the rest of the round carries it", async () => {
+  const turns = new HandTurns();
+  using room = newRoom({ quietAbove: 0, turn: turns.turn });
+  const members = await joinMany(room, turns, 200);
   const writesBefore = members.map((member) => member.sink.writes.length);
 
-  const asked = turnAsked();
+  const asked = turns.asked();
   room.say(members[0]!, "one");
   // The first step writes to the first members, then waits for a turn.
   await asked;
-  assert.equal(turns.length, 1);
+  assert.equal(turns.pending.length, 1);
   room.say(members[199]!, "two");
-  await giveTurns(...members);
+  await turns.until(...members);
 
-  const writes = (i: number) =>
-    members[i]!.sink.writes.slice(writesBefore[i]).map((w) => new TextDecoder().decode(w));
+  const writes = (i: number) => members[i]!.sink.writes.slice(writesBefore[i]).map(decode);
   const step = members.findIndex((_member, i) => i > 0 && writes(i).length === 1);
   assert.ok(step > 1 && step < 199, `the round took more than one step (first at ${step})`);
   for (let i = 1; i < 199; i++) {
@@ -1027,8 +1052,85 @@ Deno.test("LocalRoom: a round over many members lets input in between its steps,
     // Reached after: both lines in one write.
     assert.equal(got.length, i < step ? 2 : 1, `m${i}'s writes: ${JSON.stringify(got)}`);
   }
-  assert.deepEqual(
-    members[0]!.lines.map((line) => line.replace(STAMP, "")),
-    ["m199: two"],
+  // Each sender gets the other's line, never its own.
+  assert.deepEqual(members[0]!.lines.map((line) => line.replace(STAMP, "")), ["m199: two"]);
+  assert.deepEqual(members[199]!.lines.map((line) => line.replace(STAMP, "")), ["m0: one"]);
+});
+
+Deno.test("LocalRoom: slow writes in one step do not hold the round's next step", async () => {
+  const turns = new HandTurns();
+  using room = newRoom({ quietAbove: 0, turn: turns.turn });
+  const members = await joinMany(room, turns, 200);
+  // One in six takes its time: its write is still running when the next
+  // step would start.
+  const slow = members.filter((_member, i) => i % 6 === 3);
+  for (const member of slow) member.sink.hold();
+  room.announce("hello");
+  // Turns alone (no timer can fire) must take the round to everyone else.
+  await turns.until(...members.filter((member) => !slow.includes(member)));
+  for (const member of slow) member.sink.release();
+  await turns.until(...members);
+  for (const member of members) {
+    assert.deepEqual(member.lines.map((line) => line.replace(STAMP, "")), ["-- hello"]);
+  }
+});
+
+Deno.test("LocalRoom: members asked to go during a step do not start the next step before its turn", async () => {
+  const turns = new HandTurns();
+  using room = newRoom({ quietAbove: 0, turn: turns.turn });
+  // m1 to m10 have a small byte limit; they get stuck past it.
+  const members = Array.from(
+    { length: 200 },
+    (_, i) => new FakeMember(`m${i}`, i >= 1 && i <= 10 ? { maxBytes: 1024 } : {}),
   );
+  for (const member of members) {
+    member.room = room;
+    room.join(member, { history: false });
+  }
+  await turns.until(...members);
+  const stuck = members.slice(1, 11);
+  const rest = members.filter((member) => !stuck.includes(member));
+  for (const member of stuck) member.sink.hold();
+  room.announce("stuck here");
+  await Promise.all(stuck.map((member) => member.sink.whenWaiting()));
+  for (let i = 0; stuck.some((member) => member.outbox.size <= 1024); i++) {
+    room.say(members[0]!, `${i} ${"z".repeat(200)}`);
+  }
+  await turns.until(...rest);
+  for (const member of members) member.reset();
+  for (const member of stuck) member.clock.advance(STUCK_MS);
+
+  const asked = turns.asked();
+  room.announce("hello");
+  await asked;
+  for (const member of stuck) assert.deepEqual(member.evictions, [TOO_SLOW]);
+  // Until the turn comes, only the first step's members were written to.
+  const written = rest.filter((member) => member.text !== "").length;
+  assert.ok(written > 0 && written <= 64, `${written} members written before the turn`);
+  assert.equal(turns.pending.length, 1, "one turn asked for");
+  await turns.until(...rest);
+  for (const member of rest) {
+    const lines = member.lines.map((line) => line.replace(STAMP, ""));
+    assert.equal(lines[0], "-- hello", member.alias);
+    assert.equal(lines.filter((line) => line.startsWith("<-- ")).length, 10, member.alias);
+  }
+  for (const member of stuck) member.sink.release();
+});
+
+Deno.test("LocalRoom.close() with a turn pending sends what comes at once", async () => {
+  const turns = new HandTurns();
+  const room = newRoom({ quietAbove: 0, turn: turns.turn });
+  const members = await joinMany(room, turns, 200);
+  const asked = turns.asked();
+  room.announce("hello");
+  await asked;
+  room.close();
+  room.leave(members[199]!);
+  // No turn handed out: closed, the room writes without waiting for one.
+  await settle(undefined, ...members.slice(0, 199));
+  for (const member of members.slice(0, 199)) {
+    const lines = member.lines.map((line) => line.replace(STAMP, ""));
+    assert.deepEqual(lines, ["-- hello", "<-- m199 left"], member.alias);
+  }
+  for (const resolve of turns.pending.splice(0)) resolve();
 });
