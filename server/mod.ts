@@ -155,11 +155,15 @@ export function serve(options: ServeOptions = {}): ChatServer {
     registry,
     options: o,
     log,
+    ended,
     get motd() {
       return motd;
     },
   };
-  const sessions = new Set<Session>();
+  /** Every session, with the address its per-address count is kept under (if capped). */
+  const sessions = new Map<Session, string | undefined>();
+  /** Resolves the wait for every session to end, once one is waited for. */
+  let allEnded: (() => void) | undefined;
   const tasks = new Set<Promise<void>>();
   const perAddress = new Map<string, number>();
   const exempt = new AddressSet(o.exemptAddresses);
@@ -214,7 +218,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
 
   const ticker = setInterval(() => {
     const now = o.clock();
-    for (const session of sessions) session.tick(now);
+    for (const session of sessions.keys()) session.tick(now);
   }, sweepPeriod(o));
 
   function track(task: Promise<void>): void {
@@ -263,25 +267,29 @@ export function serve(options: ServeOptions = {}): ChatServer {
     }
     if (capped) perAddress.set(address, count + 1);
     const session = new Session(conn, peer, ctx);
-    sessions.add(session);
-    // One async frame per session, not a chain of handlers: an idle client
-    // holds it for as long as it is connected.
-    const task = (async () => {
-      try {
-        await session.run();
-      } catch (error) {
-        log(`${peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
-      } finally {
-        sessions.delete(session);
-        if (capped) {
-          const left = (perAddress.get(address) ?? 1) - 1;
-          if (left === 0) perAddress.delete(address);
-          else perAddress.set(address, left);
-        }
-      }
-    })();
-    tasks.add(task);
-    task.then(() => tasks.delete(task));
+    sessions.set(session, capped ? address : undefined);
+    // No frame or handler chain of the server's own: an idle client holds
+    // only its session's run(), which calls ended() when it is over.
+    void session.run();
+  }
+
+  /** A session is over, its socket closed: it no longer counts. */
+  function ended(session: Session): void {
+    if (!sessions.has(session)) return;
+    const address = sessions.get(session);
+    sessions.delete(session);
+    if (address !== undefined) {
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left === 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    }
+    if (sessions.size === 0) allEnded?.();
+  }
+
+  /** Resolves once every session has ended. */
+  function sessionsEnded(): Promise<void> {
+    if (sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (allEnded = resolve));
   }
 
   // Accept errors: one that concerns a single connection (it was reset or
@@ -337,7 +345,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
     const where = registry.rooms > 1 ? `in ${plural(registry.rooms, "room")}` : "in the room";
     log(`shutting down; ${registry.members} ${where}`);
     registry.close();
-    for (const session of sessions) session.shutdown();
+    for (const session of sessions.keys()) session.shutdown();
     await accepting;
     // Sessions close themselves within the grace time (the ticker enforces
     // it); this is the backstop in case a close itself hangs.
@@ -345,9 +353,10 @@ export function serve(options: ServeOptions = {}): ChatServer {
     const timedOut = new Promise<boolean>((resolve) => {
       backstop = setTimeout(() => resolve(true), o.shutdownGraceMs + 2000);
     });
-    if (await Promise.race([Promise.allSettled([...tasks]).then(() => false), timedOut])) {
-      for (const session of sessions) session.abort();
-      await Promise.allSettled([...tasks]);
+    const settled = () => Promise.all([sessionsEnded(), Promise.allSettled([...tasks])]);
+    if (await Promise.race([settled().then(() => false), timedOut])) {
+      for (const session of sessions.keys()) session.abort();
+      await settled();
     }
     clearTimeout(backstop);
     clearInterval(ticker);

@@ -60,6 +60,8 @@ export interface SessionContext {
   readonly log: Logger;
   /** The message of the day, escaped and capped, shown after the limits. */
   readonly motd?: readonly string[];
+  /** Hears that a session is over (its socket closed), once, as run() resolves. */
+  readonly ended?: (session: Session) => void;
 }
 
 /** Wrong passwords allowed before the connection is closed. */
@@ -164,8 +166,8 @@ export class Session implements Member {
   #pauseTimer: ReturnType<typeof setTimeout> | undefined;
   #closeAt = 0;
   #closed = false;
-  readonly #done: Promise<void>;
-  #resolveDone!: () => void;
+  /** While run() waits for the socket to close: ends the wait. */
+  #onClosed: (() => void) | undefined;
 
   /**
    * Wraps an accepted connection (a `Deno.Conn` or a WebSocket's
@@ -190,7 +192,6 @@ export class Session implements Member {
     });
     this.#limiter = this.#newLimiter();
     this.#state = o.password === undefined ? "alias" : "password";
-    this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
   /** Whether the session has joined a room and is not leaving. */
@@ -228,51 +229,65 @@ export class Session implements Member {
 
   /**
    * Serves the connection: prompts, then reads until the peer leaves or the
-   * session is closed. Resolves once the socket is closed; never rejects.
+   * session is closed. Resolves once the socket is closed (and
+   * `SessionContext.ended` was told); never rejects.
    */
   async run(): Promise<void> {
-    if (this.#state === "password") this.#promptPassword();
-    else this.#promptAlias();
-    this.#outbox.drained().then(() => (this.#promptedAt = this.#now()));
-    let buffer = new Uint8Array(READ_MIN);
-    // Only an unpaced reader grows its buffer: a paced one waits its turn
-    // with what it has read in hand, and its rate, not the size of its
-    // reads, sets how fast it goes.
-    const mayGrow = !this.#limiter.enabled;
-    let small = 0;
-    let first = true;
-    let reason = "";
     try {
-      while (!this.#closed) {
-        const n = await this.#conn.read(buffer);
-        if (n === null) break;
-        this.#lastInput = this.#now();
-        if (first) {
-          first = false;
-          if (this.#ctx.options.cert === undefined && buffer[0] === 0x16 && buffer[1] === 0x03) {
-            this.#ctx.log(`${this.peer} sent a TLS handshake to a plaintext port; closing`);
-            this.#finish("TLS handshake on a plaintext port", undefined);
-            this.#closeConn();
-            break;
+      if (this.#state === "password") this.#promptPassword();
+      else this.#promptAlias();
+      this.#outbox.drained().then(() => (this.#promptedAt = this.#now()));
+      let buffer = new Uint8Array(READ_MIN);
+      // Only an unpaced reader grows its buffer: a paced one waits its turn
+      // with what it has read in hand, and its rate, not the size of its
+      // reads, sets how fast it goes.
+      const mayGrow = !this.#limiter.enabled;
+      let small = 0;
+      let first = true;
+      let reason = "";
+      try {
+        while (!this.#closed) {
+          const n = await this.#conn.read(buffer);
+          if (n === null) break;
+          this.#lastInput = this.#now();
+          if (first) {
+            first = false;
+            if (this.#ctx.options.cert === undefined && buffer[0] === 0x16 && buffer[1] === 0x03) {
+              this.#ctx.log(`${this.peer} sent a TLS handshake to a plaintext port; closing`);
+              this.#finish("TLS handshake on a plaintext port", undefined);
+              this.#closeConn();
+              break;
+            }
+          }
+          await this.#take(buffer.subarray(0, n));
+          if (mayGrow && n === buffer.length && buffer.length < READ_MAX) {
+            buffer = new Uint8Array(buffer.length * 4);
+            small = 0;
+          } else if (buffer.length > READ_MIN && n <= READ_MIN / 2 && ++small >= SHRINK_AFTER) {
+            buffer = new Uint8Array(READ_MIN);
+            small = 0;
           }
         }
-        await this.#take(buffer.subarray(0, n));
-        if (mayGrow && n === buffer.length && buffer.length < READ_MAX) {
-          buffer = new Uint8Array(buffer.length * 4);
-          small = 0;
-        } else if (buffer.length > READ_MIN && n <= READ_MIN / 2 && ++small >= SHRINK_AFTER) {
-          buffer = new Uint8Array(READ_MIN);
-          small = 0;
-        }
+        if (this.#reader.pendingBytes > 0) await this.#pace();
+        if (!this.#closed) this.#reader.end();
+        if (this.#pending !== undefined) await this.#pending;
+      } catch (error) {
+        if (!(this.#closed && isClosedError(error))) reason = describeError(error);
       }
-      if (this.#reader.pendingBytes > 0) await this.#pace();
-      if (!this.#closed) this.#reader.end();
-      if (this.#pending !== undefined) await this.#pending;
+      this.#finish(reason, undefined);
+      if (!this.#closed) await new Promise<void>((resolve) => (this.#onClosed = resolve));
     } catch (error) {
-      if (!(this.#closed && isClosedError(error))) reason = describeError(error);
+      // Nothing a peer does gets here; if something does, this connection
+      // ends, not the server.
+      try {
+        this.#ctx.log(`${this.peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
+        this.abort();
+      } catch {
+        // Closing anyway.
+      }
+    } finally {
+      this.#ctx.ended?.(this);
     }
-    this.#finish(reason, undefined);
-    await this.#done;
   }
 
   /**
@@ -710,6 +725,7 @@ export class Session implements Member {
     this.#wake?.();
     this.#outbox.close();
     closeQuietly(this.#conn);
-    this.#resolveDone();
+    this.#onClosed?.();
+    this.#onClosed = undefined;
   }
 }
