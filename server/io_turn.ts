@@ -23,6 +23,11 @@ import { closeQuietly } from "../protocol/io_util.ts";
  * next turn.
  */
 const TURN_MS = 250;
+/**
+ * Late turns in a row, waiting on one byte, after which it is taken as
+ * lost: a blocked loop makes one turn late, not several.
+ */
+const LATE_TURNS = 3;
 /** Longest wait (ms) for the loopback connection to open. */
 const OPEN_MS = 2000;
 
@@ -45,6 +50,8 @@ export class IoTurn {
   #pending: Promise<void> | undefined;
   /** The byte on its way back, while it is. */
   #reading: Promise<void> | undefined;
+  /** Turns in a row that ended before the byte came back. */
+  #late = 0;
   #closing: Promise<void> | undefined;
   /** Set once the pair failed or was closed: timers from then on. */
   #broken = false;
@@ -102,6 +109,7 @@ export class IoTurn {
       this.#reading = back.read(this.#buffer).then(
         (n) => {
           this.#reading = undefined;
+          this.#late = 0;
           if (n === null) this.#fail("the loopback connection ended");
         },
         (error) => {
@@ -111,8 +119,10 @@ export class IoTurn {
       );
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, TURN_MS)));
-    await Promise.race([this.#reading, late]);
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, TURN_MS, true)));
+    if (await Promise.race([this.#reading, late]) === true && ++this.#late >= LATE_TURNS) {
+      this.#fail(`no byte came back in ${LATE_TURNS} turns`);
+    }
     clearTimeout(timer);
   }
 

@@ -58,9 +58,8 @@ export const STUCK_MS = 250;
  */
 export const HOLD_MS = 1000;
 /**
- * The next step of a round waits for the last one's writes; past this long
- * (ms) it goes on anyway, so a few stuck sockets slow a room down only this
- * much.
+ * The next round waits for the last one's writes; past this long (ms) it
+ * starts anyway, so a few stuck sockets slow a room down only this much.
  */
 const ROUND_WAIT_MS = 50;
 /**
@@ -230,8 +229,9 @@ export interface LocalRoomOptions {
   /**
    * How a round over many members lets input in between its steps:
    * resolves once the runtime has looked at its sockets
-   * (`IoTurn.next` in io_turn.ts). Without it, the next step waits only for the
-   * last one's writes, and new lines may wait for the round's end.
+   * (`IoTurn.next` in io_turn.ts). Without it, a round's steps follow one
+   * another at once, and a line that comes meanwhile waits for the next
+   * round.
    */
   turn?: () => Promise<void>;
 }

@@ -280,10 +280,15 @@ export class Session implements Member {
       // Nothing a peer does gets here; if something does, this connection
       // ends, not the server.
       try {
-        this.#ctx.log(`${this.peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
         this.abort();
       } catch {
-        // Closing anyway.
+        // The socket is closed below all the same.
+      }
+      try {
+        this.#closeConn();
+        this.#ctx.log(`${this.peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
+      } catch {
+        // Nothing more to do for this connection.
       }
     } finally {
       this.#ctx.ended?.(this);

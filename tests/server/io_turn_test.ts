@@ -90,3 +90,34 @@ Deno.test("IoTurn.close() before the first turn opens nothing that outlives it",
   await turn.close();
   await withTimeout(pending, 2000, "the turn that was asked for before close()");
 });
+
+Deno.test("IoTurn gives the loopback connection up for a timer when its byte stops coming back", async () => {
+  // A connection whose writes, after the first, go nowhere: the byte is lost.
+  const connect = Deno.connect;
+  let writes = 0;
+  const lossy = async (options: Deno.ConnectOptions) => {
+    const conn = await connect(options);
+    const write = conn.write.bind(conn);
+    conn.write = (p: Uint8Array) => ++writes === 1 ? write(p) : Promise.resolve(p.length);
+    return conn;
+  };
+  const fallbacks: string[] = [];
+  const turn = new IoTurn((why) => fallbacks.push(why));
+  Object.assign(Deno, { connect: lossy });
+  try {
+    await withTimeout(turn.next(), 2000, "the first turn");
+  } finally {
+    Object.assign(Deno, { connect });
+  }
+  try {
+    assert.equal(turn.loopback, true);
+    // Each turn now ends late; a few in a row, and the timer takes over.
+    for (let i = 0; i < 4; i++) await withTimeout(turn.next(), 2000, `turn ${i}`);
+    assert.equal(turn.loopback, false);
+    assert.equal(fallbacks.length, 1);
+    assert.match(fallbacks[0]!, /no byte came back/);
+    await withTimeout(turn.next(), 2000, "a turn on the timer");
+  } finally {
+    await turn.close();
+  }
+});
