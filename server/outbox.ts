@@ -373,8 +373,12 @@ export class Outbox {
       if (this.#closed) return this.#stop();
       const data = this.#data;
       this.#offset += n;
-      this.#waitingSince = this.#clock();
-      if (this.#offset < data.length) return this.#send(data.subarray(this.#offset));
+      if (this.#offset < data.length) {
+        // Progress: the stall clock starts again. (A whole write needs no
+        // reading of it: #drain starts the next write's clock, or stops.)
+        this.#waitingSince = this.#clock();
+        return this.#send(data.subarray(this.#offset));
+      }
       this.#inFlight -= data.length;
       this.#data = NOTHING;
       this.#drain();
