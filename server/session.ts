@@ -49,6 +49,7 @@ import type { Transport } from "./transport.ts";
 import { checkRoomName, roomKey } from "../protocol/room_name.ts";
 import { sanitize } from "../protocol/sanitize.ts";
 import { type TelnetCommand, TelnetFilter } from "./telnet.ts";
+import { ReadBuffers } from "./read_buffers.ts";
 
 /** What all sessions of one server share. */
 export interface SessionContext {
@@ -76,6 +77,8 @@ const CLOSE_GRACE_MS = 1000;
  * just takes a few reads.
  */
 const READ_MIN = 256;
+/** Where the READ_MIN buffers come from (shared by every session in the process). */
+const readBuffers = new ReadBuffers(READ_MIN);
 /** Largest read buffer, for clients that send a lot at once with flood control off. */
 const READ_MAX = 64 * 1024;
 /** Consecutive small reads after which a grown read buffer shrinks back. */
@@ -182,13 +185,13 @@ export class Session implements Member {
     this.connectedAt = this.#lastInput = o.clock();
     this.#outbox = new Outbox(conn, {
       maxBytes: o.outboxBytes,
-      onError: (error) => this.#lost(error),
+      onError: this.#lost.bind(this),
       clock: o.clock,
     });
     this.#reader = new LineReader({
       maxLineBytes: o.maxLineBytes,
-      onLine: (line) => this.#onLine(line),
-      onOverflow: () => this.#onOverflow(),
+      onLine: this.#onLine.bind(this),
+      onOverflow: this.#onOverflow.bind(this),
     });
     this.#limiter = this.#newLimiter();
     this.#state = o.password === undefined ? "alias" : "password";
@@ -237,7 +240,9 @@ export class Session implements Member {
       if (this.#state === "password") this.#promptPassword();
       else this.#promptAlias();
       this.#outbox.drained().then(() => (this.#promptedAt = this.#now()));
-      let buffer = new Uint8Array(READ_MIN);
+      // From the shared pool while it is READ_MIN long, and back to it once
+      // no read into it is pending.
+      let buffer = readBuffers.take();
       // Only an unpaced reader grows its buffer: a paced one waits its turn
       // with what it has read in hand, and its rate, not the size of its
       // reads, sets how fast it goes.
@@ -261,10 +266,11 @@ export class Session implements Member {
           }
           await this.#take(buffer.subarray(0, n));
           if (mayGrow && n === buffer.length && buffer.length < READ_MAX) {
+            readBuffers.give(buffer);
             buffer = new Uint8Array(buffer.length * 4);
             small = 0;
           } else if (buffer.length > READ_MIN && n <= READ_MIN / 2 && ++small >= SHRINK_AFTER) {
-            buffer = new Uint8Array(READ_MIN);
+            buffer = readBuffers.take();
             small = 0;
           }
         }
@@ -274,6 +280,8 @@ export class Session implements Member {
       } catch (error) {
         if (!(this.#closed && isClosedError(error))) reason = describeError(error);
       }
+      // No read is pending any more.
+      readBuffers.give(buffer);
       this.#finish(reason, undefined);
       if (!this.#closed) await new Promise<void>((resolve) => (this.#onClosed = resolve));
     } catch (error) {
