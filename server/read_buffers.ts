@@ -31,6 +31,8 @@ const PER_BLOCK = 256;
 export class ReadBuffers {
   readonly size: number;
   readonly #free: Uint8Array[] = [];
+  /** The blocks slices come from: nothing else is taken back. */
+  readonly #blocks = new WeakSet<ArrayBufferLike>();
   #block: ArrayBuffer | undefined;
   #used = PER_BLOCK;
 
@@ -39,12 +41,17 @@ export class ReadBuffers {
     this.size = size;
   }
 
-  /** A buffer of `size` bytes, zeroed or not; the caller owns it until {@linkcode ReadBuffers.give}. */
+  /**
+   * A zeroed buffer of `size` bytes; the caller owns it until
+   * {@linkcode ReadBuffers.give}.
+   */
   take(): Uint8Array {
     const reused = this.#free.pop();
-    if (reused !== undefined) return reused;
+    // Nothing of its last owner's is left in it.
+    if (reused !== undefined) return reused.fill(0);
     if (this.#used === PER_BLOCK) {
       this.#block = new ArrayBuffer(this.size * PER_BLOCK);
+      this.#blocks.add(this.#block);
       this.#used = 0;
     }
     return new Uint8Array(this.#block!, this.size * this.#used++, this.size);
@@ -55,7 +62,7 @@ export class ReadBuffers {
    * into it can still complete: it is handed out again.
    */
   give(buffer: Uint8Array): void {
-    if (buffer.length !== this.size) return;
+    if (buffer.length !== this.size || !this.#blocks.has(buffer.buffer)) return;
     this.#free.push(buffer);
   }
 }

@@ -257,7 +257,8 @@ export class Session implements Member {
           this.#lastInput = this.#now();
           if (first) {
             first = false;
-            if (this.#ctx.options.cert === undefined && buffer[0] === 0x16 && buffer[1] === 0x03) {
+            const tls = n >= 2 && buffer[0] === 0x16 && buffer[1] === 0x03;
+            if (this.#ctx.options.cert === undefined && tls) {
               this.#ctx.log(`${this.peer} sent a TLS handshake to a plaintext port; closing`);
               this.#finish("TLS handshake on a plaintext port", undefined);
               this.#closeConn();
@@ -266,8 +267,9 @@ export class Session implements Member {
           }
           await this.#take(buffer.subarray(0, n));
           if (mayGrow && n === buffer.length && buffer.length < READ_MAX) {
+            const grown = new Uint8Array(buffer.length * 4);
             readBuffers.give(buffer);
-            buffer = new Uint8Array(buffer.length * 4);
+            buffer = grown;
             small = 0;
           } else if (buffer.length > READ_MIN && n <= READ_MIN / 2 && ++small >= SHRINK_AFTER) {
             buffer = readBuffers.take();

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
 import { ReadBuffers } from "../../server/read_buffers.ts";
+import { LocalRegistry } from "../../server/registry.ts";
+import { resolveServeOptions } from "../../server/options.ts";
+import { Session } from "../../server/session.ts";
+import type { Transport } from "../../server/transport.ts";
+import { withTimeout } from "../_helpers.ts";
 
 Deno.test("ReadBuffers hands out slices that never overlap, and hands back ones given back", () => {
   const pool = new ReadBuffers(256);
@@ -12,7 +17,55 @@ Deno.test("ReadBuffers hands out slices that never overlap, and hands back ones 
   });
   pool.give(taken[7]!);
   assert.equal(pool.take(), taken[7]);
-  // A buffer of another size (a grown one) is not the pool's.
+  // A buffer of another size (a grown one), or of the size but not from the
+  // pool, is not the pool's.
   pool.give(new Uint8Array(1024));
-  assert.equal(pool.take().length, 256);
+  pool.give(new Uint8Array(256));
+  const fresh = pool.take();
+  assert.ok(!taken.includes(fresh));
+  // One given back comes back zeroed.
+  pool.give(taken[9]!);
+  assert.ok(pool.take().every((byte) => byte === 0));
+});
+
+/**
+ * A transport whose reads hand out `chunks` one at a time, then the end;
+ * what is written to it is kept.
+ */
+class ScriptedTransport implements Transport {
+  readonly written: string[] = [];
+  #chunks: Uint8Array[];
+  closed = false;
+  constructor(...chunks: Uint8Array[]) {
+    this.#chunks = chunks;
+  }
+  read(p: Uint8Array): Promise<number | null> {
+    const chunk = this.#chunks.shift();
+    if (chunk === undefined || this.closed) return Promise.resolve(null);
+    p.set(chunk);
+    return Promise.resolve(chunk.length);
+  }
+  write(p: Uint8Array): Promise<number> {
+    this.written.push(new TextDecoder().decode(p));
+    return Promise.resolve(p.length);
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+Deno.test("a session's first read of one 0x16 byte is no TLS handshake, whatever its buffer held before", async () => {
+  const log: string[] = [];
+  const registry = new LocalRegistry();
+  const options = resolveServeOptions({ port: 0, log: () => {} });
+  const ctx = { registry, options, log: (line: string) => log.push(line) };
+  // A ClientHello read into a pooled buffer, which goes back to the pool...
+  const hello = new ScriptedTransport(new Uint8Array([0x16, 0x03, 0x01, 0x00, 0x40]));
+  await withTimeout(new Session(hello, "first", ctx).run(), 2000, "the first session");
+  assert.equal(log.filter((line) => line.includes("sent a TLS handshake")).length, 1);
+  // ...and the next session's first read is one byte: Ctrl-V from a raw terminal.
+  const ctrlV = new ScriptedTransport(new Uint8Array([0x16]), new TextEncoder().encode("bob\n"));
+  await withTimeout(new Session(ctrlV, "second", ctx).run(), 2000, "the second session");
+  assert.equal(log.filter((line) => line.includes("sent a TLS handshake")).length, 1, log.join("\n"));
+  registry.close();
 });
