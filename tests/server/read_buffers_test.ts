@@ -66,6 +66,10 @@ Deno.test("a session's first read of one 0x16 byte is no TLS handshake, whatever
   // ...and the next session's first read is one byte: Ctrl-V from a raw terminal.
   const ctrlV = new ScriptedTransport(new Uint8Array([0x16]), new TextEncoder().encode("bob\n"));
   await withTimeout(new Session(ctrlV, "second", ctx).run(), 2000, "the second session");
-  assert.equal(log.filter((line) => line.includes("sent a TLS handshake")).length, 1, log.join("\n"));
+  assert.equal(
+    log.filter((line) => line.includes("sent a TLS handshake")).length,
+    1,
+    log.join("\n"),
+  );
   registry.close();
 });
