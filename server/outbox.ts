@@ -167,10 +167,7 @@ export class Outbox {
     }
     this.#queue.push(bytes);
     this.#queued += bytes.length;
-    if (!this.#writing) {
-      this.#writing = true;
-      queueMicrotask(this.#drain);
-    }
+    this.#startWriter();
     return true;
   }
 
@@ -215,10 +212,7 @@ export class Outbox {
       this.#queue.push(bytes);
     }
     this.#queued += bytes.length;
-    if (!this.#writing) {
-      this.#writing = true;
-      queueMicrotask(this.#drain);
-    }
+    this.#startWriter();
     return true;
   }
 
@@ -242,10 +236,7 @@ export class Outbox {
     this.#onIdle = undefined;
     // No round kicks it any more: whatever is left (the log up to here,
     // parts of it a skip closed off) is written on its own.
-    if (this.size > 0 && !this.#writing && !this.#closed) {
-      this.#writing = true;
-      queueMicrotask(this.#drain);
-    }
+    if (this.size > 0 && !this.#closed) this.#startWriter();
   }
 
   /**
@@ -316,6 +307,13 @@ export class Outbox {
     this.clear();
     this.#inFlight = 0;
     this.#wake();
+  }
+
+  /** Starts the writer on its own (soon, not now), unless it is running. */
+  #startWriter(): void {
+    if (this.#writing) return;
+    this.#writing = true;
+    queueMicrotask(this.#drain);
   }
 
   /** How far the followed range is behind the end of its log. */

@@ -600,7 +600,7 @@ export class LocalRoom implements Room {
       }
     }
     this.#roundDue = true;
-    queueMicrotask(this.#step);
+    queueMicrotask(this.#round);
   }
 
   /** The last round's writes took too long: the next one starts anyway. */
@@ -629,8 +629,6 @@ export class LocalRoom implements Room {
       this.#scheduleRound();
     };
   }
-
-  #step = (): void => this.#round();
 
   /**
    * A write round, one step at a time: every member whose writer is idle
