@@ -1013,9 +1013,17 @@ class HandTurns {
   }
 }
 
-/** `count` members joined to `room` (m0, m1, ...), caught up and reset. */
-async function joinMany(room: LocalRoom, turns: HandTurns, count: number): Promise<FakeMember[]> {
-  const members = Array.from({ length: count }, (_, i) => new FakeMember(`m${i}`));
+/**
+ * `count` members joined to `room` (m0, m1, ...; `options(i)` for each),
+ * caught up and reset.
+ */
+async function joinMany(
+  room: LocalRoom,
+  turns: HandTurns,
+  count: number,
+  options: (i: number) => FakeMemberOptions = () => ({}),
+): Promise<FakeMember[]> {
+  const members = Array.from({ length: count }, (_, i) => new FakeMember(`m${i}`, options(i)));
   for (const member of members) {
     member.room = room;
     room.join(member, { history: false });
@@ -1079,15 +1087,12 @@ Deno.test("LocalRoom: members asked to go during a step do not start the next st
   const turns = new HandTurns();
   using room = newRoom({ quietAbove: 0, turn: turns.turn });
   // m1 to m10 have a small byte limit; they get stuck past it.
-  const members = Array.from(
-    { length: 200 },
-    (_, i) => new FakeMember(`m${i}`, i >= 1 && i <= 10 ? { maxBytes: 1024 } : {}),
+  const members = await joinMany(
+    room,
+    turns,
+    200,
+    (i) => i >= 1 && i <= 10 ? { maxBytes: 1024 } : {},
   );
-  for (const member of members) {
-    member.room = room;
-    room.join(member, { history: false });
-  }
-  await turns.until(...members);
   const stuck = members.slice(1, 11);
   const rest = members.filter((member) => !stuck.includes(member));
   for (const member of stuck) member.sink.hold();
