@@ -269,8 +269,9 @@ export function serve(options: ServeOptions = {}): ChatServer {
     const session = new Session(conn, peer, ctx);
     sessions.set(session, capped ? address : undefined);
     // No frame or handler chain of the server's own: an idle client holds
-    // only its session's run(), which calls ended() when it is over.
-    void session.run();
+    // only its session's pending read, and the session calls ended() when
+    // it is over.
+    session.run();
   }
 
   /** A session is over, its socket closed: it no longer counts. */

@@ -61,7 +61,7 @@ export interface SessionContext {
   readonly log: Logger;
   /** The message of the day, escaped and capped, shown after the limits. */
   readonly motd?: readonly string[];
-  /** Hears that a session is over (its socket closed), once, as run() resolves. */
+  /** Hears that a session is over (its socket closed), once. */
   readonly ended?: (session: Session) => void;
 }
 
@@ -81,6 +81,8 @@ const READ_MIN = 256;
 const readBuffers = new ReadBuffers(READ_MIN);
 /** Largest read buffer, for clients that send a lot at once with flood control off. */
 const READ_MAX = 64 * 1024;
+/** A session's read buffer before it runs. */
+const NO_BYTES = new Uint8Array(0);
 /** Consecutive small reads after which a grown read buffer shrinks back. */
 const SHRINK_AFTER = 8;
 /**
@@ -124,7 +126,7 @@ function isClosedError(error: unknown): boolean {
  * @example Usage
  * ```ts ignore
  * const session = new Session(conn, "127.0.0.1:40000", { registry, options, log });
- * await session.run(); // returns once the connection is closed
+ * session.run(); // serves it; `ended` is told once the socket is closed
  * ```
  */
 export class Session implements Member {
@@ -169,8 +171,19 @@ export class Session implements Member {
   #pauseTimer: ReturnType<typeof setTimeout> | undefined;
   #closeAt = 0;
   #closed = false;
-  /** While run() waits for the socket to close: ends the wait. */
+  /** While the input's end waits for the socket to close: ends the wait. */
   #onClosed: (() => void) | undefined;
+  /**
+   * What the next read goes into: from the shared pool while it is
+   * READ_MIN long, given back once no read into it can be pending.
+   */
+  #buffer: Uint8Array = NO_BYTES;
+  /** Small reads in a row into a grown buffer; enough of them shrink it. */
+  #smallReads = 0;
+  /** Whether no read has returned yet. */
+  #first = true;
+  readonly #onRead = this.#readDone.bind(this);
+  readonly #onReadError = this.#endInput.bind(this);
 
   /**
    * Wraps an accepted connection (a `Deno.Conn` or a WebSocket's
@@ -232,76 +245,127 @@ export class Session implements Member {
 
   /**
    * Serves the connection: prompts, then reads until the peer leaves or the
-   * session is closed. Resolves once the socket is closed (and
-   * `SessionContext.ended` was told); never rejects.
+   * session is closed, and tells `SessionContext.ended` once the socket is
+   * closed. Returns at once; never throws.
+   *
+   * Between reads the session waits in its pending read alone, with a
+   * callback, not in a suspended async function: an idle client is most of
+   * a big server's clients, and that frame would be a tenth of its memory.
    */
-  async run(): Promise<void> {
+  run(): void {
     try {
       if (this.#state === "password") this.#promptPassword();
       else this.#promptAlias();
       this.#outbox.drained().then(() => (this.#promptedAt = this.#now()));
-      // From the shared pool while it is READ_MIN long, and back to it once
-      // no read into it is pending.
-      let buffer = readBuffers.take();
+      this.#buffer = readBuffers.take();
+      this.#read();
+    } catch (error) {
+      this.#crashed(error);
+      this.#ctx.ended?.(this);
+    }
+  }
+
+  /** Starts the next read, or ends the input once the session is closed. */
+  #read(): void {
+    if (this.#closed) return void this.#endInput(undefined);
+    try {
+      this.#conn.read(this.#buffer).then(this.#onRead, this.#onReadError);
+    } catch (error) {
+      void this.#endInput(error);
+    }
+  }
+
+  /** A read returned `n` bytes, or `null` at the end of input. */
+  #readDone(n: number | null): void {
+    try {
+      if (n === null) return void this.#endInput(undefined);
+      this.#lastInput = this.#now();
+      const buffer = this.#buffer;
+      if (this.#first) {
+        this.#first = false;
+        const tls = n >= 2 && buffer[0] === 0x16 && buffer[1] === 0x03;
+        if (this.#ctx.options.cert === undefined && tls) {
+          this.#ctx.log(`${this.peer} sent a TLS handshake to a plaintext port; closing`);
+          this.#finish("TLS handshake on a plaintext port", undefined);
+          this.#closeConn();
+          return void this.#endInput(undefined);
+        }
+      }
+      void this.#serveRead(buffer.subarray(0, n));
+    } catch (error) {
+      void this.#endInput(error);
+    }
+  }
+
+  /** Takes in what one read returned, resizes the buffer if need be, and reads on. */
+  async #serveRead(bytes: Uint8Array): Promise<void> {
+    try {
+      await this.#take(bytes);
+      const n = bytes.length;
+      const buffer = this.#buffer;
       // Only an unpaced reader grows its buffer: a paced one waits its turn
       // with what it has read in hand, and its rate, not the size of its
       // reads, sets how fast it goes.
-      const mayGrow = !this.#limiter.enabled;
-      let small = 0;
-      let first = true;
+      if (!this.#limiter.enabled && n === buffer.length && buffer.length < READ_MAX) {
+        readBuffers.give(buffer);
+        this.#buffer = new Uint8Array(buffer.length * 4);
+        this.#smallReads = 0;
+      } else if (
+        buffer.length > READ_MIN && n <= READ_MIN / 2 && ++this.#smallReads >= SHRINK_AFTER
+      ) {
+        this.#buffer = readBuffers.take();
+        this.#smallReads = 0;
+      }
+    } catch (error) {
+      return this.#endInput(error);
+    }
+    this.#read();
+  }
+
+  /**
+   * No more is read: the peer sent its last byte, the session was closed,
+   * or a read failed (`error`). Whatever was read is seen to, the session
+   * finishes, and once the socket is closed the server is told. Called
+   * once, when no read is pending; never rejects.
+   */
+  async #endInput(error: unknown): Promise<void> {
+    try {
       let reason = "";
       try {
-        while (!this.#closed) {
-          const n = await this.#conn.read(buffer);
-          if (n === null) break;
-          this.#lastInput = this.#now();
-          if (first) {
-            first = false;
-            const tls = n >= 2 && buffer[0] === 0x16 && buffer[1] === 0x03;
-            if (this.#ctx.options.cert === undefined && tls) {
-              this.#ctx.log(`${this.peer} sent a TLS handshake to a plaintext port; closing`);
-              this.#finish("TLS handshake on a plaintext port", undefined);
-              this.#closeConn();
-              break;
-            }
-          }
-          await this.#take(buffer.subarray(0, n));
-          if (mayGrow && n === buffer.length && buffer.length < READ_MAX) {
-            const grown = new Uint8Array(buffer.length * 4);
-            readBuffers.give(buffer);
-            buffer = grown;
-            small = 0;
-          } else if (buffer.length > READ_MIN && n <= READ_MIN / 2 && ++small >= SHRINK_AFTER) {
-            buffer = readBuffers.take();
-            small = 0;
-          }
-        }
+        if (error !== undefined) throw error;
         if (this.#reader.pendingBytes > 0) await this.#pace();
         if (!this.#closed) this.#reader.end();
         if (this.#pending !== undefined) await this.#pending;
       } catch (error) {
         if (!(this.#closed && isClosedError(error))) reason = describeError(error);
       }
-      // No read is pending any more.
-      readBuffers.give(buffer);
+      // From the shared pool while it is READ_MIN long, and back to it now
+      // that no read into it is pending.
+      readBuffers.give(this.#buffer);
       this.#finish(reason, undefined);
       if (!this.#closed) await new Promise<void>((resolve) => (this.#onClosed = resolve));
     } catch (error) {
-      // Nothing a peer does gets here; if something does, this connection
-      // ends, not the server.
-      try {
-        this.abort();
-      } catch {
-        // The socket is closed below all the same.
-      }
-      try {
-        this.#closeConn();
-        this.#ctx.log(`${this.peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
-      } catch {
-        // Nothing more to do for this connection.
-      }
+      this.#crashed(error);
     } finally {
       this.#ctx.ended?.(this);
+    }
+  }
+
+  /**
+   * Something unforeseen was thrown: nothing a peer does gets here, and if
+   * something does, this connection ends, not the server.
+   */
+  #crashed(error: unknown): void {
+    try {
+      this.abort();
+    } catch {
+      // The socket is closed below all the same.
+    }
+    try {
+      this.#closeConn();
+      this.#ctx.log(`${this.peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
+    } catch {
+      // Nothing more to do for this connection.
     }
   }
 

@@ -58,14 +58,25 @@ Deno.test("a session's first read of one 0x16 byte is no TLS handshake, whatever
   const log: string[] = [];
   const registry = new LocalRegistry();
   const options = resolveServeOptions({ port: 0, log: () => {} });
-  const ctx = { registry, options, log: (line: string) => log.push(line) };
+  /** Serves `transport` to its end. */
+  const serve = (transport: Transport, peer: string) => {
+    const ended = Promise.withResolvers<void>();
+    const ctx = {
+      registry,
+      options,
+      log: (line: string) => log.push(line),
+      ended: () => ended.resolve(),
+    };
+    new Session(transport, peer, ctx).run();
+    return withTimeout(ended.promise, 2000, `the ${peer} session`);
+  };
   // A ClientHello read into a pooled buffer, which goes back to the pool...
   const hello = new ScriptedTransport(new Uint8Array([0x16, 0x03, 0x01, 0x00, 0x40]));
-  await withTimeout(new Session(hello, "first", ctx).run(), 2000, "the first session");
+  await serve(hello, "first");
   assert.equal(log.filter((line) => line.includes("sent a TLS handshake")).length, 1);
   // ...and the next session's first read is one byte: Ctrl-V from a raw terminal.
   const ctrlV = new ScriptedTransport(new Uint8Array([0x16]), new TextEncoder().encode("bob\n"));
-  await withTimeout(new Session(ctrlV, "second", ctx).run(), 2000, "the second session");
+  await serve(ctrlV, "second");
   assert.equal(
     log.filter((line) => line.includes("sent a TLS handshake")).length,
     1,

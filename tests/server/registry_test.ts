@@ -351,8 +351,10 @@ Deno.test("Session gives back what the registry granted after it closed", async 
       using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
       const conn = await listener.accept();
       const options = resolveServeOptions({ port: 0, log: () => {} });
-      const session = new Session(conn, "test", { registry, options, log: () => {} });
-      const done = session.run();
+      const ended = Promise.withResolvers<void>();
+      const ctx = { registry, options, log: () => {}, ended: () => ended.resolve() };
+      const session = new Session(conn, "test", ctx);
+      session.run();
       const buffer = new Uint8Array(1024);
       assert.ok(((await client.read(buffer)) ?? 0) > 0, "the prompt");
       await client.write(new TextEncoder().encode("alice\n"));
@@ -360,7 +362,7 @@ Deno.test("Session gives back what the registry granted after it closed", async 
       // The server stops while the registry has not answered yet.
       session.abort();
       registry.gate.resolve();
-      await withTimeout(done, 5000, "the session to end");
+      await withTimeout(ended.promise, 5000, "the session to end");
       assert.equal(registry.local.members, 0, "in no room");
       assert.equal(registry.defaultRoom.size, 0);
       assert.ok(await registry.local.claim(new FakeMember("alice"), "alice"), "the alias is free");
