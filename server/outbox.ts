@@ -63,7 +63,7 @@ export interface OutboxOptions {
 
 /**
  * A run of a room's log to write: up to `end`, or, while `end` is
- * `Infinity`, whatever the log holds (the range the outbox follows).
+ * -1, whatever the log holds (the range the outbox follows).
  */
 interface Range {
   readonly log: RoomLog;
@@ -313,7 +313,7 @@ export class Outbox {
   #startWriter(): void {
     if (this.#writing) return;
     this.#writing = true;
-    queueMicrotask(this.#drain);
+    queueMicrotask(() => this.#drain());
   }
 
   /** How far the followed range is behind the end of its log. */
@@ -323,7 +323,7 @@ export class Outbox {
   }
 
   #openLive(log: RoomLog): void {
-    const live = { log, cursor: log.cursor(), end: Infinity };
+    const live = { log, cursor: log.cursor(), end: -1 };
     this.#live = live;
     this.#queue.push(live);
   }
@@ -341,8 +341,9 @@ export class Outbox {
    * again and again until nothing is left (see the module documentation).
    * Callbacks rather than an async loop: in a big room this runs once per
    * member per round, and every frame and promise saved is less garbage.
+   * The callbacks are made per write, not kept: an idle outbox holds none.
    */
-  #drain = (): void => {
+  #drain(): void {
     if (this.#closed) return this.#stop();
     // After the first write, only what is not the followed log goes on at
     // once; the log waits for the room's next round.
@@ -354,17 +355,17 @@ export class Outbox {
     this.#offset = 0;
     this.#waitingSince = this.#clock();
     this.#send(data);
-  };
+  }
 
   #send(bytes: Uint8Array): void {
     try {
-      this.#sink.write(bytes).then(this.#wrote, this.#failed);
+      this.#sink.write(bytes).then((n) => this.#wrote(n), (error) => this.#failed(error));
     } catch (error) {
       this.#failed(error);
     }
   }
 
-  #wrote = (n: number): void => {
+  #wrote(n: number): void {
     // Nothing thrown here may escape as an unhandled rejection: it would
     // end the process. It ends this connection's writer instead.
     try {
@@ -383,15 +384,15 @@ export class Outbox {
     } catch (error) {
       this.#failed(error);
     }
-  };
+  }
 
-  #failed = (error: unknown): void => {
+  #failed(error: unknown): void {
     if (!this.#closed) {
       this.close();
       this.#onError(error);
     }
     this.#stop();
-  };
+  }
 
   /** The writer stops: wakes whoever waits, and tells the room. */
   #stop(): void {
@@ -423,7 +424,7 @@ export class Outbox {
       if (entry instanceof Uint8Array) {
         piece = entry;
       } else {
-        piece = entry.cursor.peek(entry.end === Infinity ? entry.log.end : entry.end);
+        piece = entry.cursor.peek(entry.end < 0 ? entry.log.end : entry.end);
         if (piece.length === 0) {
           if (entry === this.#live) break;
           queue[this.#head++] = undefined;
@@ -466,6 +467,13 @@ export class Outbox {
     const queue = this.#queue;
     if (this.#head === queue.length) {
       this.#queue = [];
+      this.#head = 0;
+    } else if (
+      this.#head > 0 && this.#head === queue.length - 1 && queue[this.#head] === this.#live
+    ) {
+      // Only the followed range is left, as after a welcome: the slots the
+      // welcome took are not kept for as long as the member stays.
+      this.#queue = [this.#live];
       this.#head = 0;
     } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
       this.#queue = queue.slice(this.#head);
