@@ -226,8 +226,9 @@ export function serve(options: ServeOptions = {}): ChatServer {
     task.catch(() => {}).finally(() => tasks.delete(task));
   }
 
-  function refuse(conn: Transport, peer: string, reason: string): void {
-    log(`${peer} -: refused (${reason})`);
+  function refuse(conn: Transport, peer: string | Deno.NetAddr, reason: string): void {
+    const from = typeof peer === "string" ? peer : formatAddress(peer.hostname, peer.port);
+    log(`${from} -: refused (${reason})`);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const wrote = conn.write(encodeLine(formatBye(reason))).then(() => {});
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, REFUSE_GRACE_MS)));
@@ -241,7 +242,6 @@ export function serve(options: ServeOptions = {}): ChatServer {
 
   function admit(conn: Deno.Conn): void {
     const remote = conn.remoteAddr as Deno.NetAddr;
-    const peer = formatAddress(remote.hostname, remote.port);
     if ("setNoDelay" in conn) {
       const tcp = conn as Deno.TcpConn;
       try {
@@ -251,11 +251,14 @@ export function serve(options: ServeOptions = {}): ChatServer {
         // The peer may already be gone; its first read will say so.
       }
     }
-    start(conn, remote.hostname, peer);
+    start(conn, remote.hostname, remote);
   }
 
-  /** Admits a connection from `address` within the caps and starts its session. */
-  function start(conn: Transport, address: string, peer: string): void {
+  /**
+   * Admits a connection from `address` within the caps and starts its
+   * session; `peer` is written in the log (see `Session`).
+   */
+  function start(conn: Transport, address: string, peer: string | Deno.NetAddr): void {
     if (stopping) return refuse(conn, peer, SHUTDOWN_TEXT);
     if (sessions.size >= o.maxClients) {
       return refuse(conn, peer, `server is full (${plural(o.maxClients, "connection")})`);

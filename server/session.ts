@@ -25,7 +25,7 @@
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ALIAS_RULE, checkAlias } from "../protocol/alias.ts";
-import { closeQuietly } from "../protocol/io_util.ts";
+import { closeQuietly, formatAddress } from "../protocol/io_util.ts";
 import { runCommand, WHO_BYTES } from "./commands.ts";
 import { LineReader } from "../protocol/line_reader.ts";
 import type { Logger, ResolvedServeOptions } from "./options.ts";
@@ -65,6 +65,8 @@ export interface SessionContext {
   readonly ended?: (session: Session) => void;
 }
 
+/** The byte that starts a telnet command. */
+const IAC = 0xff;
 /** Wrong passwords allowed before the connection is closed. */
 const PASSWORD_TRIES = 3;
 /** How long a connection being closed may take to deliver its last line. */
@@ -134,8 +136,12 @@ export class Session implements Member {
   joinedAt = 0;
   away = "";
   replyTo: Member | undefined = undefined;
-  /** The remote address, `host:port`, for the log. */
-  readonly peer: string;
+  /**
+   * The remote address for the log, or the `Deno.NetAddr` it is written
+   * from when needed: the connection holds that object anyway, and most
+   * sessions never log their address more than twice.
+   */
+  readonly #peer: string | Deno.NetAddr;
   /** When the connection was accepted, on the server's clock (`ServeOptions.clock`, ms). */
   readonly connectedAt: number;
 
@@ -143,7 +149,8 @@ export class Session implements Member {
   readonly #ctx: SessionContext;
   readonly #outbox: Outbox;
   readonly #reader: LineReader;
-  readonly #telnet = new TelnetFilter();
+  /** Made when the first telnet command byte (IAC) comes; most clients send none. */
+  #telnet: TelnetFilter | undefined;
   #limiter: RateLimiter;
   #state: State;
   #passwordTries = 0;
@@ -187,12 +194,13 @@ export class Session implements Member {
 
   /**
    * Wraps an accepted connection (a `Deno.Conn` or a WebSocket's
-   * transport) from `peer` (its address, for the log); call
+   * transport) from `peer` (its address, for the log: a `host:port`
+   * string, or the `Deno.NetAddr` to write one from); call
    * {@linkcode Session.run} to serve it.
    */
-  constructor(conn: Transport, peer: string, ctx: SessionContext) {
+  constructor(conn: Transport, peer: string | Deno.NetAddr, ctx: SessionContext) {
     this.#conn = conn;
-    this.peer = peer;
+    this.#peer = peer;
     this.#ctx = ctx;
     const o = ctx.options;
     this.connectedAt = this.#lastInput = o.clock();
@@ -208,6 +216,12 @@ export class Session implements Member {
     });
     this.#limiter = this.#newLimiter();
     this.#state = o.password === undefined ? "alias" : "password";
+  }
+
+  /** The remote address, `host:port`, for the log. */
+  get peer(): string {
+    const peer = this.#peer;
+    return typeof peer === "string" ? peer : formatAddress(peer.hostname, peer.port);
   }
 
   /** Whether the session has joined a room and is not leaving. */
@@ -377,7 +391,9 @@ export class Session implements Member {
   async #take(bytes: Uint8Array): Promise<void> {
     let rest = bytes;
     while (rest.length > 0 && !this.#closed) {
-      const { data, used, command } = this.#telnet.filter(rest);
+      const { data, used, command } = this.#telnet === undefined && !rest.includes(IAC)
+        ? { data: rest, used: rest.length, command: undefined }
+        : (this.#telnet ??= new TelnetFilter()).filter(rest);
       let unread = data;
       while (unread.length > 0 && !this.#closed) {
         await this.#pace();
