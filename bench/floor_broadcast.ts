@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 /**
  * The least a Deno line broadcaster can do: a reference peer for the shared
  * chat-server harness, to tell what confab costs from what the runtime

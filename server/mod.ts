@@ -22,7 +22,7 @@ import {
   resolveServeOptions,
   type ServeOptions,
 } from "./options.ts";
-import { Session, type SessionContext } from "./session.ts";
+import { peerName, Session, type SessionContext } from "./session.ts";
 import { formatBye, plural, SHUTDOWN_TEXT } from "../protocol/wire.ts";
 import { closeQuietly, formatAddress } from "../protocol/io_util.ts";
 import { AddressSet } from "./address.ts";
@@ -227,8 +227,7 @@ export function serve(options: ServeOptions = {}): ChatServer {
   }
 
   function refuse(conn: Transport, peer: string | Deno.NetAddr, reason: string): void {
-    const from = typeof peer === "string" ? peer : formatAddress(peer.hostname, peer.port);
-    log(`${from} -: refused (${reason})`);
+    log(`${peerName(peer)} -: refused (${reason})`);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const wrote = conn.write(encodeLine(formatBye(reason))).then(() => {});
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, REFUSE_GRACE_MS)));

@@ -38,6 +38,12 @@ const WRITE_LIMIT = 64 * 1024;
 
 const NOTHING = new Uint8Array(0);
 
+/**
+ * The end of the range an outbox follows: none yet. (Not `Infinity`, which
+ * V8 would keep in a box of its own, one per member.)
+ */
+const OPEN = -1;
+
 /** Default for {@linkcode OutboxOptions.maxBytes}: 1 MiB. */
 export const OUTBOX_BYTES = 1024 * 1024;
 
@@ -63,7 +69,7 @@ export interface OutboxOptions {
 
 /**
  * A run of a room's log to write: up to `end`, or, while `end` is
- * -1, whatever the log holds (the range the outbox follows).
+ * {@linkcode OPEN}, whatever the log holds (the range the outbox follows).
  */
 interface Range {
   readonly log: RoomLog;
@@ -323,7 +329,7 @@ export class Outbox {
   }
 
   #openLive(log: RoomLog): void {
-    const live = { log, cursor: log.cursor(), end: -1 };
+    const live = { log, cursor: log.cursor(), end: OPEN };
     this.#live = live;
     this.#queue.push(live);
   }
@@ -424,7 +430,7 @@ export class Outbox {
       if (entry instanceof Uint8Array) {
         piece = entry;
       } else {
-        piece = entry.cursor.peek(entry.end < 0 ? entry.log.end : entry.end);
+        piece = entry.cursor.peek(entry.end === OPEN ? entry.log.end : entry.end);
         if (piece.length === 0) {
           if (entry === this.#live) break;
           queue[this.#head++] = undefined;

@@ -1,9 +1,10 @@
 /**
  * One client connection, from the first byte to the close: the handshake
- * (password, alias), the one reader loop, and what each line does.
+ * (password, alias), the one chain of reads, and what each line does.
  *
- * A session owns its socket. It reads in exactly one loop and writes only
- * through its {@linkcode Outbox}, so nothing else ever touches the socket.
+ * A session owns its socket. It has at most one read pending, each started
+ * when the last one's bytes are seen to, and writes only through its
+ * {@linkcode Outbox}, so nothing else ever touches the socket.
  * The server calls {@linkcode Session.tick} on a timer to enforce deadlines;
  * the room has its outbox follow the room's log, and calls
  * {@linkcode Session.deliver} to queue lines for it alone.
@@ -122,6 +123,11 @@ function isClosedError(error: unknown): boolean {
   return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
 }
 
+/** A peer's address for the log: as it is, or `host:port` from a `Deno.NetAddr`. */
+export function peerName(peer: string | Deno.NetAddr): string {
+  return typeof peer === "string" ? peer : formatAddress(peer.hostname, peer.port);
+}
+
 /**
  * One client connection; see the module documentation.
  *
@@ -190,7 +196,7 @@ export class Session implements Member {
   /** Whether no read has returned yet. */
   #first = true;
   readonly #onRead = this.#readDone.bind(this);
-  readonly #onReadError = this.#endInput.bind(this);
+  readonly #onReadError = this.#readFailed.bind(this);
 
   /**
    * Wraps an accepted connection (a `Deno.Conn` or a WebSocket's
@@ -220,8 +226,7 @@ export class Session implements Member {
 
   /** The remote address, `host:port`, for the log. */
   get peer(): string {
-    const peer = this.#peer;
-    return typeof peer === "string" ? peer : formatAddress(peer.hostname, peer.port);
+    return peerName(this.#peer);
   }
 
   /** Whether the session has joined a room and is not leaving. */
@@ -275,24 +280,24 @@ export class Session implements Member {
       this.#read();
     } catch (error) {
       this.#crashed(error);
-      this.#ctx.ended?.(this);
+      this.#tellEnded();
     }
   }
 
   /** Starts the next read, or ends the input once the session is closed. */
   #read(): void {
-    if (this.#closed) return void this.#endInput(undefined);
+    if (this.#closed) return void this.#endInput(false);
     try {
       this.#conn.read(this.#buffer).then(this.#onRead, this.#onReadError);
     } catch (error) {
-      void this.#endInput(error);
+      void this.#endInput(true, error);
     }
   }
 
   /** A read returned `n` bytes, or `null` at the end of input. */
   #readDone(n: number | null): void {
     try {
-      if (n === null) return void this.#endInput(undefined);
+      if (n === null) return void this.#endInput(false);
       this.#lastInput = this.#now();
       const buffer = this.#buffer;
       if (this.#first) {
@@ -302,12 +307,12 @@ export class Session implements Member {
           this.#ctx.log(`${this.peer} sent a TLS handshake to a plaintext port; closing`);
           this.#finish("TLS handshake on a plaintext port", undefined);
           this.#closeConn();
-          return void this.#endInput(undefined);
+          return void this.#endInput(false);
         }
       }
       void this.#serveRead(buffer.subarray(0, n));
     } catch (error) {
-      void this.#endInput(error);
+      void this.#endInput(true, error);
     }
   }
 
@@ -321,8 +326,11 @@ export class Session implements Member {
       // with what it has read in hand, and its rate, not the size of its
       // reads, sets how fast it goes.
       if (!this.#limiter.enabled && n === buffer.length && buffer.length < READ_MAX) {
+        // Made before the old one goes back: if it cannot be, the old one
+        // is still this session's, to give back once.
+        const grown = new Uint8Array(buffer.length * 4);
+        this.#buffer = grown;
         readBuffers.give(buffer);
-        this.#buffer = new Uint8Array(buffer.length * 4);
         this.#smallReads = 0;
       } else if (
         buffer.length > READ_MIN && n <= READ_MIN / 2 && ++this.#smallReads >= SHRINK_AFTER
@@ -331,22 +339,22 @@ export class Session implements Member {
         this.#smallReads = 0;
       }
     } catch (error) {
-      return this.#endInput(error);
+      return this.#endInput(true, error);
     }
     this.#read();
   }
 
   /**
    * No more is read: the peer sent its last byte, the session was closed,
-   * or a read failed (`error`). Whatever was read is seen to, the session
-   * finishes, and once the socket is closed the server is told. Called
-   * once, when no read is pending; never rejects.
+   * or (`failed`) a read failed with `error`. Whatever was read is seen
+   * to, the session finishes, and once the socket is closed the server is
+   * told. Called once, when no read is pending; never rejects.
    */
-  async #endInput(error: unknown): Promise<void> {
+  async #endInput(failed: boolean, error?: unknown): Promise<void> {
     try {
       let reason = "";
       try {
-        if (error !== undefined) throw error;
+        if (failed) throw error;
         if (this.#reader.pendingBytes > 0) await this.#pace();
         if (!this.#closed) this.#reader.end();
         if (this.#pending !== undefined) await this.#pending;
@@ -361,7 +369,24 @@ export class Session implements Member {
     } catch (error) {
       this.#crashed(error);
     } finally {
+      this.#tellEnded();
+    }
+  }
+
+  #readFailed(error: unknown): Promise<void> {
+    return this.#endInput(true, error);
+  }
+
+  /** Tells the server the session is over; whatever it throws stays here. */
+  #tellEnded(): void {
+    try {
       this.#ctx.ended?.(this);
+    } catch (error) {
+      try {
+        this.#ctx.log(`${this.peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
+      } catch {
+        // Nowhere left to say it.
+      }
     }
   }
 
