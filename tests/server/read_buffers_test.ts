@@ -4,6 +4,7 @@ import { LocalRegistry } from "../../server/registry.ts";
 import { resolveServeOptions } from "../../server/options.ts";
 import { Session } from "../../server/session.ts";
 import type { Transport } from "../../server/transport.ts";
+import { ScriptedTransport } from "./_scripted_transport.ts";
 import { withTimeout } from "../_helpers.ts";
 
 Deno.test("ReadBuffers hands out slices that never overlap, and hands back ones given back", () => {
@@ -27,32 +28,6 @@ Deno.test("ReadBuffers hands out slices that never overlap, and hands back ones 
   pool.give(taken[9]!);
   assert.ok(pool.take().every((byte) => byte === 0));
 });
-
-/**
- * A transport whose reads hand out `chunks` one at a time, then the end;
- * what is written to it is kept.
- */
-class ScriptedTransport implements Transport {
-  readonly written: string[] = [];
-  #chunks: Uint8Array[];
-  closed = false;
-  constructor(...chunks: Uint8Array[]) {
-    this.#chunks = chunks;
-  }
-  read(p: Uint8Array): Promise<number | null> {
-    const chunk = this.#chunks.shift();
-    if (chunk === undefined || this.closed) return Promise.resolve(null);
-    p.set(chunk);
-    return Promise.resolve(chunk.length);
-  }
-  write(p: Uint8Array): Promise<number> {
-    this.written.push(new TextDecoder().decode(p));
-    return Promise.resolve(p.length);
-  }
-  close(): void {
-    this.closed = true;
-  }
-}
 
 Deno.test("a session's first read of one 0x16 byte is no TLS handshake, whatever its buffer held before", async () => {
   const log: string[] = [];
