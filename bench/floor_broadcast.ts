@@ -111,7 +111,22 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
   Deno.exit(2);
 }
 void rounds();
-for await (const conn of Deno.listen({ hostname: "127.0.0.1", port })) {
-  conn.setNoDelay(true);
+const listener = Deno.listen({ hostname: "127.0.0.1", port });
+while (true) {
+  let conn: Deno.TcpConn;
+  try {
+    conn = await listener.accept();
+  } catch (error) {
+    // Out of file descriptors, or a connection reset before it was taken:
+    // wait a moment and go on, as a server must.
+    console.error(`accept: ${error instanceof Error ? error.message : error}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    continue;
+  }
+  try {
+    conn.setNoDelay(true);
+  } catch {
+    // Already gone: its first read says so.
+  }
   void serveClient(conn);
 }

@@ -7,7 +7,7 @@
 
 import type { Transport } from "../../server/transport.ts";
 
-/** A read that rejects with `reason`. */
+/** A read that rejects with `fail`. */
 export interface Failure {
   readonly fail: unknown;
 }
