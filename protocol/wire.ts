@@ -80,6 +80,54 @@ export const ALIAS_FIRST = "choose an alias first";
 /** The text of the closing line every client gets when the server stops. */
 export const SHUTDOWN_TEXT = "server shutting down";
 
+/** How a refusal starts when the server holds as many connections as it may. */
+export const FULL_TEXT = "server is full";
+/** How a refusal starts when the client's address holds as many as it may. */
+export const PER_ADDRESS_TEXT = "too many connections from your address";
+
+/**
+ * Whether a closing line turned the connection away for want of room
+ * ({@linkcode FULL_TEXT}, {@linkcode PER_ADDRESS_TEXT}): worth trying
+ * again later, unlike being let go for something the client did.
+ *
+ * @example Usage
+ * ```ts
+ * import { isCapacityRefusal } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isCapacityRefusal("server is full (500 connections)"));
+ * assert.ok(!isCapacityRefusal("idle for too long"));
+ * ```
+ */
+export function isCapacityRefusal(text: string): boolean {
+  return text.startsWith(FULL_TEXT) || text.startsWith(PER_ADDRESS_TEXT);
+}
+
+const TAKEN = " is taken; choose another";
+
+/** The error for an alias someone else holds: `NAME is taken; choose another`. */
+export function formatTaken(alias: string): string {
+  return alias + TAKEN;
+}
+
+/**
+ * The alias an "is taken" error names, or `undefined` if `text` is not one.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatTaken, parseTaken } from "./wire.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseTaken(formatTaken("dora")), "dora");
+ * assert.equal(parseTaken("you are already dora"), undefined);
+ * ```
+ */
+export function parseTaken(text: string): string | undefined {
+  return text.length > TAKEN.length && text.endsWith(TAKEN)
+    ? text.slice(0, -TAKEN.length)
+    : undefined;
+}
+
 /** One line from the server, as the client understands it. */
 export type ServerEvent =
   | { kind: "prompt"; prompt: PromptKind; text: string }

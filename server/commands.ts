@@ -18,6 +18,7 @@ import {
   formatAlreadyIn,
   formatRoomListing,
   formatRoomsHeader,
+  formatTaken,
   formatTopicOf,
 } from "../protocol/wire.ts";
 
@@ -198,7 +199,7 @@ const COMMANDS: readonly Command[] = [
         return;
       }
       if (!(await ctx.registry.rename(ctx.member, check.alias))) {
-        ctx.fail(`${check.alias} is taken; choose another`);
+        ctx.fail(formatTaken(check.alias));
       }
     },
   },

@@ -23,7 +23,7 @@ import {
   type ServeOptions,
 } from "./options.ts";
 import { peerName, Session, type SessionContext } from "./session.ts";
-import { formatBye, plural, SHUTDOWN_TEXT } from "../protocol/wire.ts";
+import { formatBye, FULL_TEXT, PER_ADDRESS_TEXT, plural, SHUTDOWN_TEXT } from "../protocol/wire.ts";
 import { closeQuietly, formatAddress } from "../protocol/io_util.ts";
 import { AddressSet } from "./address.ts";
 import { MOTD_MAX_BYTES, MOTD_MAX_LINES, prepareMotd } from "./motd.ts";
@@ -260,12 +260,12 @@ export function serve(options: ServeOptions = {}): ChatServer {
   function start(conn: Transport, address: string, peer: string | Deno.NetAddr): void {
     if (stopping) return refuse(conn, peer, SHUTDOWN_TEXT);
     if (sessions.size >= o.maxClients) {
-      return refuse(conn, peer, `server is full (${plural(o.maxClients, "connection")})`);
+      return refuse(conn, peer, `${FULL_TEXT} (${plural(o.maxClients, "connection")})`);
     }
     const capped = !exempt.has(address);
     const count = capped ? perAddress.get(address) ?? 0 : 0;
     if (capped && count >= o.maxPerAddress) {
-      return refuse(conn, peer, `too many connections from your address (${o.maxPerAddress})`);
+      return refuse(conn, peer, `${PER_ADDRESS_TEXT} (${o.maxPerAddress})`);
     }
     if (capped) perAddress.set(address, count + 1);
     const session = new Session(conn, peer, ctx);

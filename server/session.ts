@@ -39,6 +39,7 @@ import {
   formatLimits,
   formatNotice,
   formatPrompt,
+  formatTaken,
   plural,
   SHUTDOWN_TEXT,
 } from "../protocol/wire.ts";
@@ -712,7 +713,7 @@ export class Session implements Member {
     const registry = this.#ctx.registry;
     if (!(await registry.claim(this, alias))) {
       if (this.#leaving) return;
-      this.#tell(formatError(`${alias} is taken; choose another`));
+      this.#tell(formatError(formatTaken(alias)));
       this.#promptAlias();
       return;
     }

@@ -14,11 +14,13 @@
 import {
   crowdText,
   formatRoomsHeader,
+  isCapacityRefusal,
   MAX_LINE_BYTES,
   parseJoiningRoom,
   parseLimits,
   parseRoomListing,
   parseServerLine,
+  parseTaken,
   parseWelcome,
   type ServerEvent,
   SHUTDOWN_TEXT,
@@ -158,7 +160,7 @@ function onClosed(event: CloseEvent): void {
   // retried on their own; the server saying why it let us go (idle, too
   // slow, a refusal) is final until the user presses Enter.
   if (
-    (byeText !== undefined && byeText !== SHUTDOWN_TEXT && !/full|too many/.test(byeText)) ||
+    (byeText !== undefined && byeText !== SHUTDOWN_TEXT && !isCapacityRefusal(byeText)) ||
     (byeText === undefined && event.code >= 1002 && event.code <= 1011 && event.code !== 1006)
   ) {
     if (wasJoined) {
@@ -247,7 +249,7 @@ function onLine(line: string): void {
     case "error":
       // A refused password is not given again on its own.
       if (phase === "password") password = "";
-      if (rejoin !== undefined && phase === "alias" && takenBy(event.text) === rejoin.alias) {
+      if (rejoin !== undefined && phase === "alias" && parseTaken(event.text) === rejoin.alias) {
         // Our old connection, not yet noticed gone: ask again shortly.
         if (Date.now() < rejoin.until) return append(event, "error");
         rejoin = undefined;
@@ -543,11 +545,6 @@ function remember(from: string, text: string, at: number): void {
     list?.shift();
     if (list?.length === 0) seen.delete(old);
   }
-}
-
-/** The alias in a "NAME is taken" refusal, if that is what `text` is. */
-function takenBy(text: string): string | undefined {
-  return /^(.+) is taken; choose another$/.exec(text)?.[1];
 }
 
 function atBottom(): boolean {

@@ -16,11 +16,17 @@ import {
   formatPrivateIn,
   formatPrivateOut,
   formatPrompt,
+  formatTaken,
   formatWelcome,
+  FULL_TEXT,
+  isCapacityRefusal,
   parseLimits,
   parseServerLine,
+  parseTaken,
   parseWelcome,
+  PER_ADDRESS_TEXT,
   type ServerEvent,
+  SHUTDOWN_TEXT,
 } from "../../protocol/wire.ts";
 import { COMMAND_NAMES } from "../../protocol/commands.ts";
 import { SERVER_COMMAND_NAMES } from "../../server/commands.ts";
@@ -382,4 +388,21 @@ Deno.test("formatCrowd() names up to five who came and went, counts more, and pa
       assert.equal(parseServerLine(`[10:00:00] -- ${text}`).kind, "notice", text);
     }
   });
+});
+
+Deno.test("formatTaken() and parseTaken() agree, and nothing else reads as a taken alias", () => {
+  for (const alias of ["dora", "ZOË", "a-b_c.d", "x is taken; choose another"]) {
+    assert.equal(parseTaken(formatTaken(alias)), alias);
+  }
+  for (const text of ["you are already dora", " is taken; choose another", "dora is taken"]) {
+    assert.equal(parseTaken(text), undefined, text);
+  }
+});
+
+Deno.test("isCapacityRefusal() tells a full server from being let go", () => {
+  assert.ok(isCapacityRefusal(`${FULL_TEXT} (500 connections)`));
+  assert.ok(isCapacityRefusal(`${PER_ADDRESS_TEXT} (8)`));
+  for (const text of [SHUTDOWN_TEXT, "idle for too long", "disconnected: too slow", "bye"]) {
+    assert.ok(!isCapacityRefusal(text), text);
+  }
 });
