@@ -22,6 +22,11 @@ import {
   formatTopicOf,
 } from "../protocol/wire.ts";
 
+/**
+ * The last line of a `/who` or `/rooms` that the servers' shared store did
+ * not answer in time: the list is what this server last knew.
+ */
+const STALE_NOTE = "  (as last known: the other servers could not be asked just now)";
 /** `/who` lists at most this many members by name... */
 const WHO_LIMIT = 200;
 /**
@@ -163,7 +168,9 @@ const COMMANDS: readonly Command[] = [
     summary: "who is in this room, for how long, and who is away",
     async run(ctx) {
       const { room, now } = ctx;
-      const members = room.roster === undefined ? [...room.members()] : await room.roster();
+      const { members, stale } = room.roster === undefined
+        ? { members: [...room.members()], stale: false }
+        : await room.roster();
       ctx.reply(`${members.length} online:`);
       let shown = 0;
       let bytes = 0;
@@ -176,6 +183,7 @@ const COMMANDS: readonly Command[] = [
         shown++;
       }
       if (members.length > shown) ctx.reply(`  and ${members.length - shown} more`);
+      if (stale) ctx.reply(STALE_NOTE);
     },
   },
   {
@@ -275,7 +283,9 @@ const COMMANDS: readonly Command[] = [
     summary: "the rooms, how many are in each, and their topics",
     async run(ctx) {
       const { registry } = ctx;
-      const rooms = registry.survey === undefined ? registry.list() : await registry.survey();
+      const { rooms, stale } = registry.survey === undefined
+        ? { rooms: registry.list(), stale: false }
+        : await registry.survey();
       const mine = roomKey(ctx.room.name);
       ctx.reply(formatRoomsHeader(rooms.length));
       let shown = 0;
@@ -288,6 +298,7 @@ const COMMANDS: readonly Command[] = [
         shown++;
       }
       if (rooms.length > shown) ctx.reply(`  and ${rooms.length - shown} more`);
+      if (stale) ctx.reply(STALE_NOTE);
     },
   },
   {

@@ -27,6 +27,15 @@ import {
   TOO_SLOW,
 } from "./room.ts";
 
+/**
+ * The rooms, read where they are kept ({@linkcode Registry.survey}); when
+ * that could not be done in time, what was last known, and `stale` says so.
+ */
+export interface Survey {
+  readonly rooms: RoomInfo[];
+  readonly stale: boolean;
+}
+
 /** A room, as `/rooms` lists it. */
 export interface RoomInfo {
   /** Its name, without the `#`. */
@@ -92,7 +101,7 @@ export interface Registry {
    * shared between servers are read where they are kept, where `list()`
    * may be a moment behind. Absent where `list()` is always current.
    */
-  survey?(): Promise<RoomInfo[]>;
+  survey?(): Promise<Survey>;
   /**
    * Sends a private line from `from` to whoever holds alias `to` (or to
    * that very member), in whatever room, echoing it to the sender.

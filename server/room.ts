@@ -99,6 +99,15 @@ export interface MemberInfo {
   readonly away: string;
 }
 
+/**
+ * Who is in a room, read where it is kept ({@linkcode Room.roster}); when
+ * that could not be done in time, what was last known, and `stale` says so.
+ */
+export interface Roster {
+  readonly members: MemberInfo[];
+  readonly stale: boolean;
+}
+
 /** A member as its own room holds it: a session, or a test's stand-in. */
 export interface Member {
   /** Current alias; the room changes it on {@linkcode Room.rename}. */
@@ -148,7 +157,7 @@ export interface Room {
    * it where it is kept, where {@linkcode Room.members} may be a moment
    * behind. Absent where `members()` is always current.
    */
-  roster?(): Promise<MemberInfo[]>;
+  roster?(): Promise<Roster>;
   /**
    * Adds a member (whose alias the registry has claimed): replays history to
    * it, welcomes it (with the topic, if any) and announces it to the others.

@@ -49,6 +49,7 @@ import type {
   Registry,
   RegistrySettings,
   RoomInfo,
+  Survey,
   WhisperResult,
 } from "../registry.ts";
 import {
@@ -59,6 +60,7 @@ import {
   type Member,
   type MemberInfo,
   type Room,
+  type Roster,
   TOO_SLOW,
   WELCOME_NAMES,
 } from "../room.ts";
@@ -433,18 +435,22 @@ export class RedisRoom implements Room {
     for (const { alias, joinedAt, away } of this.#roster) yield { alias, joinedAt, away };
   }
 
-  async roster(): Promise<MemberInfo[]> {
+  async roster(): Promise<Roster> {
     const registry = this.#registry;
+    let stale = true;
     if (registry.up) {
       try {
         const infos = await registry.read(ROSTER, [this.key]);
-        if (Array.isArray(infos)) this.know(this.#topic, infos.map(parseInfo));
+        if (Array.isArray(infos)) {
+          this.know(this.#topic, infos.map(parseInfo));
+          stale = false;
+        }
       } catch (error) {
         // As last known.
         registry.stale("/who", error);
       }
     }
-    return [...this.members()];
+    return { members: [...this.members()], stale };
   }
 
   join(member: Member, options: JoinOptions): void {
@@ -1272,16 +1278,18 @@ export class RedisRegistry implements Registry {
     return this.#known;
   }
 
-  async survey(): Promise<RoomInfo[]> {
+  async survey(): Promise<Survey> {
+    let stale = true;
     if (this.up) {
       try {
         await this.#survey(true);
+        stale = false;
       } catch (error) {
         // As last known.
         this.stale("/rooms", error);
       }
     }
-    return this.list();
+    return { rooms: this.list(), stale };
   }
 
   async #survey(waiting = false): Promise<void> {

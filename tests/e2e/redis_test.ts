@@ -103,6 +103,12 @@ Deno.test("two instances on one Redis are one server", async (t) => {
       await carol.send("/rooms");
       await carol.expect(live("-- 1 room:"));
       assert.match(await nextLine(carol), /#lobby, 3 here \(you are here\)/);
+      // Read afresh, neither says it is as last known: the next line is the
+      // answer to the next command.
+      for (const client of [bob, carol]) {
+        await client.send("/back");
+        assert.equal(await nextLine(client), "! you are not marked as away");
+      }
     });
 
     await t.step("an alias held on one instance is taken on the other", async () => {
@@ -783,13 +789,16 @@ Deno.test("Redis frozen, then cut off: /who answers from what it knew, errors ar
     await alice.expect(live("--> bob joined"));
     await cli(redis.port, "CLIENT", "PAUSE", "2500", "ALL");
     let started = Date.now();
+    const stale = live("--   (as last known: the other servers could not be asked just now)");
     await alice.send("/who");
     await alice.expect(live("-- 2 online:"));
+    await alice.expect(stale);
     assert.ok(Date.now() - started < 1500, `/who took ${Date.now() - started} ms`);
     await alice.send("lost in the freeze");
     started = Date.now();
     await alice.send("/rooms");
     await alice.expect(live("-- 1 room:"));
+    await alice.expect(stale);
     assert.ok(Date.now() - started < 1500, `/rooms took ${Date.now() - started} ms`);
     proxy.cut();
     const down = "the link to the other servers is down; try again in a moment";
