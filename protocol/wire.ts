@@ -80,6 +80,23 @@ export const ALIAS_FIRST = "choose an alias first";
 /** The text of the closing line every client gets when the server stops. */
 export const SHUTDOWN_TEXT = "server shutting down";
 
+/**
+ * The last line of a `/who` or `/rooms` answered from what the server last
+ * knew, because the servers it shares rooms with could not be asked.
+ */
+export const STALE_TEXT = "  (as last known: the other servers could not be asked just now)";
+
+/** The line after a `/who` or `/rooms` list cut short: `  and N more`. */
+export function formatMore(n: number): string {
+  return `  and ${n} more`;
+}
+
+/** How many more a {@linkcode formatMore} line counts; undefined for any other text. */
+export function parseMore(text: string): number | undefined {
+  const found = /^ {2}and (\d+) more$/.exec(text);
+  return found ? Number(found[1]) : undefined;
+}
+
 /** How a refusal starts when the server holds as many connections as it may. */
 export const FULL_TEXT = "server is full";
 /** How a refusal starts when the client's address holds as many as it may. */

@@ -16,17 +16,14 @@ import { checkRoomName, roomKey } from "../protocol/room_name.ts";
 import { sanitize } from "../protocol/sanitize.ts";
 import {
   formatAlreadyIn,
+  formatMore,
   formatRoomListing,
   formatRoomsHeader,
   formatTaken,
   formatTopicOf,
+  STALE_TEXT,
 } from "../protocol/wire.ts";
 
-/**
- * The last line of a `/who` or `/rooms` that the servers' shared store did
- * not answer in time: the list is what this server last knew.
- */
-const STALE_NOTE = "  (as last known: the other servers could not be asked just now)";
 /** `/who` lists at most this many members by name... */
 const WHO_LIMIT = 200;
 /**
@@ -182,8 +179,8 @@ const COMMANDS: readonly Command[] = [
         ctx.reply(line);
         shown++;
       }
-      if (members.length > shown) ctx.reply(`  and ${members.length - shown} more`);
-      if (stale) ctx.reply(STALE_NOTE);
+      if (members.length > shown) ctx.reply(formatMore(members.length - shown));
+      if (stale) ctx.reply(STALE_TEXT);
     },
   },
   {
@@ -297,8 +294,8 @@ const COMMANDS: readonly Command[] = [
         ctx.reply(line);
         shown++;
       }
-      if (rooms.length > shown) ctx.reply(`  and ${rooms.length - shown} more`);
-      if (stale) ctx.reply(STALE_NOTE);
+      if (rooms.length > shown) ctx.reply(formatMore(rooms.length - shown));
+      if (stale) ctx.reply(STALE_TEXT);
     },
   },
   {

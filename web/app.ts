@@ -18,12 +18,14 @@ import {
   MAX_LINE_BYTES,
   parseJoiningRoom,
   parseLimits,
+  parseMore,
   parseRoomListing,
   parseServerLine,
   parseTaken,
   parseWelcome,
   type ServerEvent,
   SHUTDOWN_TEXT,
+  STALE_TEXT,
 } from "../protocol/wire.ts";
 import { aliasKey } from "../protocol/alias.ts";
 import { aliasColor, eventDate } from "../client/render.ts";
@@ -238,6 +240,14 @@ function onLine(line: string): void {
   if (hidingRows) {
     if (event.kind === "notice" && parseRoomListing(event.text) !== undefined) {
       noteListing(event.text);
+      return;
+    }
+    // The rest of a hidden answer: rooms past what one reply lists, and a
+    // list as last known (the room list shows what it has either way).
+    if (
+      event.kind === "notice" &&
+      (parseMore(event.text) !== undefined || event.text === STALE_TEXT)
+    ) {
       return;
     }
     hidingRows = false;

@@ -438,7 +438,7 @@ export class RedisRoom implements Room {
   async roster(): Promise<Roster> {
     const registry = this.#registry;
     let stale = true;
-    if (registry.up) {
+    if (registry.current) {
       try {
         const infos = await registry.read(ROSTER, [this.key]);
         if (Array.isArray(infos)) {
@@ -839,6 +839,15 @@ export class RedisRegistry implements Registry {
   /** Whether the link to Redis is up. */
   get up(): boolean {
     return this.#link.up && !this.#stopped;
+  }
+
+  /**
+   * Whether what Redis holds can be read as it is: the link is up and not
+   * still recovering (until then, this server's own members may be missing
+   * from a Redis that lost its data).
+   */
+  get current(): boolean {
+    return this.up && !this.#recovering;
   }
 
   /** Subscribes, takes part in the heartbeat, and reads the rooms. */
@@ -1280,7 +1289,7 @@ export class RedisRegistry implements Registry {
 
   async survey(): Promise<Survey> {
     let stale = true;
-    if (this.up) {
+    if (this.current) {
       try {
         await this.#survey(true);
         stale = false;

@@ -11,6 +11,7 @@ import {
   formatLeave,
   formatLimits,
   formatMessage,
+  formatMore,
   formatNick,
   formatNotice,
   formatPrivateIn,
@@ -21,12 +22,15 @@ import {
   FULL_TEXT,
   isCapacityRefusal,
   parseLimits,
+  parseMore,
+  parseRoomListing,
   parseServerLine,
   parseTaken,
   parseWelcome,
   PER_ADDRESS_TEXT,
   type ServerEvent,
   SHUTDOWN_TEXT,
+  STALE_TEXT,
 } from "../../protocol/wire.ts";
 import { COMMAND_NAMES } from "../../protocol/commands.ts";
 import { SERVER_COMMAND_NAMES } from "../../server/commands.ts";
@@ -404,5 +408,14 @@ Deno.test("isCapacityRefusal() tells a full server from being let go", () => {
   assert.ok(isCapacityRefusal(`${PER_ADDRESS_TEXT} (8)`));
   for (const text of [SHUTDOWN_TEXT, "idle for too long", "disconnected: too slow", "bye"]) {
     assert.ok(!isCapacityRefusal(text), text);
+  }
+});
+
+Deno.test("the lines after a list, 'and N more' and 'as last known', are no rows of it", () => {
+  assert.equal(parseMore(formatMore(12)), 12);
+  assert.equal(parseMore("  and many more"), undefined);
+  for (const text of [formatMore(3), STALE_TEXT]) {
+    assert.equal(parseRoomListing(text), undefined, text);
+    assert.equal(parseServerLine(formatNotice(0, text)).kind, "notice");
   }
 });
