@@ -543,6 +543,18 @@ Deno.test("LocalRoom.announce() reaches every member", async () => {
 });
 
 /**
+ * Joins `slow`, a member with a 1 KiB byte limit, to `room`, and waits
+ * until it and `others` have had everything so far (its join included).
+ */
+async function joinSlow(room: LocalRoom, ...others: FakeMember[]): Promise<FakeMember> {
+  const slow = new FakeMember("slow", { maxBytes: 1024 });
+  slow.room = room;
+  room.join(slow, { history: false });
+  await settle(room, ...others, slow);
+  return slow;
+}
+
+/**
  * Gets `member`'s socket stuck on a write: it holds its sink, `room`
  * announces `line`, and a round starts the write that will not finish.
  */
@@ -567,10 +579,7 @@ Deno.test("LocalRoom evicts a member whose socket is stuck for STUCK_MS and whic
   await t.step("on messages", async () => {
     using room = newRoom();
     const [alice, carol] = await joinAll(room, ["alice", "carol"]);
-    const slow = new FakeMember("slow", { maxBytes: 1024 });
-    slow.room = room;
-    room.join(slow, { history: false });
-    await settle(room, alice, carol, slow);
+    const slow = await joinSlow(room, alice, carol);
     for (const member of [alice, carol, slow]) member.reset();
     await stick(room, slow);
     const count = fillPast(room, alice, slow, 1024);
@@ -596,10 +605,7 @@ Deno.test("LocalRoom evicts a member whose socket is stuck for STUCK_MS and whic
   await t.step("on a join notice", async () => {
     using room = newRoom();
     const [bob] = await joinAll(room, ["bob"]);
-    const slow = new FakeMember("slow", { maxBytes: 1024 });
-    slow.room = room;
-    room.join(slow, { history: false });
-    await settle(room, bob, slow);
+    const slow = await joinSlow(room, bob);
     bob.reset();
     await stick(room, slow);
     slow.clock.advance(STUCK_MS);
@@ -656,10 +662,7 @@ Deno.test("LocalRoom evicts a member whose socket is stuck for STUCK_MS and whic
 Deno.test("LocalRoom does not evict a member far behind whose socket still takes data", async () => {
   using room = newRoom();
   const [alice] = await joinAll(room, ["alice"]);
-  const slow = new FakeMember("slow", { maxBytes: 1024 });
-  slow.room = room;
-  room.join(slow, { history: false });
-  await settle(room, alice, slow);
+  const slow = await joinSlow(room, alice);
   slow.reset();
   await stick(room, slow, "x".repeat(300));
   const count = fillPast(room, alice, slow, 2 * 1024);
@@ -879,10 +882,7 @@ Deno.test({
 Deno.test("LocalRoom stops waiting after HOLD_MS for a member that trickles, and drops it past its limit", async () => {
   using room = newRoom();
   const [alice] = await joinAll(room, ["alice"]);
-  const slow = new FakeMember("slow", { maxBytes: 1024 });
-  slow.room = room;
-  room.join(slow, { history: false });
-  await settle(room, alice, slow);
+  const slow = await joinSlow(room, alice);
   await stick(room, slow, "x".repeat(300));
   fillPast(room, alice, slow, 2 * 1024);
   // A byte just before STUCK_MS, again and again: never stuck, never
@@ -950,10 +950,7 @@ Deno.test("LocalRoom sums up a big room's comings without those who came and wen
 Deno.test("LocalRoom gives a member that caught up a full HOLD_MS again the next time it falls behind", async () => {
   using room = newRoom();
   const [alice] = await joinAll(room, ["alice"]);
-  const slow = new FakeMember("slow", { maxBytes: 1024 });
-  slow.room = room;
-  room.join(slow, { history: false });
-  await settle(room, alice, slow);
+  const slow = await joinSlow(room, alice);
   for (const episode of [1, 2]) {
     await stick(room, slow, "x".repeat(300));
     for (let i = 0; slow.outbox.size <= 700; i++) {
