@@ -278,9 +278,8 @@ export function serve(options: ServeOptions = {}): ChatServer {
 
   /** A session is over, its socket closed: it no longer counts. */
   function ended(session: Session): void {
-    if (!sessions.has(session)) return;
     const address = sessions.get(session);
-    sessions.delete(session);
+    if (!sessions.delete(session)) return;
     if (address !== undefined) {
       const left = (perAddress.get(address) ?? 1) - 1;
       if (left === 0) perAddress.delete(address);

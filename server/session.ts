@@ -383,11 +383,7 @@ export class Session implements Member {
     try {
       this.#ctx.ended?.(this);
     } catch (error) {
-      try {
-        this.#ctx.log(`${this.peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
-      } catch {
-        // Nowhere left to say it.
-      }
+      this.#logUnexpected(error);
     }
   }
 
@@ -403,9 +399,18 @@ export class Session implements Member {
     }
     try {
       this.#closeConn();
-      this.#ctx.log(`${this.peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
     } catch {
       // Nothing more to do for this connection.
+    }
+    this.#logUnexpected(error);
+  }
+
+  /** Logs what was thrown, with its stack; if even that fails, nowhere is left to say it. */
+  #logUnexpected(error: unknown): void {
+    try {
+      this.#ctx.log(`${this.peer}: unexpected error: ${(error as Error)?.stack ?? error}`);
+    } catch {
+      // Nowhere left to say it.
     }
   }
 
